@@ -1,0 +1,348 @@
+"""`b2c monitor …`: connected services, connection tests, communication errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from b2c import output
+from b2c.client import run_query
+from b2c.commands.common import parse_since, split_list
+from b2c.config import CliConfig
+from b2c.errors import CliError, Exit
+
+app = typer.Typer(help="Connected services: status, connection tests, communication errors.", no_args_is_help=True)
+
+FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="table or json (default: b2c config)")]
+SERVICE_STATUSES = ("ONLINE", "DEGRADED", "OFFLINE", "UNKNOWN")
+GROUPS = {"network": "NETWORK", "timeout": "TIMEOUT", "protocol": "PROTOCOL", "auth": "AUTHENTICATION",
+          "authentication": "AUTHENTICATION", "data": "DATA", "service": "SERVICE"}  # fmt: skip
+SEVERITIES = ("WARNING", "ERROR", "CRITICAL")
+TYPE_HELP = "a group (network, timeout, protocol, auth, data, service) or a type (connection_timeout, …)"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _format(value: str | None, config: CliConfig) -> str:
+    chosen = (value or config.format).lower()
+    if chosen not in ("table", "json"):
+        raise CliError(f"--format must be table or json (got {chosen!r})")
+    return chosen
+
+
+def _outcome(result: dict[str, Any]) -> Exit:
+    """Exit code of a test: 0 passed, 1 passed but slow or degraded, 2 failed."""
+    if not result["success"]:
+        return Exit.ERROR
+    if result["degraded"] or result.get("speedRating") == "SLOW":
+        return Exit.WARNING
+    return Exit.OK
+
+
+HEALTH_EXIT = {"ONLINE": Exit.OK, "DEGRADED": Exit.WARNING, "UNKNOWN": Exit.WARNING, "OFFLINE": Exit.ERROR}
+
+
+@app.command("health")
+def health(
+    detailed: Annotated[bool, typer.Option("--detailed", help="why each component is in its state")] = False,
+    component: Annotated[str | None, typer.Option(help="only this component (slug or name)")] = None,
+    history: Annotated[str | None, typer.Option(help="availability over 1h, 24h, 7d …")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every 5 seconds until Ctrl-C")] = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """System health at a glance. Exit 0 healthy, 1 degraded (or nothing checked yet), 2 unhealthy."""
+    from b2c.monitor_api import HEALTH, HEALTH_HISTORY  # noqa: PLC0415
+    from b2c.monitor_render import health_view, history_table  # noqa: PLC0415
+
+    config = CliConfig.load()
+    chosen = _format(fmt, config)
+    if history:
+        since = parse_since(history)
+        data = run_query(config, HEALTH_HISTORY, {"s": component, "since": since.isoformat() if since else None})
+        if chosen == "json":
+            output.print_json(data["healthHistory"])
+        else:
+            output.console().print(history_table(data["healthHistory"]))
+        return
+    if watch:
+        raise typer.Exit(_watch_health(config, detailed, component, chosen))
+    summary = run_query(config, HEALTH)["healthSummary"]
+    if chosen == "json":
+        output.print_json(summary)
+    else:
+        output.console().print(health_view(summary, detailed, component))
+    raise typer.Exit(int(HEALTH_EXIT.get(summary["overallStatus"] or "UNKNOWN", Exit.WARNING)))
+
+
+def _watch_health(config: CliConfig, detailed: bool, component: str | None, fmt: str) -> int:
+    """The seed's auto-refresh every 5 seconds; one JSON object per refresh with --format json."""
+    import time  # noqa: PLC0415
+
+    from b2c.monitor_api import HEALTH  # noqa: PLC0415
+    from b2c.monitor_render import health_view  # noqa: PLC0415
+
+    try:
+        if fmt == "json":
+            while True:
+                output.print_json_line(run_query(config, HEALTH)["healthSummary"])
+                time.sleep(5)
+        from rich.live import Live  # noqa: PLC0415
+
+        with Live(console=output.console(), refresh_per_second=1) as screen:
+            while True:
+                screen.update(health_view(run_query(config, HEALTH)["healthSummary"], detailed, component))
+                time.sleep(5)
+    except KeyboardInterrupt:
+        return 0
+
+
+@app.command("services")
+def services(
+    service: Annotated[str | None, typer.Argument(help="one service's slug or id")] = None,
+    status: Annotated[str | None, typer.Option(help="comma-separated: online,degraded,offline,unknown")] = None,
+    resources: Annotated[bool, typer.Option("--resources", help="include CPU, memory, pool and queue figures")] = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Connected services with their status. Exit 1 when one is degraded, 2 when one is offline."""
+    from b2c.monitor_api import SERVICES  # noqa: PLC0415
+    from b2c.monitor_render import services_table  # noqa: PLC0415
+
+    config = CliConfig.load()
+    chosen = _format(fmt, config)
+    statuses = split_list(status, SERVICE_STATUSES, "status")
+    rows = run_query(config, SERVICES, {"status": statuses or None})["services"]
+    if service:
+        rows = [s for s in rows if service in (s["slug"], s["id"])]
+        if not rows:
+            raise CliError(f"service {service!r} not found")
+    if chosen == "json":
+        output.print_json(rows if resources else [{k: v for k, v in s.items() if k != "resources"} for s in rows])
+    else:
+        output.console().print(services_table(rows))
+    states = {s["status"] for s in rows}
+    raise typer.Exit(int(Exit.ERROR if "OFFLINE" in states else Exit.WARNING if "DEGRADED" in states else Exit.OK))
+
+
+@app.command("test")
+def run_test(
+    service: Annotated[str, typer.Argument(help="a service's slug or id, or 'all'")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="phase by phase, live")] = False,
+    export: Annotated[Path | None, typer.Option(help="also save the report: .pdf, .json or .txt")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Run a connection test (operator). Exit 0 passed, 1 slow or degraded, 2 failed."""
+    if export is not None and export.suffix.lower() not in (".pdf", ".json", ".txt"):
+        raise CliError(f"--export must end in .pdf, .json or .txt (got {export.name})")
+    from b2c.monitor_api import SERVICES, TEST  # noqa: PLC0415
+    from b2c.monitor_render import test_report, tests_table  # noqa: PLC0415
+
+    config = CliConfig.load()
+    chosen = _format(fmt, config)
+    con = output.console()
+    if service == "all":
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        slugs = [s["slug"] for s in run_query(config, SERVICES)["services"] if s["enabled"]]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda slug: run_query(config, TEST, {"s": slug})["testConnection"], slugs))
+        if chosen == "json":
+            output.print_json(results)
+        else:
+            con.print(tests_table(results))
+        raise typer.Exit(max((int(_outcome(r)) for r in results), default=0))
+    if verbose and chosen == "table":
+        import asyncio  # noqa: PLC0415 - only the live view needs an event loop
+
+        result = asyncio.run(_stream_test(config, service))
+    else:
+        result = run_query(config, TEST, {"s": service})["testConnection"]
+        if chosen == "table":
+            con.print(f"Testing connection to {result['serviceSlug']} ({result['endpoint']})…\n")
+    if chosen == "json":
+        output.print_json(result)
+    else:
+        # Streamed phases are already on screen; print the verdict only.
+        con.print(test_report(result, verbose and chosen != "table"))
+    if export is not None:
+        _export_test(config, result["id"], export)
+    raise typer.Exit(int(_outcome(result)))
+
+
+def _export_test(config: CliConfig, test_id: str, path: Path) -> None:
+    import base64  # noqa: PLC0415
+
+    from b2c.monitor_api import EXPORT_TEST  # noqa: PLC0415
+
+    export_format = {".pdf": "PDF", ".json": "JSON", ".txt": "TEXT"}[path.suffix.lower()]
+    file = run_query(config, EXPORT_TEST, {"id": test_id, "format": export_format})["exportConnectionTest"]
+    path.write_bytes(base64.b64decode(file["content"]) if file["base64"] else file["content"].encode("utf-8"))
+    output.err_console().print(f"report written to {path}")
+
+
+async def _stream_test(config: CliConfig, service: str) -> dict[str, Any]:
+    """Print each phase as it completes (the seed's --verbose view); return the final result."""
+    from b2c.monitor_api import RUN_TEST  # noqa: PLC0415
+    from b2c.monitor_render import PHASE_LABEL, ms  # noqa: PLC0415
+    from b2c.ws import LiveConnection  # noqa: PLC0415
+
+    con = output.console()
+    con.print(f"Testing connection to {service}…\n")
+    async with LiveConnection(config) as live:
+        await live.subscribe(RUN_TEST, {"s": service})
+        async for _, data in live.events():
+            update = data.get("runConnectionTest")
+            if not update:
+                continue
+            if update["phase"]:
+                p = update["phase"]
+                mark = {"PASSED": "[green]✓[/green]", "FAILED": "[red]✗[/red]"}.get(p["status"], "-")
+                retry = f" (attempt {p['attempt']})" if p["attempt"] > 1 else ""
+                took = ms(p["durationMs"]) if p["status"] != "SKIPPED" else "skipped"
+                detail = f"   [red]{p['detail']}[/red]" if p["status"] == "FAILED" and p["detail"] else ""
+                con.print(f"  {mark} {PHASE_LABEL.get(p['name'], p['name']):<22}{took:>10}{retry}{detail}")
+            if update["result"]:
+                con.print("  " + "─" * 34)
+                result: dict[str, Any] = update["result"]
+                return result
+    raise CliError("the test ended without a result", Exit.UNREACHABLE)
+
+
+@app.command("errors")
+def errors(
+    target: Annotated[str | None, typer.Argument(help="a service's slug, or an error's id for its details")] = None,
+    error_type: Annotated[str | None, typer.Option("--type", help=TYPE_HELP)] = None,
+    severity: Annotated[str | None, typer.Option(help="comma-separated: warning,error,critical")] = None,
+    since: Annotated[str, typer.Option(help="30m, 1h, 24h, 7d, 'all' or an ISO time")] = "24h",
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    export: Annotated[Path | None, typer.Option(help="write the errors with full evidence to this JSON file")] = None,
+    report: Annotated[Path | None, typer.Option(help="write a 'Report to Provider' text for a support ticket")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Recent communication errors, or one error's full evidence (`b2c monitor errors <error-id>`)."""
+    from b2c.monitor_api import ERROR, ERRORS, PATTERNS, SERVICES  # noqa: PLC0415
+    from b2c.monitor_render import error_detail, errors_table  # noqa: PLC0415
+
+    config = CliConfig.load()
+    chosen = _format(fmt, config)
+    if target and _UUID.match(target):
+        error = run_query(config, ERROR, {"id": target})["communicationError"]
+        if chosen == "json":
+            output.print_json(error)
+        else:
+            output.console().print(error_detail(error))
+        return
+    variables: dict[str, Any] = {"service": target, "first": 500 if severity else limit}
+    if error_type:
+        key = error_type.strip().lower()
+        if key in GROUPS:
+            variables["groups"] = [GROUPS[key]]
+        else:
+            variables["types"] = [key.upper()]
+    if (moment := parse_since(since)) is not None:
+        variables["since"] = moment.isoformat()
+    wanted = set(split_list(severity, SEVERITIES, "severity"))
+    page = run_query(config, ERRORS, variables)["communicationErrors"]
+    rows = [e for e in page["errors"] if not wanted or e["severity"] in wanted][:limit]
+    for path, export_format in ((export, "JSON"), (report, "TEXT")):
+        if path is not None:
+            _export_errors(config, path, export_format, rows if wanted else None, variables)
+    if chosen == "json":
+        output.print_json({"totalCount": page["totalCount"] if not wanted else len(rows), "errors": rows})
+        return
+    slugs = {s["id"]: s["slug"] for s in run_query(config, SERVICES)["services"]}
+    title = f"Communication errors (since {since})" if since != "all" else "Communication errors"
+    con = output.console()
+    if not rows:
+        con.print(f"No communication errors{' for ' + target if target else ''} since {since}.")
+        return
+    con.print(errors_table(rows, slugs, f"{title} — {len(rows)} shown"))
+    patterns = run_query(config, PATTERNS, {"s": target, "since": variables.get("since")})["errorPatterns"]
+    for pattern in patterns["patterns"]:
+        con.print(f"[yellow]Pattern:[/yellow] {pattern['text']} {pattern['advice']}".rstrip())
+    con.print("Use 'b2c monitor errors <error-id>' for the request/response evidence and timing.")
+
+
+@app.command("resources")
+def resources(
+    service: Annotated[str | None, typer.Argument(help="one service's slug or id")] = None,
+    top: Annotated[bool, typer.Option("--top", help="highest CPU first")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="live figures until Ctrl-C")] = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """CPU, memory, pool, threads and queue of connected services. Exit 1 while a resource alert is active."""
+    from b2c.monitor_api import RESOURCES  # noqa: PLC0415
+    from b2c.monitor_render import resources_table  # noqa: PLC0415
+
+    config = CliConfig.load()
+    chosen = _format(fmt, config)
+    rows = run_query(config, RESOURCES, {"s": [service] if service else None})["resources"]
+    if top:
+        rows.sort(key=lambda r: -((r.get("metrics") or {}).get("cpuPercent") or 0))
+    if watch:
+        import asyncio  # noqa: PLC0415 - only the live view needs an event loop
+
+        raise typer.Exit(_live_resources(asyncio.run, config, rows, top, chosen))
+    if chosen == "json":
+        output.print_json(rows)
+    else:
+        output.console().print(resources_table(rows) if rows else "No sampled services (set resources: in the config).")
+    raise typer.Exit(int(Exit.WARNING if any(r["activeAlerts"] for r in rows) else Exit.OK))
+
+
+def _live_resources(run: Any, config: CliConfig, rows: list[dict[str, Any]], top: bool, fmt: str) -> int:
+    try:
+        result: int = run(_watch_resources(config, rows, top, fmt))
+    except KeyboardInterrupt:
+        return 0
+    return result
+
+
+async def _watch_resources(config: CliConfig, rows: list[dict[str, Any]], top: bool, fmt: str) -> int:
+    from rich.live import Live  # noqa: PLC0415
+
+    from b2c.monitor_api import RESOURCE_SUB  # noqa: PLC0415
+    from b2c.monitor_render import resources_table  # noqa: PLC0415
+    from b2c.ws import LiveConnection  # noqa: PLC0415
+
+    by_id = {r["serviceId"]: r for r in rows}
+
+    def ordered() -> list[dict[str, Any]]:
+        values = list(by_id.values())
+        if top:
+            values.sort(key=lambda r: -((r.get("metrics") or {}).get("cpuPercent") or 0))
+        return values
+
+    async with LiveConnection(config) as live:
+        await live.subscribe(RESOURCE_SUB)
+        if fmt == "json":
+            async for _, data in live.events():
+                event = data.get("resourceMetricsUpdated")
+                if event and event["serviceId"] in by_id:
+                    output.print_json_line(event)
+            return 0
+        with Live(resources_table(ordered()), console=output.console(), refresh_per_second=2) as screen:
+            async for _, data in live.events():
+                event = data.get("resourceMetricsUpdated")
+                if event and event["serviceId"] in by_id:
+                    by_id[event["serviceId"]]["metrics"] = event["metrics"]
+                    screen.update(resources_table(ordered()))
+    return 0
+
+
+def _export_errors(
+    config: CliConfig, path: Path, export_format: str, rows: list[dict[str, Any]] | None, variables: dict[str, Any]
+) -> None:
+    """Write the export the probes service renders (masked evidence) for these errors or this filter."""
+    from b2c.monitor_api import EXPORT_ERRORS, EXPORT_ERRORS_BY_ID  # noqa: PLC0415
+
+    if rows is not None:
+        data = run_query(config, EXPORT_ERRORS_BY_ID, {"ids": [e["id"] for e in rows], "format": export_format})
+    else:
+        query_vars = {k: variables.get(k) for k in ("since", "types", "groups")} | {"s": variables.get("service")}
+        data = run_query(config, EXPORT_ERRORS, {**query_vars, "format": export_format})
+    file = data["exportCommunicationErrors"]
+    path.write_text(file["content"], encoding="utf-8")
+    more = " (more matched; narrow the filter)" if file["truncated"] else ""
+    output.err_console().print(f"{file['itemCount']} errors written to {path}{more}")

@@ -1,0 +1,1 @@
+"""Benchmarks for the performance budgets of DESIGN.md; `make bench` runs them."""

@@ -1,0 +1,143 @@
+"""What the benchmarks share: servers to run against, processes of the stack, percentiles, results."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100) by nearest rank."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(psutil.virtual_memory().total / 2**30),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+
+
+def save(name: str, figures: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **figures}, indent=2, default=str))
+    return path
+
+
+@dataclass
+class Servers:
+    database_url: str
+    redis_url: str
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[Servers]:
+    """External servers from B2X_BENCH_DATABASE_URL / B2X_BENCH_REDIS_URL, else embedded ones in a temp dir."""
+    external_db = os.environ.get("B2X_BENCH_DATABASE_URL")
+    external_redis = os.environ.get("B2X_BENCH_REDIS_URL")
+    with tempfile.TemporaryDirectory(prefix="b2x-bench-") as tmp:
+        pg = None if external_db else EmbeddedPostgres.start(Path(tmp) / "pg" / "data")
+        redis = None if external_redis else EmbeddedRedis.start(Path(tmp) / "redis", persist=False)
+        try:
+            database_url = external_db or pg.ensure_database("bench")  # type: ignore[union-attr]
+            yield Servers(database_url, external_redis or redis.url())  # type: ignore[union-attr]
+        finally:
+            if redis:
+                redis.stop()
+            if pg:
+                pg.stop()
+
+
+class Process:
+    """A stack process (`python -m module`) with its own ports, watched with psutil for CPU time."""
+
+    def __init__(self, module: str, env: dict[str, str], ready_port: int) -> None:
+        self.module = module
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{module} exited: {self.proc.stderr.read().decode()[-500:] if self.proc.stderr else ''}"
+                )
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", ready_port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        self.ps = psutil.Process(self.proc.pid)
+
+    def cpu_seconds(self) -> float:
+        times = self.ps.cpu_times()
+        return float(times.user + times.system)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def stack_env(servers: Servers, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
+    ports = {name: free_port() for name in ("jobs", "health", "probes", "gateway")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("B2X_")}
+    env.update(
+        {
+            "B2X_DATABASE_URL": servers.database_url, "B2X_REDIS_URL": servers.redis_url,
+            "B2X_JOBS_PORT": str(ports["jobs"]), "B2X_HEALTH_PORT": str(ports["health"]),
+            "B2X_PROBES_PORT": str(ports["probes"]), "B2X_GATEWAY_PORT": str(ports["gateway"]),
+            "B2X_JOBS_ADDR": f"127.0.0.1:{ports['jobs']}", "B2X_HEALTH_ADDR": f"127.0.0.1:{ports['health']}",
+            "B2X_PROBES_ADDR": f"127.0.0.1:{ports['probes']}", "B2X_JOBS_METRICS_PORT": "0",
+            "B2X_HEALTH_METRICS_PORT": "0", "B2X_PROBES_METRICS_PORT": "0", "B2X_LOG_LEVEL": "WARNING",
+            "B2X_RATE_LIMIT_PER_MINUTE": "0",
+        }
+    )  # fmt: skip
+    env.update(extra)
+    return env, ports
+
+
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    for what, value, budget in rows:
+        print(f"  {what:<{width}}  {value:>14}   {budget}")
+
+
+async def admin_key(database_url: str) -> str:
+    """An admin API key in the gateway's schema (the gateway must have migrated it)."""
+    import asyncpg  # noqa: PLC0415
+
+    from gateway.auth import KeyStore, Role  # noqa: PLC0415
+
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        key, _ = await KeyStore(pool).create("bench", Role.ADMIN)
+    finally:
+        await pool.close()
+    return key

@@ -1,0 +1,1 @@
+"""GraphQL for administration: API keys and the audit log (admin role)."""

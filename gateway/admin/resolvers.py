@@ -1,0 +1,91 @@
+"""Admin queries and mutations: who am I, API keys, audit log."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gateway.admin import types as t
+from gateway.auth import ApiKeyRecord, Role
+from gateway.context import Info
+from gateway.errors import gql_error, translate_domain_errors
+
+MAX_AUDIT = 1000
+
+
+def _key(record: ApiKeyRecord) -> t.ApiKey:
+    return t.ApiKey(
+        id=record.id,  # type: ignore[arg-type]
+        name=record.name,
+        role=t.Role(record.role.value),
+        tenant_id=record.tenant_id,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        last_used_at=record.last_used_at,
+        expires_at=record.expires_at,
+        revoked_at=record.revoked_at,
+    )
+
+
+@strawberry.type
+class AdminQueries:
+    @strawberry.field(description="The caller's own key: name, role and tenant scope")
+    async def viewer(self, info: Info) -> t.Viewer:
+        p = info.context.require()
+        return t.Viewer(key_id=p.key_id, name=p.name, role=t.Role(p.role.value), tenant_id=p.tenant_id)
+
+    @strawberry.field(description="All API keys (admin)")
+    async def api_keys(self, info: Info) -> list[t.ApiKey]:
+        info.context.require(Role.ADMIN)
+        return [_key(r) for r in await info.context.state.keys.list()]
+
+    @strawberry.field(description="The newest audit entries, optionally for one target (admin)")
+    async def audit_log(self, info: Info, target: str | None = None, limit: int = 100) -> list[t.AuditEntry]:
+        info.context.require(Role.ADMIN)
+        if not 1 <= limit <= MAX_AUDIT:
+            raise gql_error(f"limit must be between 1 and {MAX_AUDIT}", "BAD_USER_INPUT")
+        entries = await info.context.state.audit.recent(limit, target)
+        return [
+            t.AuditEntry(
+                id=str(e.id),  # type: ignore[arg-type]
+                at=e.at,
+                key_id=e.key_id,
+                key_name=e.key_name,
+                role=e.role,
+                tenant_id=e.tenant_id,
+                action=e.action,
+                target=e.target,
+                arguments=JSON(e.arguments),
+                outcome=e.outcome,
+                error_code=e.error_code,
+            )
+            for e in entries
+        ]
+
+
+@strawberry.type
+class AdminMutations:
+    @strawberry.mutation(description="Create an API key (admin). The key is returned once.")
+    async def create_api_key(
+        self, info: Info, name: str, role: t.Role, tenant_id: str | None = None
+    ) -> t.CreatedApiKey:
+        ctx = info.context
+        arguments = {"name": name, "role": role.value, "tenantId": tenant_id}
+        async with ctx.state.audit.action(ctx.require(), "createApiKey", name, arguments, ctx.client_ip):
+            principal = ctx.require(Role.ADMIN)
+            with translate_domain_errors():
+                plain, record = await ctx.state.keys.create(
+                    name, Role(role.value), tenant_id, created_by=f"{principal.name} ({principal.key_id})"
+                )
+        return t.CreatedApiKey(key=plain, api_key=_key(record))
+
+    @strawberry.mutation(description="Revoke an API key (admin); it stops working within seconds")
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> t.ApiKey:
+        ctx = info.context
+        async with ctx.state.audit.action(ctx.require(), "revokeApiKey", str(id), {}, ctx.client_ip):
+            principal = ctx.require(Role.ADMIN)
+            if str(id) == principal.key_id:
+                raise gql_error("you cannot revoke the key you are using", "FAILED_PRECONDITION")
+            with translate_domain_errors():
+                record = await ctx.state.keys.revoke(str(id))
+        return _key(record)

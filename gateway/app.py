@@ -1,0 +1,130 @@
+"""The gateway's Starlette app: lifespan-owned resources, /graphql, /health/*, /metrics, static files."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from gateway.audit import AuditLog
+from gateway.auth import KeyStore
+from gateway.clients import ServiceClients
+from gateway.context import AppState
+from gateway.schema import build_schema
+from gateway.settings import GatewaySettings
+from gateway.view import STATIC_DIR, GatewayGraphQL
+from services.common.db import create_pool, migrate
+from services.common.events import EventBus, connect_redis
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+LIVE_SUBSCRIBERS = Gauge("b2x_gateway_live_subscribers", "GraphQL subscriptions currently attached to the event bus")
+
+
+@asynccontextmanager
+async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
+    """Pool (migrated), Redis, event bus, gRPC clients, key store and audit log; closed on exit."""
+    pool = await create_pool(
+        settings.database_url,
+        application_name="b2x-gateway",
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        connect_timeout=settings.db_connect_timeout_seconds,
+    )
+    try:
+        await migrate(pool, "gateway", MIGRATIONS)
+        redis = await connect_redis(settings.redis_url, timeout=settings.db_connect_timeout_seconds)
+        bus = EventBus(redis, settings.namespace)
+        clients = ServiceClients(
+            settings.jobs_addr, settings.health_addr, settings.probes_addr, settings.grpc_deadline_seconds
+        )
+        try:
+            yield AppState(
+                settings=settings,
+                pool=pool,
+                redis=redis,
+                bus=bus,
+                clients=clients,
+                keys=KeyStore(pool, settings.api_key_cache_seconds),
+                audit=AuditLog(pool),
+            )
+        finally:
+            await clients.close()
+            await bus.close()
+            await redis.aclose()
+    finally:
+        await pool.close()
+
+
+async def _ready(state: AppState) -> tuple[bool, dict[str, str]]:
+    """Ready only when the three services, Redis and PostgreSQL all answer."""
+
+    async def redis_ok() -> bool:
+        try:
+            return bool(await asyncio.wait_for(state.redis.ping(), 1.5))
+        except Exception:
+            return False
+
+    async def postgres_ok() -> bool:
+        try:
+            async with asyncio.timeout(1.5), state.pool.acquire() as conn:
+                return bool(await conn.fetchval("SELECT true"))
+        except Exception:
+            return False
+
+    names = [c.name for c in state.clients.all()] + ["redis", "postgres"]
+    results = await asyncio.gather(*(state.clients.serving(c) for c in state.clients.all()), redis_ok(), postgres_ok())
+    checks = {name: ("ok" if ok else "unavailable") for name, ok in zip(names, results, strict=True)}
+    return all(results), checks
+
+
+class GraphQLEndpoint:
+    """ASGI endpoint for /graphql (HTTP and WebSocket): dispatches to the view the lifespan built."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        view: GatewayGraphQL = scope["state"]["view"]
+        await view(scope, receive, send)
+
+
+async def live(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    ok, checks = await _ready(request.state.app_state)
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
+
+
+async def metrics(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: GatewaySettings) -> Starlette:
+    """The ASGI app; resources are opened by its lifespan, never at import."""
+    schema = build_schema(settings.max_query_depth, settings.max_aliases)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with open_state(settings) as state:
+            LIVE_SUBSCRIBERS.set_function(state.bus.subscriber_count)
+            yield {"app_state": state, "view": GatewayGraphQL(schema, state)}
+
+    graphql_endpoint = GraphQLEndpoint()
+    routes = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_endpoint),
+        Route("/health/live", live),
+        Route("/health/ready", ready),
+        Route("/metrics", metrics),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,53 @@
+"""Schema extension that gives every GraphQL error an `extensions.code` and hides internal faults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from gateway.errors import classify_unlabelled
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def label(error: GraphQLError) -> GraphQLError:
+    """The error with a code; unexpected exceptions become a generic message (details go to the log)."""
+    code = (error.extensions or {}).get("code")
+    if code:
+        return error
+    code = classify_unlabelled(error)
+    if code == "INTERNAL_SERVER_ERROR":
+        log.error("resolver failed", path=error.path, exc_info=error.original_error)
+        return GraphQLError(
+            "internal error; the gateway log has the details",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": code},
+        )
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result: Any = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [label(e) for e in result.errors]
+        # Errors found before execution (parse, validation) live on the context, not the result.
+        pre = self.execution_context.pre_execution_errors
+        if pre:
+            self.execution_context.pre_execution_errors = [label(e) for e in pre]

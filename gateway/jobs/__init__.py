@@ -1,0 +1,1 @@
+"""GraphQL for scheduler jobs: queries, mutations, subscriptions."""

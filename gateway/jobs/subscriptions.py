@@ -1,0 +1,146 @@
+"""Live job updates over graphql-transport-ws, fed by the shared Redis subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+import strawberry
+from b2x.monitoring.v1 import common_pb2, jobs_pb2
+from graphql import GraphQLError
+
+from gateway.auth import Principal
+from gateway.context import Context, Info
+from gateway.jobs import types as t
+from gateway.jobs.convert import STATUS_TO_PROTO, log_to_gql, resync_event, status_event_to_gql
+from gateway.jobs.queries import visible_job
+from services.common.events import Resync, Topic
+from services.common.logging import get_logger
+from services.common.protoconv import from_timestamp, set_timestamp
+
+log = get_logger(__name__)
+CATCH_UP_LIMIT = 2000
+
+
+def _visible(principal: Principal, tenant: str, job_id: str, want_job: str | None, want_tenant: str | None) -> bool:
+    if not principal.sees_tenant(tenant):
+        return False
+    if want_job and job_id != want_job:
+        return False
+    return not (want_tenant and tenant != want_tenant)
+
+
+async def _catch_up(
+    ctx: Context, principal: Principal, since: datetime, want_job: str | None, want_tenant: str | None
+) -> list[jobs_pb2.SchedulerJob]:
+    """Jobs changed since `since`, re-read from the jobs service after events may have been missed."""
+    flt = jobs_pb2.JobFilter()
+    set_timestamp(flt.updated.start, since)
+    tenant = principal.tenant_id or want_tenant
+    if tenant:
+        flt.tenant_ids.append(tenant)
+    request = jobs_pb2.ListJobsRequest(
+        filter=flt,
+        sort_by=jobs_pb2.JOB_SORT_FIELD_UPDATED_AT,
+        direction=common_pb2.SORT_DIRECTION_ASC,
+        page=common_pb2.PageRequest(page_size=200),
+    )
+    clients = ctx.state.clients
+    found: list[jobs_pb2.SchedulerJob] = []
+    try:
+        while len(found) < CATCH_UP_LIMIT:
+            page = await clients.call(clients.jobs, clients.jobs.stub.ListJobs, request)
+            found += [j for j in page.jobs if not want_job or j.id == want_job]
+            if not page.page_info.has_next_page:
+                break
+            request.page.page_token = page.page_info.next_page_token
+    except GraphQLError as error:
+        log.warning("subscription catch-up failed; will retry on the next resync", error=error.message)
+    return found
+
+
+@strawberry.type
+class JobSubscriptions:
+    @strawberry.subscription(
+        description="Every job change (created, started, progress, completed, failed, cancelled). "
+        "After a gap in the live stream, the jobs changed meanwhile arrive with change 'resync'."
+    )
+    async def job_status_changed(
+        self,
+        info: Info,
+        job_id: strawberry.ID | None = None,
+        status: list[t.JobStatus] | None = None,
+        tenant_id: str | None = None,
+    ) -> AsyncGenerator[t.JobStatusEvent, None]:
+        ctx = info.context
+        principal = ctx.require()
+        want_job = str(job_id) if job_id else None
+        want_status = {STATUS_TO_PROTO[s] for s in status or []}
+        subscription = await ctx.state.bus.subscribe(Topic.JOB_STATUS)
+        last_seen = datetime.now(UTC)
+        try:
+            async for item in subscription:
+                if isinstance(item, Resync):
+                    for job in await _catch_up(ctx, principal, last_seen, want_job, tenant_id):
+                        last_seen = max(last_seen, from_timestamp(job.updated_at) or last_seen)
+                        if not want_status or job.status in want_status:
+                            yield resync_event(job)
+                    continue
+                change = item.job_status_changed
+                if not item.HasField("job_status_changed"):
+                    continue
+                if not _visible(principal, item.tenant_id, change.job_id, want_job, tenant_id):
+                    continue
+                last_seen = max(last_seen, from_timestamp(change.job.updated_at) or last_seen)
+                if want_status and change.status not in want_status:
+                    continue
+                yield status_event_to_gql(item)
+        finally:
+            await subscription.close()
+
+    @strawberry.subscription(
+        description="New log lines of one job as they are stored (REQ-001 log follow). After a gap in the live "
+        "stream, the lines missed meanwhile are re-read and sent in order."
+    )
+    async def job_log_appended(
+        self, info: Info, job_id: strawberry.ID, after_sequence: int = 0
+    ) -> AsyncGenerator[t.JobLogEvent, None]:
+        ctx = info.context
+        await visible_job(info, str(job_id))  # NOT_FOUND for unknown or other tenants' jobs
+        subscription = await ctx.state.bus.subscribe(Topic.JOB_LOGS)
+        last = after_sequence
+        try:
+            if after_sequence:
+                missed = await _read_logs_after(ctx, str(job_id), last)
+                if missed:
+                    last = missed[-1].sequence
+                    yield t.JobLogEvent(job_id=job_id, lines=[log_to_gql(line) for line in missed])
+            async for item in subscription:
+                if isinstance(item, Resync):
+                    lines = await _read_logs_after(ctx, str(job_id), last)
+                elif item.HasField("job_log_appended") and item.job_log_appended.job_id == str(job_id):
+                    lines = [line for line in item.job_log_appended.logs if line.sequence > last]
+                    if lines and lines[0].sequence != last + 1 and last:
+                        # A gap (an event lost or reordered): read the missing lines from the store.
+                        lines = await _read_logs_after(ctx, str(job_id), last)
+                else:
+                    continue
+                if lines:
+                    last = lines[-1].sequence
+                    yield t.JobLogEvent(job_id=job_id, lines=[log_to_gql(line) for line in lines])
+        finally:
+            await subscription.close()
+
+
+async def _read_logs_after(ctx: Context, job_id: str, after: int) -> list[jobs_pb2.JobExecutionLog]:
+    clients = ctx.state.clients
+    try:
+        response = await clients.call(
+            clients.jobs,
+            clients.jobs.stub.ListJobLogs,
+            jobs_pb2.ListJobLogsRequest(job_id=job_id, after_sequence=after, limit=5000),
+        )
+    except GraphQLError as error:
+        log.warning("log catch-up failed; will retry on the next resync", error=error.message)
+        return []
+    return list(response.logs)

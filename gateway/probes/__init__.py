@@ -1,0 +1,1 @@
+"""GraphQL for connection tests and communication errors (the probes service)."""

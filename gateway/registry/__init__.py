@@ -1,0 +1,1 @@
+"""GraphQL for the registry of connected services (the health service)."""

@@ -1,0 +1,54 @@
+"""The GraphQL schema: assembles each domain's queries, mutations and subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+
+from gateway.admin.resolvers import AdminMutations, AdminQueries
+from gateway.errors import EXPECTED_CODES, classify_unlabelled
+from gateway.extensions import ErrorCodes
+from gateway.jobs.mutations import JobMutations
+from gateway.jobs.queries import JobQueries
+from gateway.jobs.subscriptions import JobSubscriptions
+from gateway.probes.insights import InsightQueries, InsightSubscriptions
+from gateway.probes.mutations import ProbeMutations
+from gateway.probes.queries import ProbeQueries
+from gateway.probes.subscriptions import ProbeSubscriptions
+from gateway.registry.health import HealthQueries, HealthSubscriptions
+from gateway.registry.queries import RegistryQueries
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+Query = merge_types("Query", (JobQueries, HealthQueries, RegistryQueries, ProbeQueries, InsightQueries, AdminQueries))
+Mutation = merge_types("Mutation", (JobMutations, ProbeMutations, AdminMutations))
+Subscription = merge_types(
+    "Subscription", (JobSubscriptions, HealthSubscriptions, ProbeSubscriptions, InsightSubscriptions)
+)
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log faults with their stack; expected answers (NOT_FOUND, FORBIDDEN...) stay quiet."""
+        for error in errors:
+            code = (error.extensions or {}).get("code") or classify_unlabelled(error)
+            if code not in EXPECTED_CODES:
+                log.error("graphql error", message=error.message, code=code, path=error.path)
+
+
+def build_schema(max_depth: int = 12, max_aliases: int = 30) -> strawberry.Schema:
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            ErrorCodes,
+        ],
+    )

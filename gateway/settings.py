@@ -1,0 +1,19 @@
+"""Settings of the gateway process (B2X_GATEWAY_* and friends)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings, port_field
+
+
+class GatewaySettings(CommonSettings):
+    gateway_host: str = "0.0.0.0"  # noqa: S104 - listens on all interfaces inside containers
+    gateway_port: int = port_field(8080, "HTTP port of the gateway (/graphql, /health/*, /metrics)")
+    max_query_depth: int = Field(default=12, ge=2, le=50)
+    max_aliases: int = Field(default=30, ge=1, le=500)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    rate_limit_per_minute: int = Field(default=1200, ge=0, description="requests per API key per minute; 0 = off")
+    api_key_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    max_subscriptions_per_connection: int = Field(default=50, ge=1, le=1000)
+    public_url: str = Field(default="", description="URL printed for people; defaults to http://host:port")

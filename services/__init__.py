@@ -1,0 +1,1 @@
+"""The B2X Monitoring gRPC services: jobs, health and probes, and the runtime they share."""

@@ -1,0 +1,1 @@
+"""Runtime shared by every service: settings, logging, database, events, gRPC bootstrap, metrics."""

@@ -1,0 +1,136 @@
+"""PostgreSQL access: the asyncpg pool and the migrations runner.
+
+Each service owns one schema and is its only writer. Migrations are numbered SQL files
+(`NNN_name.sql`) in the service's `migrations/` folder, applied in order at start-up, each in its own
+transaction, under an advisory lock so replicas starting together apply them once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from services.common.errors import StartupError
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
+# pg_advisory_lock key for migrations: one lock for all schemas keeps it simple and is only held at start.
+_MIGRATION_LOCK_KEY = 0x62327800  # "b2x\0"
+
+# Connection errors that mean "PostgreSQL is not there" rather than "the query is wrong".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncio.TimeoutError,
+)
+
+
+def describe_dsn(dsn: str) -> str:
+    """host:port/db of a DSN, without user or password, for messages."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or "localhost"
+    if "host=" in parts.query:  # unix socket given as ?host=/path
+        host = parts.query.split("host=", 1)[1].split("&", 1)[0]
+    return f"{host}:{parts.port or 5432}{parts.path or '/'}"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    application_name: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 5.0,
+) -> asyncpg.Pool:
+    """Open a pool or raise StartupError with one line that says which server could not be reached."""
+    try:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            command_timeout=30,
+            init=_init_connection,
+            server_settings={"application_name": application_name, "timezone": "UTC"},
+        )
+    except Exception as error:
+        if not isinstance(error, (*CONNECTION_ERRORS, asyncpg.PostgresError)):
+            raise
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise StartupError(f"cannot connect to PostgreSQL at {describe_dsn(dsn)}: {reason}") from None
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+
+def discover_migrations(directory: Path) -> list[Migration]:
+    found: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise StartupError(f"migration file {path} is not named NNN_name.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StartupError(f"duplicate migration numbers in {directory}")
+    return found
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[int]:
+    """Apply the schema's pending migrations; returns the versions applied now."""
+    migrations = discover_migrations(directory)
+    applied_now: list[int] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
+            for migration in migrations:
+                if migration.version in done:
+                    continue
+                sql = migration.path.read_text(encoding="utf-8")
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES ($1, $2)',
+                        migration.version,
+                        migration.name,
+                    )
+                applied_now.append(migration.version)
+                log.info("migration applied", schema=schema, version=migration.version, name=migration.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
+    return applied_now
+
+
+def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    return dict(record) if record is not None else None

@@ -1,0 +1,122 @@
+"""Masking of secrets and PII, and escaping of control characters.
+
+One implementation for everything that leaves a process: log lines, events, stored error details,
+GraphQL responses. What it hides:
+
+- values under sensitive keys (authorization, cookie, token, password, secret, api key...),
+- bearer/basic credentials, our own API keys and JWT-looking tokens inside free text,
+- credentials in URLs (`scheme://user:pass@host`) and secret query parameters (`?token=...`),
+- e-mail addresses (the local part: `j***@example.com`).
+
+`escape_control` turns control characters into visible escapes so no value can forge a log line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+MASK = "****masked****"
+
+_SENSITIVE_KEY = re.compile(
+    r"(authorization|cookie|token|passw(or)?d|pwd|secret|api[-_]?key|apikey|private[-_]?key|"
+    r"credential|session[-_]?id|signature|x-b2x-key|client[-_]?secret|dsn)",
+    re.IGNORECASE,
+)
+# Keys that contain a sensitive word but only ever carry harmless values.
+_SAFE_KEYS = frozenset({"token_type", "tokens_used", "max_tokens", "password_policy", "cookie_count"})
+_SECRET_QUERY_PARAM = re.compile(
+    r"^(access_token|refresh_token|id_token|token|api[-_]?key|apikey|key|secret|client_secret|"
+    r"password|passwd|pwd|sig|signature|auth|code|session|sessionid)$",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|Digest|Token|ApiKey)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+_B2X_KEY = re.compile(r"\bb2x_[A-Za-z0-9]{6,}_[A-Za-z0-9_-]{10,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
+_URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@")
+_INLINE_SECRET = re.compile(
+    r"\b(password|passwd|pwd|secret|token|api[-_]?key|apikey|access_token)(\s*[=:]\s*)([^\s&;,'\"]+)",
+    re.IGNORECASE,
+)
+_QUERY_SECRET_IN_TEXT = re.compile(
+    r"([?&](?:access_token|refresh_token|token|api[-_]?key|apikey|key|secret|client_secret|password|"
+    r"sig|signature|code)=)([^&#\s]+)",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]|\r|\n|\t")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def is_sensitive_key(key: str) -> bool:
+    """True when a header, field or log key names a secret."""
+    lowered = key.lower()
+    return lowered not in _SAFE_KEYS and bool(_SENSITIVE_KEY.search(lowered))
+
+
+def mask_email(text: str) -> str:
+    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+
+
+def mask_text(text: str) -> str:
+    """Hide credentials and PII found anywhere inside free text."""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@", text)
+    text = _QUERY_SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _B2X_KEY.sub(MASK, text)
+    text = _JWT.sub(MASK, text)
+    text = _INLINE_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return mask_email(text)
+
+
+def sanitize_url(url: str) -> str:
+    """A URL safe to show: no password, secret query values masked, fragment dropped."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return mask_text(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{quote(user, safe='')}:{MASK}@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, MASK if _SECRET_QUERY_PARAM.match(k) or is_sensitive_key(k) else mask_email(v)) for k, v in pairs],
+            safe="*",
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header values with secrets replaced; header names kept so the shape stays visible."""
+    return {name: (MASK if is_sensitive_key(name) else mask_text(value)) for name, value in headers.items()}
+
+
+def mask_value(value: Any, key: str | None = None) -> Any:
+    """Recursively mask a JSON-like value; keys that name secrets lose their whole value."""
+    if key is not None and is_sensitive_key(key) and value not in (None, "", 0, False):
+        return MASK
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {k: mask_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_value(v) for v in value]
+    return value
+
+
+def escape_control(text: str) -> str:
+    """Make control characters visible (`\\n`, `\\x1b`) so a value cannot start a new log line."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(0), f"\\x{ord(m.group(0)):02x}"), text)
+
+
+def truncate(text: str, limit: int, marker: str = "…[truncated {n} chars]") -> str:
+    """Cut `text` to at most `limit` characters plus a visible marker that says how much was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + marker.format(n=len(text) - limit)

@@ -1,0 +1,132 @@
+"""Composition root of the health service: `python -m services.health`."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from b2x.monitoring.v1 import health_pb2_grpc
+
+from services.common.grpc_server import GrpcServer
+from services.common.logging import configure_logging, get_logger
+from services.common.runtime import Resources, run_process, serve_until_signal
+from services.common.settings import CommonSettings, load_settings
+from services.health.aggregation import Aggregator
+from services.health.aggregation_store import PostgresAggregationStore
+from services.health.config import HealthConfig, load_config
+from services.health.consumer import CheckStateConsumer, ConsumerConfig
+from services.health.events import BusStatusAnnouncer
+from services.health.grpc_api import SERVICE_NAME, HealthServicer
+from services.health.maintenance import Maintenance
+from services.health.overview import HealthOverview
+from services.health.overview_repository import PostgresOverview
+from services.health.repository import PostgresRegistry
+from services.health.resource_feed import ResourceFeed
+from services.health.service import RegistryService
+from services.health.settings import HealthSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
+
+
+def config_for(settings: CommonSettings) -> HealthConfig | None:
+    """The validated declarative file, or None when B2X_CONFIG_FILE is unset; StartupError when invalid."""
+    path = settings.config_file if isinstance(settings, HealthSettings) else None
+    return load_config(path) if path is not None else None
+
+
+def health_settings(settings: CommonSettings) -> HealthSettings:
+    return settings if isinstance(settings, HealthSettings) else HealthSettings(**settings.model_dump())
+
+
+@dataclass
+class AggregationTasks:
+    """What feeds the aggregated view: the check-states consumer, the resource feed and the upkeep."""
+
+    consumer: CheckStateConsumer
+    feed: ResourceFeed
+    maintenance: Maintenance
+
+    async def start(self) -> None:
+        self.consumer.start()
+        await self.feed.start()
+        self.maintenance.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.feed.stop()
+        await self.maintenance.stop()
+
+
+def build_aggregation(resources: Resources, settings: HealthSettings) -> AggregationTasks:
+    store = PostgresAggregationStore(resources.pool)
+    aggregator = Aggregator(store, BusStatusAnnouncer(resources.bus), slow_ms=settings.probes_slow_ms)
+    consumer = CheckStateConsumer(
+        resources.redis,
+        ConsumerConfig(
+            namespace=settings.namespace,
+            consumer=settings.health_consumer_name or socket.gethostname(),
+            batch=settings.health_stream_batch,
+            block_ms=settings.health_stream_block_ms,
+            claim_idle_seconds=settings.health_claim_idle_seconds,
+        ),
+        aggregator.apply_checks,
+    )
+    feed = ResourceFeed(resources.bus, aggregator.apply_resources, settings.health_resource_flush_seconds)
+    retention = timedelta(days=settings.health_rollup_retention_days)
+    return AggregationTasks(consumer, feed, Maintenance(aggregator, store, retention=retention))
+
+
+def build_server(resources: Resources, settings: CommonSettings, config: HealthConfig | None = None) -> GrpcServer:
+    """Wire repository, service and servicer onto a gRPC server (tests call this with port 0).
+
+    With a config file, the registry is synced to it when the server starts. Without one, the
+    file-owned services are left as they are: an unset variable must not empty the registry. The
+    aggregation starts after the sync and stops after the server.
+    """
+    config = config or config_for(settings)
+    registry = RegistryService(PostgresRegistry(resources.pool), announcer=BusStatusAnnouncer(resources.bus))
+    servicer = HealthServicer(registry, HealthOverview(PostgresOverview(resources.pool), registry))
+    aggregation = build_aggregation(resources, health_settings(settings))
+
+    async def start() -> None:
+        if config is not None:
+            await registry.sync_file(config.services)
+        await aggregation.start()
+
+    # on_start runs before the server listens: nobody reads the registry before it reflects the file,
+    # and a failing sync means the process never reports SERVING.
+    return GrpcServer(
+        "health",
+        [SERVICE_NAME],
+        [lambda server: health_pb2_grpc.add_HealthServiceServicer_to_server(servicer, server)],
+        on_start=start,
+        on_stop=aggregation.stop,
+        readiness=resources.database_ready,
+    )
+
+
+async def main() -> None:
+    settings = load_settings(HealthSettings)
+    configure_logging("health", settings.log_level, settings.log_format)
+    # Read the file before connecting anywhere, so a typo is reported first and fast.
+    config = config_for(settings)
+    await serve_until_signal(
+        "health",
+        settings,
+        lambda resources: build_server(resources, settings, config),
+        migrations=MIGRATIONS,
+        host=settings.health_host,
+        port=settings.health_port,
+        metrics_port=settings.health_metrics_port,
+    )
+
+
+def run() -> None:
+    run_process("health", main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""The jobs service: owns scheduler job state (schema `jobs`)."""

@@ -1,0 +1,313 @@
+"""`JobHandle`: what a running job calls to report itself. Every call is synchronous and cheap.
+
+`progress()` and `item_done()` only store integers on the handle (no clock, no lock, no allocation):
+they run once per item in loops that must not slow down. Everything else (deciding what to send,
+when, and sending it) happens on the monitor's background task.
+
+Thread safety: a handle may be used from another thread than the monitor's event loop (a sync
+handler in a thread pool). Integer stores are atomic under the GIL; `log()` takes a short lock to
+number its line. `item_done()` increments, so call it for one job from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from services.jobs.domain import LogLevel
+from services.jobs.sdk.errors import describe_failure
+from services.jobs.sdk.model import JobInfo, Outcome, OutcomeKind, StepRecord, StepStatus
+from services.jobs.sdk.tracking import JobTrack, LogBuffer, Outbox
+
+LevelLike = LogLevel | int | str
+ExcInfo = BaseException | bool | None
+
+
+def _level(level: LevelLike) -> int:
+    if isinstance(level, str):
+        name = level.strip().upper()
+        try:
+            return int(LogLevel[{"WARN": "WARNING", "FATAL": "CRITICAL"}.get(name, name)])
+        except KeyError:
+            raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LogLevel.__members__)}") from None
+    return int(LogLevel(level))
+
+
+def _stack(exc_info: ExcInfo) -> str:
+    error = sys.exc_info()[1] if exc_info is True else exc_info or None
+    if not isinstance(error, BaseException):
+        return ""
+    return "".join(traceback.format_exception(error))
+
+
+class JobHandle:
+    """One job as seen by the code that runs it. Get one from `JobMonitor.attach()` or a claim."""
+
+    __slots__ = (
+        "__weakref__",
+        "_attention",
+        "_buffer",
+        "_cancel_event",
+        "_cancel_flag",
+        "_failed",
+        "_interrupted",
+        "_log_seq",
+        "_message",
+        "_on_interrupt",
+        "_outcome",
+        "_processed",
+        "_step_index",
+        "_steps",
+        "_succeeded",
+        "_total",
+        "_track",
+        "job",
+        "job_id",
+    )
+
+    def __init__(self, job_id: str, outbox: Outbox, job: JobInfo | None = None, *, started: bool = False) -> None:
+        self.job_id = job_id
+        self.job = job
+        self._processed = 0
+        self._succeeded = 0
+        self._failed = 0
+        self._total = job.total_items if job else 0
+        self._message = ""
+        self._outcome: Outcome | None = None
+        self._steps: list[StepRecord] | None = None  # most jobs have a handful of steps or none
+        self._step_index = 0
+        self._log_seq = 0
+        self._buffer: LogBuffer = outbox.logs
+        self._attention = outbox.attention
+        # Events are made when someone waits: a worker holds thousands of handles, and every
+        # object they own makes the garbage collector's rounds longer.
+        self._cancel_flag = False
+        self._cancel_event: asyncio.Event | None = None
+        # Set on a cancel request, a shutdown, or when the service refused the job's reports: the
+        # runner stops the handler (through `_on_interrupt`) in every case.
+        self._interrupted = False
+        # The runner's way to stop the handler: its task (cancelled), or a callable for threads.
+        self._on_interrupt: asyncio.Future[Any] | Callable[[], object] | None = None
+        self._track = JobTrack(
+            self,
+            job_id,
+            started=started,
+            progress_base=job.progress_sequence if job else 0,
+            log_base=job.log_sequence if job else 0,
+        )
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.job_id} processed={self._processed}/{self._total}>"
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self, total_items: int | None = None) -> None:
+        """Mark the job RUNNING on this worker (claimed jobs already are); optionally set the total."""
+        if total_items is not None:
+            self._total = total_items
+        if self._track.started:
+            self._track.eager = True  # let the service see the new total without waiting for items
+        else:
+            self._track.start_requested = True
+        self._notify()
+
+    def progress(
+        self,
+        processed: int,
+        succeeded: int | None = None,
+        failed: int | None = None,
+        total: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Record absolute counts; None leaves a value as it was. Sent coalesced, never blocks."""
+        self._processed = processed
+        if succeeded is not None:
+            self._succeeded = succeeded
+        if failed is not None:
+            self._failed = failed
+        if total is not None:
+            self._total = total
+        if message is not None:
+            self._message = message
+
+    def item_done(self, ok: bool = True) -> None:
+        """One more item processed, counted as succeeded or failed."""
+        self._processed += 1  # processed first: see JobTrack._snapshot_tuple
+        if ok:
+            self._succeeded += 1
+        else:
+            self._failed += 1
+
+    def complete(self, message: str = "") -> None:
+        """The job succeeded. Sent with the final progress; later outcomes are ignored."""
+        if self._outcome is None:
+            self._outcome = Outcome(OutcomeKind.COMPLETED, message)
+            self._notify()
+
+    def fail(self, error: BaseException | str, *, category: str = "", transient: bool | None = None) -> None:
+        """The job failed. `transient` defaults from the exception's type (see `sdk.errors`);
+        a transient failure is retried automatically by the service while attempts remain."""
+        if self._outcome is not None:
+            return
+        info = describe_failure(error, category, transient)
+        self.log(
+            LogLevel.ERROR,
+            f"job failed: {info.message}",
+            exc_info=error if isinstance(error, BaseException) else None,
+            category=info.category,
+            error_class="TRANSIENT" if info.transient else "PERMANENT",
+        )
+        self._outcome = Outcome(OutcomeKind.FAILED, info.message, info.category, info.transient, info.stack_trace)
+        self._notify()
+
+    def cancelled(self, message: str = "") -> None:
+        """The job stopped because its cancellation was requested (or on its own account)."""
+        if self._outcome is None:
+            self.log(LogLevel.WARNING, f"job cancelled{': ' + message if message else ''}")
+            self._outcome = Outcome(OutcomeKind.CANCELLED, message)
+            self._notify()
+
+    # -- logs and steps ---------------------------------------------------------------------------
+
+    def _add_step(self, step: StepRecord) -> None:
+        if self._steps is None:
+            self._steps = []
+        self._steps.append(step)
+
+    def _notify(self) -> None:
+        self._attention.add(self._track)
+
+    def _interrupt(self) -> None:
+        """Ask the code running this job to stop (cancel request, shutdown, refused reports)."""
+        self._interrupted = True
+        stop = self._on_interrupt
+        if isinstance(stop, asyncio.Future):
+            stop.cancel()
+        elif stop is not None:
+            stop()
+
+    def log(self, level: LevelLike, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
+        """An execution log line with structured context; `exc_info` adds a stack trace."""
+        self._append(_level(level), str(message), _stack(exc_info), context, bounded=True)
+
+    def _append(self, level: int, message: str, stack: str, context: dict[str, Any], *, bounded: bool) -> None:
+        now = time.time_ns()
+        buffer = self._buffer
+        with buffer.lock:  # numbering and appending together keep each job's lines in sequence order
+            self._log_seq += 1
+            buffer.append(self._track, self._log_seq, level, message, now, stack, context, bounded=bounded)
+
+    def debug(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
+        self.log(LogLevel.DEBUG, message, exc_info=exc_info, **context)
+
+    def info(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
+        self.log(LogLevel.INFO, message, exc_info=exc_info, **context)
+
+    def warning(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
+        self.log(LogLevel.WARNING, message, exc_info=exc_info, **context)
+
+    def error(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
+        self.log(LogLevel.ERROR, message, exc_info=exc_info, **context)
+
+    def step(self, name: str) -> StepScope:
+        """`with handle.step("load"):` (or `async with`) records RUNNING, then COMPLETED or FAILED."""
+        return StepScope(self, name)
+
+    # -- what the service said --------------------------------------------------------------------
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once an operator asked to cancel this job (seen within about one heartbeat)."""
+        return self._cancel_flag
+
+    @property
+    def stop_requested(self) -> bool:
+        """True when the job should stop: cancel requested, worker shutting down, or reports refused.
+
+        Async handlers are cancelled by the runner; sync handlers (threads) check this between items.
+        """
+        return self._interrupted
+
+    @property
+    def cancel_event(self) -> asyncio.Event:
+        """Set when cancellation is requested; `await handle.cancel_event.wait()` to react to it."""
+        if self._cancel_event is None:
+            self._cancel_event = asyncio.Event()
+            if self._cancel_flag:
+                self._cancel_event.set()
+        return self._cancel_event
+
+    async def wait_for_cancel(self) -> None:
+        await self.cancel_event.wait()
+
+    def _cancel_requested(self) -> None:
+        self._cancel_flag = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
+        self._interrupt()
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self._outcome
+
+    @property
+    def rejected(self) -> str | None:
+        """Why the service refused this job's reports (unknown job, finished elsewhere), else None."""
+        return self._track.rejected
+
+    @property
+    def status(self) -> str:
+        """The job's final status once the service acknowledged the outcome (COMPLETED...), else ""."""
+        return self._track.final_status
+
+    async def wait_reported(self, timeout: float | None = None) -> bool:
+        """Wait until the outcome was acknowledged or the reports refused; False on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._track.done_event().wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class StepScope:
+    """A step of a job's timeline, usable with `with` and `async with`."""
+
+    __slots__ = ("_handle", "_index", "name")
+
+    def __init__(self, handle: JobHandle, name: str) -> None:
+        self._handle = handle
+        self.name = str(name)[:200]
+        self._index = 0
+
+    def __enter__(self) -> Self:
+        self._handle._step_index += 1
+        self._index = self._handle._step_index
+        self._handle._add_step(StepRecord(self._index, self.name, StepStatus.RUNNING, "", time.time_ns()))
+        self._handle._notify()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            status, message = StepStatus.COMPLETED, ""
+        elif isinstance(exc, asyncio.CancelledError):
+            status, message = StepStatus.FAILED, "cancelled"
+        else:
+            status, message = StepStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]
+        self._handle._add_step(StepRecord(self._index, self.name, status, message, time.time_ns()))
+        self._handle._notify()
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

@@ -1,0 +1,416 @@
+"""`JobMonitor`: one per worker process; owns the channel to the jobs service and the task that reports.
+
+The background task wakes every `flush_interval`. It takes the new log lines and the jobs whose
+handles asked for attention (a start, a step, an outcome), and once per scan interval (at most a
+second) it looks at every job's counters for progress due by the coalescing rule. It sends it all
+in one `ReportBatch` and applies the answer: acknowledged parts are forgotten, refused jobs are
+given up, cancel requests reach their handles. While jobs run it sends at least one batch per
+`heartbeat_interval` naming them all, which is their heartbeat.
+
+When the jobs service cannot be reached nothing is lost: progress stays pending (a newer state
+replaces an older one, the sequence makes resends idempotent), log lines stay in a bounded buffer,
+outcomes wait; the task retries with exponential backoff (0.1 s doubling to 5 s, with jitter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from services.common.logging import get_logger
+from services.jobs.sdk import wire
+from services.jobs.sdk.errors import JobsServiceError, JobsServiceUnavailable
+from services.jobs.sdk.handle import JobHandle
+from services.jobs.sdk.model import JobInfo, Outgoing
+from services.jobs.sdk.tracking import JobTrack, Outbox, ReportPolicy
+
+log = get_logger(__name__)
+
+MAX_REPORTS_PER_BATCH = 1000  # the service accepts 2000
+MAX_LINES_PER_BATCH = 5000  # the service accepts 5000 per report; keeps a batch far below 8 MB
+MAX_CONCURRENT_STARTS = 50
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 5.0
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after `failures` failed rounds in a row: doubling, capped, jittered."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(max(failures, 1) - 1, 16))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - spreading retries, not security
+
+
+@dataclass
+class MonitorStats:
+    """Counters of what the background task did, for tests, benchmarks and metrics."""
+
+    batches: int = 0
+    reports: int = 0
+    progress_reports: int = 0
+    log_lines: int = 0
+    step_updates: int = 0
+    outcomes: int = 0
+    heartbeats: int = 0
+    send_failures: int = 0
+    refused: int = 0
+
+
+class JobMonitor:
+    """Reports jobs' lifecycle, progress, logs and steps to the jobs service without blocking them.
+
+    Use one per process, started on the event loop that runs the jobs (`async with JobMonitor(...)`).
+    `attach()`, `claim()` and `create_job()` must be called on that loop; the handles they return may
+    be used from any thread.
+    """
+
+    def __init__(
+        self,
+        jobs_addr: str,
+        worker_id: str,
+        *,
+        flush_interval: float = 0.25,
+        heartbeat_interval: float = 1.0,
+        min_report_interval: float = 1.0,
+        items_per_report: int = 100,
+        max_report_interval: float = 30.0,
+        max_pending_logs: int = 100_000,
+        rpc_timeout: float = 10.0,
+    ) -> None:
+        if not worker_id:
+            raise ValueError("worker_id is required: the service records which worker runs each job")
+        for name, value in (
+            ("flush_interval", flush_interval),
+            ("heartbeat_interval", heartbeat_interval),
+            ("rpc_timeout", rpc_timeout),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be positive (got {value})")
+        self.jobs_addr = jobs_addr
+        self.worker_id = worker_id
+        self.stats = MonitorStats()
+        self._flush_interval = flush_interval
+        self._heartbeat_interval = heartbeat_interval
+        self._rpc_timeout = rpc_timeout
+        self._policy = ReportPolicy(max(1, items_per_report), max(0.0, min_report_interval), max_report_interval)
+        # Progress decisions need no finer grain than the minimum interval between two reports
+        # (at most a second), so every job's counters are looked at that often, not every flush.
+        self._scan_interval = max(flush_interval, min(1.0, self._policy.min_report_interval))
+        self._next_scan = 0.0
+        self._outbox = Outbox(max_pending_logs)
+        self._buffer = self._outbox.logs
+        self._attention = self._outbox.attention
+        self._handles: dict[str, JobHandle] = {}
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: wire.Stub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._last_heartbeat = float("-inf")
+        self._reachable = True
+
+    # -- lifetime ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the channel and start the background task (idempotent)."""
+        if self._task is not None:
+            return
+        self._channel, self._stub = wire.open_channel(self.jobs_addr)
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), name=f"job-monitor:{self.worker_id}")
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Send everything still pending and wait for its acknowledgement, at most `timeout` seconds."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        if not done:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            log.warning(
+                "job monitor closed before the jobs service acknowledged everything",
+                pending_log_lines=len(self._buffer),
+                jobs=len(self._handles),
+            )
+        unfinished = [h.job_id for h in self._handles.values() if h._outcome is None and h._track.started]
+        if unfinished:
+            log.warning(
+                "job monitor closed while jobs had no outcome; the service's reaper will fail them",
+                jobs=unfinished[:20],
+                count=len(unfinished),
+            )
+        self._task = None
+        if self._channel is not None:
+            await self._channel.close(None)
+            self._channel = self._stub = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def dropped_log_lines(self) -> int:
+        """Log lines dropped because the pending buffer was full (the service unreachable too long)."""
+        return self._buffer.dropped_total
+
+    @property
+    def active_jobs(self) -> int:
+        """Jobs this monitor still reports for (running, or with an unacknowledged outcome)."""
+        return sum(1 for h in self._handles.values() if not h._track.finished)
+
+    # -- calls for the worker ---------------------------------------------------------------------
+
+    def _require_stub(self) -> wire.Stub:
+        if self._stub is None:
+            raise RuntimeError("JobMonitor is not started: use `async with JobMonitor(...)` or `await start()`")
+        return self._stub
+
+    async def create_job(
+        self,
+        job_type: str,
+        *,
+        tenant_id: str = "",
+        parameters: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        total_items: int = 0,
+        max_attempts: int = 0,
+        idempotency_key: str = "",
+        created_by: str = "",
+    ) -> JobInfo:
+        """Queue a new job (CreateJob); the same idempotency key returns the job made the first time."""
+        request = wire.create_request(
+            job_type, tenant_id, parameters, metadata, total_items, max_attempts, idempotency_key, created_by
+        )
+        try:
+            response = await self._require_stub().CreateJob(request, timeout=self._rpc_timeout)
+        except grpc.aio.AioRpcError as error:
+            raise wire.translate(error) from None
+        return wire.job_info(response.job)
+
+    def attach(self, job_id: str) -> JobHandle:
+        """A handle for a job this worker runs; call `handle.start()` unless it was claimed."""
+        handle = self._handles.get(job_id)
+        if handle is None or handle._track.finished:
+            handle = JobHandle(job_id, self._outbox)
+            self._handles[job_id] = handle
+        return handle
+
+    async def claim(self, job_types: Sequence[str], max_jobs: int = 1) -> list[JobHandle]:
+        """Claim up to `max_jobs` queued jobs of these types; they are RUNNING on this worker now."""
+        request = wire.claim_request(self.worker_id, job_types, max_jobs)
+        try:
+            response = await self._require_stub().ClaimJobs(request, timeout=self._rpc_timeout)
+        except grpc.aio.AioRpcError as error:
+            raise wire.translate(error) from None
+        handles = []
+        for job in response.jobs:
+            info = wire.job_info(job)
+            handle = JobHandle(info.id, self._outbox, info, started=True)
+            self._handles[info.id] = handle
+            handles.append(handle)
+        return handles
+
+    # -- the background task ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                more = await self._round(final=self._closing)
+            except Exception as error:
+                self._reachable = False
+                failures += 1
+                self.stats.send_failures += 1
+                if failures == 1 or failures % 50 == 0:
+                    if isinstance(error, JobsServiceUnavailable):
+                        log.warning("jobs service unreachable; keeping reports to resend", error=str(error))
+                    else:
+                        log.exception("job monitor round failed; retrying")
+                await asyncio.sleep(backoff(failures))
+                continue
+            self._reachable = True
+            if failures:
+                log.info("jobs service reachable again; pending reports sent", failed_rounds=failures)
+                failures = 0
+            if self._closing and not self._has_pending():
+                return
+            if not more:
+                await self._pause(self._flush_interval)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+    def _has_pending(self) -> bool:
+        now = time.monotonic()
+        for handle in self._handles.values():
+            track = handle._track
+            if track.start_requested and not track.started and not track.dead:
+                return True
+            if track.has_pending(now, self._policy, final=True):
+                return True
+        return False
+
+    async def _round(self, *, final: bool) -> bool:
+        """One batch: returns True when more is pending than one batch could carry."""
+        now = time.monotonic()
+        touched = list(self._attention)
+        # Discard before planning: a handle changing again meanwhile is looked at next round.
+        self._attention.difference_update(touched)
+        if final or now >= self._next_scan:
+            self._next_scan = now + self._scan_interval
+            candidates = [h._track for h in self._handles.values()]
+        else:
+            candidates = touched
+        await self._start_requested([t for t in touched if t.start_requested and not t.started and not t.dead])
+        self._announce_drops()
+        grouped = self._buffer.take(MAX_LINES_PER_BATCH, MAX_REPORTS_PER_BATCH)
+        more = len(grouped) >= MAX_REPORTS_PER_BATCH or sum(map(len, grouped.values())) >= MAX_LINES_PER_BATCH
+        outgoing: dict[JobTrack, Outgoing] = {track: Outgoing(track, logs=lines) for track, lines in grouped.items()}
+        if grouped:
+            listed = set(candidates)
+            candidates = [*candidates, *(t for t in grouped if t not in listed)]
+        policy = self._policy
+        for track in candidates:
+            current = outgoing.get(track)
+            if current is None and len(outgoing) >= MAX_REPORTS_PER_BATCH:
+                self._attention.add(track)  # did not fit: next round
+                more = True
+                continue
+            out = track.plan(current, now, policy, final=final)
+            if out is not None:
+                outgoing[track] = out
+        heartbeat = now - self._last_heartbeat >= self._heartbeat_interval
+        ids = [h.job_id for h in self._handles.values() if h._track.heartbeating] if heartbeat else []
+        if not outgoing and not ids:
+            return more
+        await self._send(list(outgoing.values()), ids, now)
+        return more
+
+    def _announce_drops(self) -> None:
+        """Once the service answers again, tell each job's log how many of its lines were dropped.
+
+        Not while it is away: the notice would only take the place of another line in the full buffer.
+        """
+        if not self._reachable or not self._buffer.drops_to_announce:
+            return
+        self._buffer.drops_to_announce = False
+        for handle in self._handles.values():
+            track = handle._track
+            if track.dropped > track.dropped_reported:
+                track.notices(self._buffer.max_lines)
+
+    async def _send(self, outgoing: list[Outgoing], heartbeat_ids: list[str], now: float) -> None:
+        request, broken = wire.batch_request(self.worker_id, outgoing, heartbeat_ids)
+        for out, reason in broken:
+            self._buffer.not_delivered(out.track)
+            self._refuse(out.track, reason)
+            outgoing.remove(out)
+        try:
+            response = await self._require_stub().ReportBatch(request, timeout=self._rpc_timeout)
+        except grpc.aio.AioRpcError as error:
+            for out in outgoing:
+                self._buffer.not_delivered(out.track)
+                self._attention.add(out.track)  # its progress, steps or outcome go again next round
+            failure = wire.translate(error)
+            if isinstance(failure, JobsServiceUnavailable):
+                raise failure from None
+            # The service refused the batch as a whole: resending it unchanged would fail forever.
+            for out in outgoing:
+                self._refuse(out.track, failure.message)
+            self._forget_finished()
+            return
+        if heartbeat_ids:
+            self._last_heartbeat = now
+            self.stats.heartbeats += 1
+        self.stats.batches += 1
+        results, cancels = wire.batch_results(response)
+        finished = self._apply(outgoing, results)
+        for job_id in cancels:
+            handle = self._handles.get(job_id)
+            if handle is not None:
+                handle._track.cancel_requested()
+        self._buffer.release()
+        if finished:
+            self._forget_finished()
+
+    def _apply(self, outgoing: list[Outgoing], results: list[tuple[str, bool, str, str]]) -> bool:
+        """Take the service's answer per report; returns whether some job finished (or was refused)."""
+        by_id = {out.track.job_id: out for out in outgoing}
+        stats = self.stats
+        outcomes_before, refused_before = stats.outcomes, stats.refused
+        for job_id, accepted, reason, status in results:
+            sent = by_id.pop(job_id, None)
+            if sent is None:
+                continue
+            if not accepted:
+                self._refuse(sent.track, reason or "refused without a reason")
+                continue
+            self._buffer.acknowledge(sent.track, sent.logs)
+            sent.track.accepted(sent, status)
+            stats.reports += 1
+            stats.progress_reports += sent.progress is not None
+            stats.log_lines += len(sent.logs)
+            stats.step_updates += len(sent.steps)
+            stats.outcomes += sent.outcome is not None
+        for unanswered in by_id.values():  # no answer for it: send it again next round
+            self._buffer.not_delivered(unanswered.track)
+            self._attention.add(unanswered.track)
+        return stats.outcomes != outcomes_before or stats.refused != refused_before
+
+    async def _start_requested(self, tracks: list[JobTrack]) -> None:
+        waiting = [t for t in tracks if t.start_requested and not t.started and not t.dead]
+        for first in range(0, len(waiting), MAX_CONCURRENT_STARTS):
+            chunk = waiting[first : first + MAX_CONCURRENT_STARTS]
+            outcomes = await asyncio.gather(*(self._start_one(t) for t in chunk), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    # Ask again next round: attention is the only way a start is retried.
+                    self._attention.update(t for t in waiting if not t.started and not t.dead)
+                    raise outcome
+
+    async def _start_one(self, track: JobTrack) -> None:
+        request = wire.start_request(track.job_id, self.worker_id, track.handle._total)
+        try:
+            response = await self._require_stub().StartJob(request, timeout=self._rpc_timeout)
+        except grpc.aio.AioRpcError as error:
+            failure = wire.translate(error)
+            if isinstance(failure, JobsServiceUnavailable):
+                raise failure from None
+            self._refuse(track, failure.message)
+            return
+        info = wire.job_info(response.job)
+        track.mark_started(info.progress_sequence, info.log_sequence)
+        if track.handle.job is None:
+            track.handle.job = info
+
+    def _refuse(self, track: JobTrack, reason: str) -> None:
+        if track.dead:
+            return
+        track.refuse(reason)
+        self.stats.refused += 1
+        log.warning("jobs service refused a job's reports; not retrying them", job_id=track.job_id, reason=reason)
+
+    def _forget_finished(self) -> None:
+        finished = [job_id for job_id, h in self._handles.items() if h._track.finished]
+        for job_id in finished:
+            del self._handles[job_id]
+
+
+__all__ = ["JobMonitor", "JobsServiceError", "MonitorStats"]

@@ -1,0 +1,469 @@
+"""Use cases of the jobs service: lifecycle, control (cancel, retry), reads. No transport here."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from services.common.errors import FailedPreconditionError, InvalidArgumentError
+from services.common.logging import get_logger
+from services.jobs.domain import (
+    DEFAULT_PAGE_SIZE,
+    MAX_ATTEMPTS_LIMIT,
+    MAX_ERROR_MESSAGE,
+    MAX_LOG_MESSAGE,
+    MAX_PAGE_SIZE,
+    MAX_PROGRESS_MESSAGE,
+    MAX_STACK_TRACE,
+    ErrorClass,
+    Job,
+    JobFilter,
+    JobPage,
+    JobStatus,
+    JobStep,
+    LogLevel,
+    LogLine,
+    ProgressCounts,
+    ProgressReport,
+    RetryPolicy,
+    SortField,
+    StepUpdate,
+    StoredLog,
+    check_transition,
+    clean_json,
+    clean_text,
+    validate_category,
+    validate_job_type,
+    validate_tenant,
+)
+
+log = get_logger(__name__)
+ID_PREFIX = re.compile(r"^[0-9a-fA-F][0-9a-fA-F-]{3,35}$")
+
+
+class JobRepository(Protocol):
+    async def insert(self, job: Job, idempotency_key: str | None) -> tuple[Job, bool]: ...
+    async def get(self, job_id: str) -> Job: ...
+    async def modify(self, job_id: str, change: Callable[[Job], dict[str, Any] | None]) -> tuple[Job, Job]: ...
+    async def page(
+        self, flt: JobFilter, sort: SortField, descending: bool, page_size: int, cursor: str | None
+    ) -> JobPage: ...
+    async def count_by_status(self, flt: JobFilter) -> dict[JobStatus, int]: ...
+    async def attempts(self, root_job_id: str) -> list[Job]: ...
+    async def apply_progress(self, reports: Sequence[ProgressReport]) -> list[Job]: ...
+
+
+class LogRepository(Protocol):
+    async def append(self, lines: Sequence[tuple[str, LogLine]]) -> list[StoredLog]: ...
+    async def read(
+        self,
+        job_id: str,
+        *,
+        after_sequence: int = 0,
+        tail: int = 0,
+        limit: int = 1000,
+        min_level: LogLevel | None = None,
+        text: str = "",
+    ) -> tuple[list[StoredLog], int]: ...
+    async def upsert_steps(self, job_id: str, steps: Sequence[StepUpdate]) -> None: ...
+    async def steps(self, job_id: str) -> list[JobStep]: ...
+
+
+class JobEventSink(Protocol):
+    """Where state changes are announced (Redis pub/sub in production)."""
+
+    async def job_changed(self, before: Job | None, after: Job, change: str) -> None: ...
+    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]]) -> None: ...
+    async def logs_appended(self, lines: Sequence[StoredLog]) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    job_type: str
+    tenant_id: str = ""
+    parameters: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    max_attempts: int = 0
+    idempotency_key: str = ""
+    created_by: str = ""
+    total_items: int = 0
+
+
+@dataclass(frozen=True)
+class JobDetails:
+    job: Job
+    attempts: list[Job]
+
+
+def clean_log_line(line: LogLine) -> LogLine:
+    """Masked, escaped and truncated with a visible marker: what may be stored and shown."""
+    return LogLine(
+        sequence=line.sequence,
+        level=line.level,
+        message=clean_text(line.message, MAX_LOG_MESSAGE),
+        timestamp=line.timestamp,
+        stack_trace=clean_text(line.stack_trace, MAX_STACK_TRACE) if line.stack_trace else "",
+        context=clean_json(line.context, "log context"),
+    )
+
+
+class JobsService:
+    """Job lifecycle: create, start, progress, complete, fail, cancel, retry; reads."""
+
+    def __init__(
+        self,
+        repository: JobRepository,
+        events: JobEventSink,
+        logs: LogRepository,
+        retry_policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._repo = repository
+        self._events = events
+        self._logs = logs
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    # -- creation and the normal lifecycle ------------------------------------------------------
+
+    async def create_job(self, new: NewJob) -> Job:
+        job_type = validate_job_type(new.job_type)
+        tenant = validate_tenant(new.tenant_id)
+        if not 0 <= new.max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise InvalidArgumentError(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+        if new.total_items < 0:
+            raise InvalidArgumentError(f"total_items must not be negative (got {new.total_items})")
+        if len(new.idempotency_key) > 200:
+            raise InvalidArgumentError("idempotency_key is longer than 200 characters")
+        now = self._clock()
+        job_id = str(uuid.uuid4())
+        job = Job(
+            id=job_id,
+            job_type=job_type,
+            tenant_id=tenant,
+            status=JobStatus.QUEUED,
+            created_at=now,
+            updated_at=now,
+            parameters=clean_json(new.parameters or {}, "parameters"),
+            metadata=clean_json(new.metadata or {}, "metadata"),
+            max_attempts=new.max_attempts or self.retry_policy.max_attempts(job_type),
+            root_job_id=job_id,
+            created_by=clean_text(new.created_by, 200),
+            total_items=new.total_items,
+        )
+        stored, created = await self._repo.insert(job, new.idempotency_key or None)
+        if created:
+            log.info("job created", job_id=stored.id, job_type=job_type, tenant_id=tenant)
+            await self._events.job_changed(None, stored, "created")
+        return stored
+
+    async def start_job(self, job_id: str, worker_id: str = "", total_items: int = 0) -> Job:
+        if total_items < 0:
+            raise InvalidArgumentError(f"total_items must not be negative (got {total_items})")
+        worker = clean_text(worker_id, 200)
+        now = self._clock()
+
+        def change(job: Job) -> dict[str, Any] | None:
+            if job.status is JobStatus.RUNNING and job.worker_id == (worker or None):
+                return None  # a resent start from the same worker changes nothing
+            check_transition(job.id, job.status, JobStatus.RUNNING)
+            fields: dict[str, Any] = {
+                "status": JobStatus.RUNNING,
+                "worker_id": worker or None,
+                "started_at": now,
+                "updated_at": now,
+                "last_heartbeat_at": now,
+                "progress_updated_at": now,
+            }
+            if total_items:
+                fields["total_items"] = total_items
+            return fields
+
+        before, after = await self._repo.modify(job_id, change)
+        if after is not before:
+            log.info("job started", job_id=job_id, worker_id=worker)
+            await self._events.job_changed(before, after, "started")
+        return after
+
+    @staticmethod
+    def validate_report(report: ProgressReport) -> ProgressReport:
+        report.counts.validate()
+        if report.sequence < 0:
+            raise InvalidArgumentError(f"sequence must not be negative (got {report.sequence})")
+        return ProgressReport(
+            report.job_id, report.counts, clean_text(report.message, MAX_PROGRESS_MESSAGE), report.sequence
+        )
+
+    async def report_progress(
+        self, job_id: str, counts: ProgressCounts, message: str = "", sequence: int = 0
+    ) -> tuple[Job, bool]:
+        """Apply a progress report; returns (job, applied). Stale or repeated sequences change nothing."""
+        report = self.validate_report(ProgressReport(job_id, counts, message, sequence))
+        changed = await self._repo.apply_progress([report])
+        if changed:
+            await self._events.job_changed(None, changed[0], "progress")
+            return changed[0], True
+        job = await self._repo.get(job_id)
+        if job.status is not JobStatus.RUNNING:
+            hint = "start it first" if job.status is JobStatus.QUEUED else "it has already finished"
+            raise FailedPreconditionError(
+                f"job {job.id} is {job.status.value}; progress can only be reported while RUNNING ({hint})"
+            )
+        if counts.total == 0 and job.total_items and counts.processed > job.total_items:
+            raise InvalidArgumentError(
+                f"processed_items ({counts.processed}) is beyond total_items ({job.total_items})"
+            )
+        return job, False
+
+    async def complete_job(self, job_id: str, message: str = "", *, idempotent: bool = False) -> Job:
+        """RUNNING → COMPLETED. With `idempotent`, completing a completed job is a no-op (SDK resends)."""
+        text = clean_text(message, MAX_PROGRESS_MESSAGE)
+        now = self._clock()
+
+        def change(job: Job) -> dict[str, Any] | None:
+            if idempotent and job.status is JobStatus.COMPLETED:
+                return None
+            check_transition(job.id, job.status, JobStatus.COMPLETED)
+            return {
+                "status": JobStatus.COMPLETED,
+                "completed_at": now,
+                "updated_at": now,
+                "progress_percent": 100.0,
+                "eta_seconds": 0.0,
+                "progress_message": text or job.progress_message,
+            }
+
+        before, after = await self._repo.modify(job_id, change)
+        if after is not before:
+            log.info("job completed", job_id=job_id)
+            await self._events.job_changed(before, after, "completed")
+        return after
+
+    async def fail_job(
+        self,
+        job_id: str,
+        error_message: str,
+        error_category: str = "",
+        error_class: ErrorClass | None = None,
+        stack_trace: str = "",
+        *,
+        idempotent: bool = False,
+    ) -> Job:
+        """QUEUED/RUNNING → FAILED; a transient failure with attempts left queues the next attempt."""
+        if not error_message.strip():
+            raise InvalidArgumentError("error_message is required to fail a job")
+        category = validate_category(error_category)
+        now = self._clock()
+
+        def change(job: Job) -> dict[str, Any] | None:
+            if idempotent and job.status is JobStatus.FAILED:
+                return None
+            check_transition(job.id, job.status, JobStatus.FAILED)
+            return {
+                "status": JobStatus.FAILED,
+                "completed_at": now,
+                "updated_at": now,
+                "eta_seconds": None,
+                "error_message": clean_text(error_message, MAX_ERROR_MESSAGE),
+                "error_category": category or None,
+                "error_class": error_class or ErrorClass.PERMANENT,
+                "error_stack_trace": clean_text(stack_trace, MAX_STACK_TRACE) if stack_trace else None,
+            }
+
+        before, after = await self._repo.modify(job_id, change)
+        if after is before:
+            return after
+        log.info("job failed", job_id=job_id, category=category, error_class=str(after.error_class))
+        await self._events.job_changed(before, after, "failed")
+        if self.retry_policy.retries_automatically(after):
+            delay = self.retry_policy.delay(after.attempt, self._rng.random())
+            await self._new_attempt(after, available_at=now + timedelta(seconds=delay), created_by="automatic retry")
+        return after
+
+    async def reap(self, job_id: str, heartbeat_before: datetime) -> Job | None:
+        """Fail (or, after a cancel request, cancel) a running job whose worker stopped heartbeating.
+
+        Re-checked under the row lock, so a heartbeat that just arrived, or another replica's reaper,
+        wins. A worker-lost failure is transient: the retry policy applies.
+        """
+        now = self._clock()
+        outcome: dict[str, str] = {}
+
+        def change(job: Job) -> dict[str, Any] | None:
+            if job.status is not JobStatus.RUNNING or not job.last_heartbeat_at:
+                return None
+            if job.last_heartbeat_at >= heartbeat_before:
+                return None
+            silent = int((now - job.last_heartbeat_at).total_seconds())
+            if job.cancel_requested:
+                outcome["change"] = "cancelled"
+                return {"status": JobStatus.CANCELLED, "completed_at": now, "updated_at": now, "eta_seconds": None}
+            outcome["change"] = "failed"
+            return {
+                "status": JobStatus.FAILED, "completed_at": now, "updated_at": now, "eta_seconds": None,
+                "error_message": f"worker {job.worker_id or '(unnamed)'} stopped sending heartbeats {silent} s ago "
+                                 "and is presumed lost",
+                "error_category": "WORKER_LOST", "error_class": ErrorClass.TRANSIENT,
+            }  # fmt: skip
+
+        before, after = await self._repo.modify(job_id, change)
+        if after is before:
+            return None
+        log.warning("job reaped", job_id=job_id, worker_id=before.worker_id, outcome=outcome["change"])
+        await self._events.job_changed(before, after, outcome["change"])
+        if self.retry_policy.retries_automatically(after):
+            delay = self.retry_policy.delay(after.attempt, self._rng.random())
+            await self._new_attempt(after, available_at=now + timedelta(seconds=delay), created_by="automatic retry")
+        return after
+
+    # -- control ----------------------------------------------------------------------------------
+
+    async def cancel_job(self, job_id: str, reason: str = "", requested_by: str = "") -> Job:
+        """A queued job is cancelled at once; a running one is asked to stop (its worker confirms)."""
+        text = clean_text(reason or f"cancelled by {requested_by or 'an operator'}", 500)
+        now = self._clock()
+
+        def change(job: Job) -> dict[str, Any] | None:
+            if job.status is JobStatus.QUEUED:
+                return {"status": JobStatus.CANCELLED, "completed_at": now, "updated_at": now,
+                        "cancel_requested": True, "cancel_reason": text, "eta_seconds": None}  # fmt: skip
+            if job.status is JobStatus.RUNNING:
+                if job.cancel_requested:
+                    return None
+                return {"cancel_requested": True, "cancel_reason": text, "updated_at": now}
+            raise FailedPreconditionError(
+                f"job {job.id} has already finished ({job.status.value}); there is nothing to cancel"
+            )
+
+        before, after = await self._repo.modify(job_id, change)
+        if after is not before:
+            what = "cancelled" if after.status is JobStatus.CANCELLED else "cancel_requested"
+            log.info("job cancel", job_id=job_id, outcome=what, requested_by=requested_by)
+            await self._events.job_changed(before, after, what)
+        return after
+
+    async def confirm_cancelled(self, job_id: str, message: str = "") -> Job:
+        """The worker stopped a job after a cancel request (or on its own): RUNNING → CANCELLED."""
+        now = self._clock()
+
+        def change(job: Job) -> dict[str, Any] | None:
+            if job.status is JobStatus.CANCELLED:
+                return None
+            check_transition(job.id, job.status, JobStatus.CANCELLED)
+            reason = job.cancel_reason or clean_text(message or "stopped by its worker", 500)
+            return {"status": JobStatus.CANCELLED, "completed_at": now, "updated_at": now, "eta_seconds": None,
+                    "cancel_reason": reason}  # fmt: skip
+
+        before, after = await self._repo.modify(job_id, change)
+        if after is not before:
+            await self._events.job_changed(before, after, "cancelled")
+        return after
+
+    async def retry_job(self, job_id: str, requested_by: str = "") -> tuple[Job, bool]:
+        """A new attempt of a failed or cancelled job with the same parameters; returns (attempt, created).
+
+        Retrying a job that was already retried returns that earlier attempt with created=False, so two
+        clicks at once make one new attempt.
+        """
+        job = await self._repo.get(job_id)
+        if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise FailedPreconditionError(
+                f"job {job.id} is {job.status.value}; only FAILED or CANCELLED jobs can be retried"
+            )
+        if job.retried_by_job_id:
+            return await self._repo.get(job.retried_by_job_id), False
+        return await self._new_attempt(job, available_at=None, created_by=requested_by or "manual retry")
+
+    async def _new_attempt(self, job: Job, available_at: datetime | None, created_by: str) -> tuple[Job, bool]:
+        now = self._clock()
+        attempt = Job(
+            id=str(uuid.uuid4()),
+            job_type=job.job_type,
+            tenant_id=job.tenant_id,
+            status=JobStatus.QUEUED,
+            created_at=now,
+            updated_at=now,
+            parameters=job.parameters,
+            metadata=job.metadata,
+            attempt=job.attempt + 1,
+            max_attempts=max(job.max_attempts, job.attempt + 1),
+            root_job_id=job.root_job_id,
+            retry_of_job_id=job.id,
+            created_by=clean_text(created_by, 200),
+            total_items=job.total_items,
+            available_at=available_at,
+        )
+        stored, created = await self._repo.insert(attempt, None)
+        if created:
+            log.info("job retried", job_id=job.id, attempt_id=stored.id, attempt=stored.attempt,
+                     available_at=str(available_at) if available_at else "now")  # fmt: skip
+            await self._events.job_changed(None, stored, "retry_queued")
+        return stored, created
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job:
+        job = await self._repo.get(job_id)
+        job.steps = await self._logs.steps(job_id)
+        return job
+
+    async def get_details(self, job_id: str) -> JobDetails:
+        job = await self.get_job(job_id)
+        return JobDetails(job, await self._repo.attempts(job.root_job_id))
+
+    async def list_jobs(
+        self,
+        flt: JobFilter,
+        sort: SortField = SortField.CREATED_AT,
+        descending: bool = True,
+        page_size: int = 0,
+        cursor: str | None = None,
+    ) -> JobPage:
+        self._check_filter(flt)
+        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+            raise InvalidArgumentError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (got {page_size})")
+        return await self._repo.page(flt, sort, descending, page_size or DEFAULT_PAGE_SIZE, cursor)
+
+    async def count_jobs(self, flt: JobFilter) -> dict[JobStatus, int]:
+        self._check_filter(flt)
+        return await self._repo.count_by_status(flt)
+
+    @staticmethod
+    def _check_filter(flt: JobFilter) -> None:
+        if flt.created_after and flt.created_before and flt.created_after >= flt.created_before:
+            raise InvalidArgumentError("the created time range is empty: start must be before end")
+        for tenant in flt.tenant_ids:
+            validate_tenant(tenant)
+        if len(flt.text) > 200:
+            raise InvalidArgumentError("text filter is longer than 200 characters")
+        if flt.id_prefix and not ID_PREFIX.match(flt.id_prefix):
+            raise InvalidArgumentError("id prefix must be 4 to 36 characters of hex digits and dashes")
+
+    async def read_logs(
+        self,
+        job_id: str,
+        *,
+        after_sequence: int = 0,
+        tail: int = 0,
+        limit: int = 0,
+        min_level: LogLevel | None = None,
+        text: str = "",
+    ) -> tuple[list[StoredLog], int]:
+        if tail < 0 or tail > 10_000 or limit < 0 or limit > 10_000 or after_sequence < 0:
+            raise InvalidArgumentError("tail and limit must be between 0 and 10000, after_sequence >= 0")
+        await self._repo.get(job_id)  # NOT_FOUND for unknown jobs rather than an empty list
+        return await self._logs.read(
+            job_id, after_sequence=after_sequence, tail=tail, limit=limit or 1000, min_level=min_level,
+            text=text.strip()[:200],
+        )  # fmt: skip

@@ -1,0 +1,3 @@
+from services.probes.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""Periodic probe agents: leases on targets in Redis, slot scheduling, circuit breakers, batched storage."""

@@ -1,0 +1,1 @@
+"""One module per probe kind behind the `Check` protocol of `base.py`."""

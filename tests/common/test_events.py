@@ -1,0 +1,68 @@
+"""The event bus over real Redis: fan-out on one connection, bounded queues, resync markers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from services.common.events import EventBus, Resync, Topic, new_event
+
+
+async def test_every_local_subscriber_gets_each_event_over_one_connection(
+    redis_server_url: str, namespace: str
+) -> None:
+    """Three subscribers of a topic all receive a published event; other topics stay silent."""
+    client = aioredis.from_url(redis_server_url)
+    bus = EventBus(client, namespace)
+    try:
+        subs = [await bus.subscribe(Topic.JOB_STATUS) for _ in range(3)]
+        other = await bus.subscribe(Topic.ALERTS)
+        event = new_event("jobs", tenant_id="t1")
+        event.job_status_changed.job_id = "j-1"
+        assert await bus.publish(Topic.JOB_STATUS, event)
+        for sub in subs:
+            got = await sub.get(timeout=5)
+            assert not isinstance(got, Resync) and got.job_status_changed.job_id == "j-1" and got.tenant_id == "t1"
+        assert other.queue.empty()
+        clients = await client.client_list()
+        pubsub_connections = [c for c in clients if int(c.get("sub", 0)) + int(c.get("psub", 0)) > 0]
+        assert len(pubsub_connections) == 1
+        for sub in [*subs, other]:
+            await sub.close()
+        assert bus.subscriber_count() == 0
+    finally:
+        await bus.close()
+        await client.aclose()
+
+
+async def test_a_subscriber_that_falls_behind_gets_a_resync_instead_of_stale_events(
+    redis_server_url: str, namespace: str
+) -> None:
+    """With a queue of 5, publishing 20 events to an idle subscriber leaves a Resync marker, not a gap."""
+    client = aioredis.from_url(redis_server_url)
+    bus = EventBus(client, namespace, queue_size=5)
+    try:
+        sub = await bus.subscribe(Topic.JOB_STATUS)
+        for _ in range(20):
+            await bus.publish(Topic.JOB_STATUS, new_event("jobs"))
+        await asyncio.sleep(0.5)
+        items = []
+        while not sub.queue.empty():
+            items.append(sub.queue.get_nowait())
+        assert any(isinstance(i, Resync) and "fell behind" in i.reason for i in items)
+        await sub.close()
+    finally:
+        await bus.close()
+        await client.aclose()
+
+
+async def test_publishing_without_redis_is_reported_not_raised(namespace: str) -> None:
+    """A publish to an unreachable Redis returns False; the caller's state change is not failed."""
+    client = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    bus = EventBus(client, namespace)
+    try:
+        assert await bus.publish(Topic.JOB_STATUS, new_event("jobs")) is False
+    finally:
+        await bus.close()
+        await client.aclose()

@@ -1,0 +1,193 @@
+"""Workers' calls: claiming queued jobs and batched reports (progress, logs, steps, outcomes, heartbeats)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from b2x.monitoring.v1 import common_pb2, jobs_pb2
+
+from tests.jobs.helpers import TIMEOUT, get, jobs_stub, running_job
+from tests.support import ServiceHarness
+
+
+def _log(seq: int, text: str, level: int = common_pb2.LOG_LEVEL_INFO, **context: object) -> jobs_pb2.LogEntry:
+    entry = jobs_pb2.LogEntry(sequence=seq, level=level, message=text)  # type: ignore[arg-type]
+    entry.timestamp.GetCurrentTime()
+    entry.context.update(context)
+    return entry
+
+
+async def test_claims_take_only_the_worker_types_and_never_the_same_job_twice(harness: ServiceHarness) -> None:
+    """Four workers claiming concurrently split six queued jobs without overlap; other types stay queued."""
+    stub = await jobs_stub(harness)
+    ids = [
+        (await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="PIM_IMPORT"), timeout=TIMEOUT)).job.id
+        for _ in range(6)
+    ]
+    other = (await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="CRM_EXPORT"), timeout=TIMEOUT)).job
+    claims = await asyncio.gather(
+        *(
+            stub.ClaimJobs(
+                jobs_pb2.ClaimJobsRequest(worker_id=f"w{i}", job_types=["PIM_IMPORT"], max_jobs=2), timeout=TIMEOUT
+            )
+            for i in range(4)
+        )
+    )
+    claimed = [j.id for c in claims for j in c.jobs]
+    assert sorted(claimed) == sorted(ids)
+    assert all(j.status == jobs_pb2.JOB_STATUS_RUNNING for c in claims for j in c.jobs)
+    assert (await get(stub, other.id)).status == jobs_pb2.JOB_STATUS_QUEUED
+
+
+async def test_a_retry_waiting_for_its_backoff_is_not_claimed_early(harness: ServiceHarness) -> None:
+    """A queued attempt whose available_at is in the future stays queued until then."""
+    stub = await jobs_stub(harness, jobs_retry_base_seconds=120)
+    job = await running_job(stub, job_type="ERP_STOCK_SYNC", max_attempts=2)
+    await stub.FailJob(
+        jobs_pb2.FailJobRequest(job_id=job.id, error_message="timeout", error_class=jobs_pb2.ERROR_CLASS_TRANSIENT),
+        timeout=TIMEOUT,
+    )
+    claim = await stub.ClaimJobs(
+        jobs_pb2.ClaimJobsRequest(worker_id="w", job_types=["ERP_STOCK_SYNC"], max_jobs=5), timeout=TIMEOUT
+    )
+    assert list(claim.jobs) == []
+
+
+async def test_a_batch_stores_progress_logs_steps_and_outcome(harness: ServiceHarness) -> None:
+    """One ReportBatch applies each part; the job shows progress, ordered logs, steps and its end."""
+    stub = await jobs_stub(harness)
+    job = await running_job(stub, total=10)
+    step = jobs_pb2.StepUpdate(index=0, name="load articles", status=jobs_pb2.JOB_STEP_STATUS_COMPLETED)
+    step.at.GetCurrentTime()
+    report = jobs_pb2.JobReport(
+        job_id=job.id,
+        progress=jobs_pb2.ProgressUpdate(processed_items=10, succeeded_items=9, failed_items=1, sequence=1),
+        logs=[_log(1, "connected to ERP", host="erp"), _log(2, "article 7 rejected", common_pb2.LOG_LEVEL_WARNING)],
+        steps=[step],
+        completed=jobs_pb2.Completion(message="10 articles synced"),
+    )
+    answer = await stub.ReportBatch(jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[report]), timeout=TIMEOUT)
+    assert answer.results[0].accepted and answer.results[0].status == jobs_pb2.JOB_STATUS_COMPLETED
+    stored = await get(stub, job.id)
+    assert stored.status == jobs_pb2.JOB_STATUS_COMPLETED and stored.progress.failed_items == 1
+    assert [(s.name, s.status) for s in stored.steps] == [("load articles", jobs_pb2.JOB_STEP_STATUS_COMPLETED)]
+    logs = await stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id), timeout=TIMEOUT)
+    assert [(line.sequence, line.message) for line in logs.logs] == [(1, "connected to ERP"), (2, "article 7 rejected")]
+    assert dict(logs.logs[0].context) == {"host": "erp"} and logs.last_sequence == 2
+
+
+async def test_resent_log_lines_are_stored_once(harness: ServiceHarness) -> None:
+    """Sending the same sequences again (an SDK resend after a timeout) adds nothing; new ones are added."""
+    stub = await jobs_stub(harness)
+    job = await running_job(stub)
+    first = jobs_pb2.JobReport(job_id=job.id, logs=[_log(1, "a"), _log(2, "b")])
+    await stub.ReportBatch(jobs_pb2.ReportBatchRequest(reports=[first]), timeout=TIMEOUT)
+    again = jobs_pb2.JobReport(job_id=job.id, logs=[_log(1, "a"), _log(2, "b"), _log(3, "c")])
+    await stub.ReportBatch(jobs_pb2.ReportBatchRequest(reports=[again]), timeout=TIMEOUT)
+    logs = await stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id), timeout=TIMEOUT)
+    assert [line.message for line in logs.logs] == ["a", "b", "c"]
+
+
+async def test_log_lines_are_masked_escaped_and_truncated_visibly(harness: ServiceHarness) -> None:
+    """Secrets and e-mails are masked, control characters escaped, and an oversized line cut with a marker."""
+    stub = await jobs_stub(harness)
+    job = await running_job(stub)
+    lines = [
+        _log(1, "calling https://erp:s3cret@erp.example.com/api?token=abc123 as jane.doe@example.com"),
+        _log(2, "line one\nFAKE 2026-01-01 [error] injected\x1b[31m"),
+        _log(3, "x" * 20_000),
+    ]
+    await stub.ReportBatch(
+        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]), timeout=TIMEOUT
+    )
+    logs = (await stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id), timeout=TIMEOUT)).logs
+    assert "s3cret" not in logs[0].message and "abc123" not in logs[0].message and "jane.doe" not in logs[0].message
+    assert "\n" not in logs[1].message and "\\n" in logs[1].message and "\\x1b" in logs[1].message
+    assert len(logs[2].message) < 8100 and logs[2].message.endswith("[truncated 12000 chars]")
+
+
+async def test_heartbeats_keep_jobs_alive_and_carry_cancel_requests_back(harness: ServiceHarness) -> None:
+    """A heartbeat-only batch refreshes last_heartbeat_at and returns the ids whose cancel was requested."""
+    stub = await jobs_stub(harness)
+    a = await running_job(stub)
+    b = await running_job(stub)
+    before = (await get(stub, a.id)).last_heartbeat_at.ToDatetime()
+    await stub.CancelJob(jobs_pb2.CancelJobRequest(job_id=b.id), timeout=TIMEOUT)
+    await asyncio.sleep(0.05)
+    answer = await stub.ReportBatch(
+        jobs_pb2.ReportBatchRequest(worker_id="w-1", heartbeat_job_ids=[a.id, b.id]), timeout=TIMEOUT
+    )
+    assert list(answer.cancel_requested_job_ids) == [b.id]
+    assert (await get(stub, a.id)).last_heartbeat_at.ToDatetime() > before
+    confirm = jobs_pb2.JobReport(job_id=b.id, cancelled=jobs_pb2.Cancellation(message="stopped after item 12"))
+    answer = await stub.ReportBatch(jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[confirm]), timeout=TIMEOUT)
+    assert answer.results[0].status == jobs_pb2.JOB_STATUS_CANCELLED
+
+
+async def test_a_bad_report_is_refused_alone(harness: ServiceHarness) -> None:
+    """In one batch, a report with impossible counts or for a finished job is refused; the others apply."""
+    stub = await jobs_stub(harness)
+    good = await running_job(stub, total=10)
+    bad = await running_job(stub, total=10)
+    finished = await running_job(stub, total=10)
+    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=finished.id), timeout=TIMEOUT)
+    answer = await stub.ReportBatch(
+        jobs_pb2.ReportBatchRequest(
+            reports=[
+                jobs_pb2.JobReport(job_id=good.id, progress=jobs_pb2.ProgressUpdate(processed_items=5, sequence=1)),
+                jobs_pb2.JobReport(
+                    job_id=bad.id, progress=jobs_pb2.ProgressUpdate(processed_items=5, succeeded_items=9, sequence=1)
+                ),
+                jobs_pb2.JobReport(job_id=finished.id, progress=jobs_pb2.ProgressUpdate(processed_items=5, sequence=1)),
+            ]
+        ),
+        timeout=TIMEOUT,
+    )
+    verdict = {r.job_id: (r.accepted, r.error) for r in answer.results}
+    assert verdict[good.id] == (True, "")
+    assert not verdict[bad.id][0] and "exceeds processed_items" in verdict[bad.id][1]
+    assert not verdict[finished.id][0] and "not running" in verdict[finished.id][1]
+    assert (await get(stub, good.id)).progress.processed_items == 5
+
+
+async def test_logs_can_be_read_as_a_tail_after_a_sequence_by_level_and_by_text(harness: ServiceHarness) -> None:
+    """tail returns the last N in order; after_sequence pages forward; min_level and text filter."""
+    stub = await jobs_stub(harness)
+    job = await running_job(stub)
+    lines = [_log(i, f"article {i} synced") for i in range(1, 21)]
+    lines.append(_log(21, "ERP refused article 99", common_pb2.LOG_LEVEL_ERROR))
+    await stub.ReportBatch(
+        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]), timeout=TIMEOUT
+    )
+    read = lambda **kw: stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id, **kw), timeout=TIMEOUT)  # noqa: E731
+    assert [ln.sequence for ln in (await read(tail=3)).logs] == [19, 20, 21]
+    assert [ln.sequence for ln in (await read(after_sequence=18, limit=2)).logs] == [19, 20]
+    assert [ln.sequence for ln in (await read(min_level=common_pb2.LOG_LEVEL_ERROR)).logs] == [21]
+    assert [ln.sequence for ln in (await read(text="refused")).logs] == [21]
+
+
+async def test_expired_log_partitions_are_dropped_and_future_ones_exist(harness: ServiceHarness) -> None:
+    """Retention drops whole daily partitions older than the window; the next days' partitions are ready."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.jobs.logs import LogStore, partition_name
+
+    await jobs_stub(harness)  # migrates and creates today's partitions
+    pool = await asyncpg.create_pool(harness.settings.database_url, min_size=1, max_size=2)
+    try:
+        store = LogStore(pool)
+        today = datetime.now(UTC).date()
+        old = today - timedelta(days=120)
+        start = datetime(old.year, old.month, old.day, tzinfo=UTC)
+        await pool.execute(
+            f"CREATE TABLE jobs.{partition_name(old)} PARTITION OF jobs.job_logs "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
+        )
+        dropped = await store.drop_expired(today, retention_days=90)
+        assert dropped == [partition_name(old)]
+        for offset in range(0, 8):
+            name = partition_name(today + timedelta(days=offset))
+            assert await pool.fetchval("SELECT to_regclass($1)", f"jobs.{name}") is not None, name
+    finally:
+        await pool.close()

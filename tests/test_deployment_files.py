@@ -1,0 +1,72 @@
+"""docker-compose.yml and the Dockerfile stay consistent with the code (no Docker engine here to run them)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SETTINGS_OF = {
+    "jobs": "services.jobs.settings:JobsSettings",
+    "health": "services.health.settings:HealthSettings",
+    "probes": "services.probes.settings:ProbesSettings",
+    "gateway": "gateway.settings:GatewaySettings",
+}
+
+
+def _settings_class(service: str) -> Any:
+    module, _, name = SETTINGS_OF[service].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_every_container_has_a_health_check_and_waits_for_healthy_dependencies() -> None:
+    """Each service defines a healthcheck; every depends_on names a defined service with service_healthy."""
+    services = COMPOSE["services"]
+    for name, spec in services.items():
+        assert "healthcheck" in spec, f"{name} has no healthcheck"
+        for dependency, condition in (spec.get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            assert condition == {"condition": "service_healthy"}, f"{name} → {dependency}: {condition}"
+    assert set(services["gateway"]["depends_on"]) == {"postgres", "redis", "jobs", "health", "probes"}
+
+
+@pytest.mark.parametrize("service", sorted(SETTINGS_OF))
+def test_each_process_starts_with_the_environment_compose_gives_it(service: str) -> None:
+    """Every B2X_* variable compose sets is a real setting, and the settings class accepts the values."""
+    env = {k: str(v) for k, v in COMPOSE["services"][service]["environment"].items()}
+    cls = _settings_class(service)
+    fields = set(cls.model_fields)
+    for variable in env:
+        assert variable.startswith("B2X_"), variable
+        assert variable.removeprefix("B2X_").lower() in fields, f"{service}: {variable} is not a setting"
+    settings = cls(**{k.removeprefix("B2X_").lower(): v for k, v in env.items()})
+    assert settings.database_url.startswith("postgresql://")
+
+
+def test_commands_and_health_checks_name_modules_that_exist() -> None:
+    """`python -m X` in commands and health checks refers to importable modules."""
+    for name, spec in COMPOSE["services"].items():
+        for argv in (spec.get("command"), (spec.get("healthcheck") or {}).get("test")):
+            if isinstance(argv, list) and "-m" in argv:
+                module = argv[argv.index("-m") + 1]
+                assert importlib.util.find_spec(module) is not None, f"{name}: no module {module}"
+
+
+def test_mounted_files_and_dockerfile_sources_exist() -> None:
+    """Bind mounts point at files in the repository; every COPY source of the Dockerfile exists."""
+    for spec in COMPOSE["services"].values():
+        for volume in spec.get("volumes") or []:
+            source = volume.split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"^COPY\s+(.+)\s+\S+$", line.strip()):
+            for source in match.group(1).split():
+                assert (ROOT / source).exists(), source
