@@ -110,6 +110,7 @@ def main(argv: list[str]) -> int:
     with servers() as srv:
         env, ports = stack_env(srv)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        env.update({k: v for k, v in os.environ.items() if k.startswith("B2X_BENCH_")})
         jobs = Process("services.jobs", env, ports["jobs"])
         gateway = Process("gateway", env, ports["gateway"])
         try:

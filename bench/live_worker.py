@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,8 +44,7 @@ async def _job(
         handle.progress(n, succeeded=n)
         if n % 100 == 0:
             crossings.append((job_id, n, time.time()))
-        if n % 10 == 0:
-            await asyncio.sleep(0)  # let the other jobs and the SDK's task run
+        await asyncio.sleep(0)  # after every item, as in bench/sdk_overhead.py: the other jobs and the SDK run
     handle.complete()
 
 
@@ -56,6 +56,8 @@ async def main(jobs_addr: str, jobs: int, items: int, out: str) -> None:
             (await monitor.create_job("BENCH_LIVE", tenant_id="bench", total_items=items)).id for _ in range(jobs)
         ]
         await asyncio.gather(*(_job(monitor, job_id, items, loops, crossings) for job_id in created))
+    if os.environ.get("B2X_BENCH_DEBUG"):
+        print("worker monitor stats:", monitor.stats, file=sys.stderr)
     Path(out).write_text(json.dumps({"crossings": crossings, "loops": loops}), encoding="utf-8")  # noqa: ASYNC240 - once, at the end
 
 

@@ -165,18 +165,19 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
         for report in request.reports:
             try:
                 progress, logs, steps = report_from_proto(report)
-                reports.append(JobReportIn(report.job_id, progress, logs, steps, _outcome(report)))
+                start = report.start.total_items if report.HasField("start") else None
+                reports.append(JobReportIn(report.job_id, progress, logs, steps, _outcome(report), start))
             except DomainError as error:
                 refused.append(ReportResult(report.job_id, False, error.message))
         results, cancel = await self._reporting.report(request.worker_id, reports, list(request.heartbeat_job_ids))
         response = jobs_pb2.ReportBatchResponse(cancel_requested_job_ids=cancel)
         for result in [*results, *refused]:
-            response.results.append(
-                jobs_pb2.JobReportResult(
-                    job_id=result.job_id,
-                    accepted=result.accepted,
-                    error=result.error,
-                    status=STATUS_TO_PROTO[result.status] if result.status else jobs_pb2.JOB_STATUS_UNSPECIFIED,
-                )
+            answer = response.results.add(
+                job_id=result.job_id,
+                accepted=result.accepted,
+                error=result.error,
+                status=STATUS_TO_PROTO[result.status] if result.status else jobs_pb2.JOB_STATUS_UNSPECIFIED,
             )
+            if result.started is not None:
+                answer.job.CopyFrom(job_to_proto(result.started))
         return response

@@ -42,6 +42,8 @@ class JobReportIn:
     logs: list[LogLine] = field(default_factory=list)
     steps: list[StepUpdate] = field(default_factory=list)
     outcome: Outcome | None = None
+    # Start the job first, with this total (0 keeps the stored one); None: no start in this report.
+    start_total: int | None = None
 
 
 @dataclass
@@ -50,6 +52,7 @@ class ReportResult:
     accepted: bool = True
     error: str = ""
     status: JobStatus | None = None
+    started: Job | None = None  # the job after the start, when the report started it
 
 
 class WorkerReporting:
@@ -90,6 +93,7 @@ class WorkerReporting:
             except DomainError as error:
                 results[report.job_id] = ReportResult(report.job_id, False, error.message)
 
+        valid = await self._start(worker_id, valid, results)
         changed = await self._repo.apply_progress([r.progress for r in valid if r.progress is not None])
         if changed:
             await self._events.jobs_changed([(None, job, "progress") for job in changed])
@@ -114,10 +118,29 @@ class WorkerReporting:
         )
         for report in valid:
             result = results[report.job_id]
-            if result.accepted and report.outcome is None and report.job_id not in running:
+            # A start that was applied stays accepted even when someone finished the job right
+            # after it; the job's next report is refused with the precise reason.
+            if result.accepted and report.outcome is None and result.started is None and report.job_id not in running:
                 result.accepted = False
                 result.error = "the job is not running any more (finished, cancelled or reaped)"
         return list(results.values()), [job_id for job_id, cancel in running.items() if cancel]
+
+    async def _start(
+        self, worker_id: str, reports: list[JobReportIn], results: dict[str, ReportResult]
+    ) -> list[JobReportIn]:
+        """Start the jobs whose reports ask for it, first; returns the reports still valid."""
+        valid = []
+        for report in reports:
+            if report.start_total is not None:
+                try:
+                    job = await self._jobs.start_job(report.job_id, worker_id, report.start_total)
+                except DomainError as error:
+                    results[report.job_id] = ReportResult(report.job_id, False, error.message)
+                    continue
+                results[report.job_id].started = job
+                results[report.job_id].status = job.status
+            valid.append(report)
+        return valid
 
     def _validated(self, report: JobReportIn) -> JobReportIn:
         parse_job_id(report.job_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 from b2x.monitoring.v1 import common_pb2, jobs_pb2
@@ -191,3 +192,37 @@ async def test_expired_log_partitions_are_dropped_and_future_ones_exist(harness:
             assert await pool.fetchval("SELECT to_regclass($1)", f"jobs.{name}") is not None, name
     finally:
         await pool.close()
+
+
+async def test_a_batch_starts_jobs_and_a_resent_start_changes_nothing(harness: ServiceHarness) -> None:
+    """A report's `start` does what StartJob does, answers with the job, and is safe to send twice;
+    a start of a finished job or with a negative total is refused alone."""
+    stub = await jobs_stub(harness)
+
+    async def queued() -> Any:
+        request = jobs_pb2.CreateJobRequest(job_type="ERP_STOCK_SYNC", total_items=10)
+        return (await stub.CreateJob(request, timeout=TIMEOUT)).job
+
+    fresh, bad, done = await queued(), await queued(), await running_job(stub, total=10)
+    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=done.id), timeout=TIMEOUT)
+    request = jobs_pb2.ReportBatchRequest(
+        worker_id="w-7",
+        reports=[
+            jobs_pb2.JobReport(job_id=fresh.id, start=jobs_pb2.JobStart(total_items=40)),
+            jobs_pb2.JobReport(job_id=bad.id, start=jobs_pb2.JobStart(total_items=-1)),
+            jobs_pb2.JobReport(job_id=done.id, start=jobs_pb2.JobStart()),
+        ],
+    )
+    answer = await stub.ReportBatch(request, timeout=TIMEOUT)
+    verdict = {r.job_id: r for r in answer.results}
+    assert verdict[fresh.id].accepted and verdict[fresh.id].job.status == jobs_pb2.JOB_STATUS_RUNNING
+    assert verdict[fresh.id].job.progress.total_items == 40
+    assert not verdict[bad.id].accepted and "negative" in verdict[bad.id].error
+    assert not verdict[done.id].accepted and "COMPLETED" in verdict[done.id].error
+    stored = await get(stub, fresh.id)
+    assert (stored.status, stored.worker_id) == (jobs_pb2.JOB_STATUS_RUNNING, "w-7")
+    assert (await get(stub, bad.id)).status == jobs_pb2.JOB_STATUS_QUEUED
+
+    again = await stub.ReportBatch(request, timeout=TIMEOUT)
+    assert {r.job_id: r.accepted for r in again.results}[fresh.id]
+    assert (await get(stub, fresh.id)).started_at == stored.started_at

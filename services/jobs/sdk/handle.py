@@ -12,6 +12,7 @@ number its line. `item_done()` increments, so call it for one job from one threa
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 import traceback
@@ -54,6 +55,8 @@ class JobHandle:
         "_buffer",
         "_cancel_event",
         "_cancel_flag",
+        "_due_at",
+        "_due_step",
         "_failed",
         "_interrupted",
         "_log_seq",
@@ -84,6 +87,8 @@ class JobHandle:
         self._log_seq = 0
         self._buffer: LogBuffer = outbox.logs
         self._attention = outbox.attention
+        self._due_step = outbox.items_per_report
+        self._due_at: float = outbox.items_per_report  # the count at which a report is due
         # Events are made when someone waits: a worker holds thousands of handles, and every
         # object they own makes the garbage collector's rounds longer.
         self._cancel_flag = False
@@ -134,6 +139,11 @@ class JobHandle:
             self._total = total
         if message is not None:
             self._message = message
+        try:
+            if processed >= self._due_at:
+                self._report_due()
+        except TypeError:
+            pass  # not a number: the monitor's snapshot says so in the job's log
 
     def item_done(self, ok: bool = True) -> None:
         """One more item processed, counted as succeeded or failed."""
@@ -142,6 +152,13 @@ class JobHandle:
             self._succeeded += 1
         else:
             self._failed += 1
+        if self._processed >= self._due_at:
+            self._report_due()
+
+    def _report_due(self) -> None:
+        """`items_per_report` more items: the next round looks at this job (once, until it reports)."""
+        self._due_at = math.inf
+        self._attention.add(self._track)
 
     def complete(self, message: str = "") -> None:
         """The job succeeded. Sent with the final progress; later outcomes are ignored."""

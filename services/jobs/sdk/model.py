@@ -110,7 +110,8 @@ class Outgoing:
     logs: list[LogRecord] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     outcome: Outcome | None = None
+    start: bool = False  # start the job on this worker (the handle asked; claimed jobs are started)
 
     @property
     def empty(self) -> bool:
-        return self.progress is None and not self.logs and not self.steps and self.outcome is None
+        return self.progress is None and not self.logs and not self.steps and self.outcome is None and not self.start

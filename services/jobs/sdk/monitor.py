@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -36,7 +38,6 @@ log = get_logger(__name__)
 
 MAX_REPORTS_PER_BATCH = 1000  # the service accepts 2000
 MAX_LINES_PER_BATCH = 5000  # the service accepts 5000 per report; keeps a batch far below 8 MB
-MAX_CONCURRENT_STARTS = 50
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 5.0
 
@@ -103,12 +104,18 @@ class JobMonitor:
         # (at most a second), so every job's counters are looked at that often, not every flush.
         self._scan_interval = max(flush_interval, min(1.0, self._policy.min_report_interval))
         self._next_scan = 0.0
-        self._outbox = Outbox(max_pending_logs)
+        self._outbox = Outbox(max_pending_logs, self._policy.items_per_report)
         self._buffer = self._outbox.logs
         self._attention = self._outbox.attention
         self._handles: dict[str, JobHandle] = {}
         self._channel: grpc.aio.Channel | None = None
         self._stub: wire.Stub | None = None
+        # ReportBatch goes over a blocking channel on a thread of its own: waiting on an aio call
+        # costs several turns of the event loop, and a loop busy with 1000 CPU-bound jobs turns
+        # slowly (bench/live_latency.py measured ~0.5 s per heartbeat this way, ~0.1 s on the thread).
+        self._sync_channel: grpc.Channel | None = None
+        self._sync_stub: Any = None
+        self._sender: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -122,6 +129,8 @@ class JobMonitor:
         if self._task is not None:
             return
         self._channel, self._stub = wire.open_channel(self.jobs_addr)
+        self._sync_channel, self._sync_stub = wire.open_sync_channel(self.jobs_addr)
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix=f"job-monitor-{self.worker_id}")
         self._closing = False
         self._task = asyncio.create_task(self._run(), name=f"job-monitor:{self.worker_id}")
 
@@ -152,6 +161,12 @@ class JobMonitor:
         if self._channel is not None:
             await self._channel.close(None)
             self._channel = self._stub = None
+        if self._sync_channel is not None:
+            self._sync_channel.close()
+            self._sync_channel = self._sync_stub = None
+        if self._sender is not None:
+            self._sender.shutdown(wait=False, cancel_futures=True)
+            self._sender = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -278,11 +293,21 @@ class JobMonitor:
             candidates = [h._track for h in self._handles.values()]
         else:
             candidates = touched
-        await self._start_requested([t for t in touched if t.start_requested and not t.started and not t.dead])
         self._announce_drops()
         grouped = self._buffer.take(MAX_LINES_PER_BATCH, MAX_REPORTS_PER_BATCH)
         more = len(grouped) >= MAX_REPORTS_PER_BATCH or sum(map(len, grouped.values())) >= MAX_LINES_PER_BATCH
         outgoing: dict[JobTrack, Outgoing] = {track: Outgoing(track, logs=lines) for track, lines in grouped.items()}
+        # Starts go in the batch too, not as a StartJob call each: on a loop busy with CPU-bound jobs
+        # every call waited on costs whole turns of the loop, and 1000 of them held every report back
+        # for tens of seconds (bench/live_latency.py). An unstarted job has no lines in `grouped`.
+        for track in touched:
+            if not track.start_requested or track.started or track.dead:
+                continue
+            if len(outgoing) >= MAX_REPORTS_PER_BATCH:
+                self._attention.add(track)
+                more = True
+                continue
+            outgoing[track] = Outgoing(track, start=True)
         if grouped:
             listed = set(candidates)
             candidates = [*candidates, *(t for t in grouped if t not in listed)]
@@ -322,9 +347,12 @@ class JobMonitor:
             self._buffer.not_delivered(out.track)
             self._refuse(out.track, reason)
             outgoing.remove(out)
+        if self._sync_stub is None:
+            raise RuntimeError("JobMonitor is not started: use `async with JobMonitor(...)` or `await start()`")
+        call = functools.partial(self._sync_stub.ReportBatch, request, timeout=self._rpc_timeout)
         try:
-            response = await self._require_stub().ReportBatch(request, timeout=self._rpc_timeout)
-        except grpc.aio.AioRpcError as error:
+            response = await asyncio.get_running_loop().run_in_executor(self._sender, call)
+        except grpc.RpcError as error:
             for out in outgoing:
                 self._buffer.not_delivered(out.track)
                 self._attention.add(out.track)  # its progress, steps or outcome go again next round
@@ -350,18 +378,22 @@ class JobMonitor:
         if finished:
             self._forget_finished()
 
-    def _apply(self, outgoing: list[Outgoing], results: list[tuple[str, bool, str, str]]) -> bool:
+    def _apply(self, outgoing: list[Outgoing], results: list[tuple[str, bool, str, str, JobInfo | None]]) -> bool:
         """Take the service's answer per report; returns whether some job finished (or was refused)."""
         by_id = {out.track.job_id: out for out in outgoing}
         stats = self.stats
         outcomes_before, refused_before = stats.outcomes, stats.refused
-        for job_id, accepted, reason, status in results:
+        for job_id, accepted, reason, status, started in results:
             sent = by_id.pop(job_id, None)
             if sent is None:
                 continue
             if not accepted:
                 self._refuse(sent.track, reason or "refused without a reason")
                 continue
+            if sent.start and started is not None:
+                sent.track.mark_started(started.progress_sequence, started.log_sequence)
+                if sent.track.handle.job is None:
+                    sent.track.handle.job = started
             self._buffer.acknowledge(sent.track, sent.logs)
             sent.track.accepted(sent, status)
             stats.reports += 1
@@ -373,32 +405,6 @@ class JobMonitor:
             self._buffer.not_delivered(unanswered.track)
             self._attention.add(unanswered.track)
         return stats.outcomes != outcomes_before or stats.refused != refused_before
-
-    async def _start_requested(self, tracks: list[JobTrack]) -> None:
-        waiting = [t for t in tracks if t.start_requested and not t.started and not t.dead]
-        for first in range(0, len(waiting), MAX_CONCURRENT_STARTS):
-            chunk = waiting[first : first + MAX_CONCURRENT_STARTS]
-            outcomes = await asyncio.gather(*(self._start_one(t) for t in chunk), return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    # Ask again next round: attention is the only way a start is retried.
-                    self._attention.update(t for t in waiting if not t.started and not t.dead)
-                    raise outcome
-
-    async def _start_one(self, track: JobTrack) -> None:
-        request = wire.start_request(track.job_id, self.worker_id, track.handle._total)
-        try:
-            response = await self._require_stub().StartJob(request, timeout=self._rpc_timeout)
-        except grpc.aio.AioRpcError as error:
-            failure = wire.translate(error)
-            if isinstance(failure, JobsServiceUnavailable):
-                raise failure from None
-            self._refuse(track, failure.message)
-            return
-        info = wire.job_info(response.job)
-        track.mark_started(info.progress_sequence, info.log_sequence)
-        if track.handle.job is None:
-            track.handle.job = info
 
     def _refuse(self, track: JobTrack, reason: str) -> None:
         if track.dead:

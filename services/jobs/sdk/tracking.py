@@ -216,6 +216,7 @@ class JobTrack:
         self.prog_seq += 1
         self.last_snap = snap
         self.sent_processed = processed
+        self.handle._due_at = processed + self.handle._due_step
         self.sent_at = now
         self.eager = False
         record = ProgressRecord(self.progress_base + self.prog_seq, processed, succeeded, failed, total, message)
@@ -272,14 +273,18 @@ class Outbox:
     """What handles leave for the monitor's background task, shared by all handles of a monitor.
 
     `attention` holds the jobs whose state changed in a way the next round must look at (an
-    outcome, a step, a start); adding to a set is atomic under the GIL, so handles on other threads
-    may do it. Progress needs no attention: the monitor scans every job's counters once per
-    `scan_interval`, which is what lets `progress()` be a bare integer store.
+    outcome, a step, a start, `items_per_report` more items); adding to a set is atomic under the
+    GIL, so handles on other threads may do it. Everything else about progress (the time rules) is
+    found by the monitor's scan of every job's counters once per `scan_interval`, which is what
+    keeps `progress()` down to integer stores and one comparison.
     """
 
-    def __init__(self, max_lines: int) -> None:
+    def __init__(self, max_lines: int, items_per_report: int = 100) -> None:
         self.logs = LogBuffer(max_lines)
         self.attention: set[JobTrack] = set()
+        # A handle whose count crosses its next multiple of this asks for attention itself (one
+        # comparison per call), so a due report leaves with the next round instead of the next scan.
+        self.items_per_report = max(1, items_per_report)
 
 
 class LogBuffer:

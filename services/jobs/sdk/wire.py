@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
@@ -54,10 +54,17 @@ def open_channel(address: str) -> tuple[grpc.aio.Channel, Stub]:
     return channel, jobs_pb2_grpc.JobsServiceStub(channel)
 
 
-def translate(error: grpc.aio.AioRpcError) -> JobsServiceError:
-    """The SDK's exception for a failed call; unavailability is a ConnectionError (transient)."""
-    code = error.code()
-    details = error.details() or code.name
+def open_sync_channel(address: str) -> tuple[grpc.Channel, jobs_pb2_grpc.JobsServiceStub]:
+    """A blocking channel for the monitor's sender thread (see JobMonitor._send)."""
+    channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return channel, jobs_pb2_grpc.JobsServiceStub(channel)
+
+
+def translate(error: grpc.RpcError) -> JobsServiceError:
+    """The SDK's exception for a failed call (aio or blocking); unavailability is a ConnectionError (transient)."""
+    call = cast(grpc.Call, error)
+    code = call.code()
+    details = call.details() or code.name
     if code in RETRYABLE:
         return JobsServiceUnavailable(code.name, details)
     return JobsServiceError(code.name, details)
@@ -106,12 +113,12 @@ def create_request(
     )
 
 
-def start_request(job_id: str, worker_id: str, total_items: object) -> jobs_pb2.StartJobRequest:
+def start_total(total_items: object) -> int:
+    """The total a start carries; a bad one is reported (and refused) with the progress, not here."""
     try:
-        total = max(0, int(total_items))  # type: ignore[call-overload]
+        return max(0, int(total_items))  # type: ignore[call-overload,no-any-return]
     except (TypeError, ValueError):
-        total = 0  # a bad total is reported (and refused) with the progress, not here
-    return jobs_pb2.StartJobRequest(job_id=job_id, worker_id=worker_id, total_items=total)
+        return 0
 
 
 def claim_request(worker_id: str, job_types: Sequence[str], max_jobs: int) -> jobs_pb2.ClaimJobsRequest:
@@ -167,6 +174,8 @@ def batch_request(
 
 def _add_report(report: jobs_pb2.JobReport, out: Outgoing) -> None:
     track = out.track
+    if out.start:
+        report.start.total_items = start_total(track.handle._total)
     progress = out.progress
     if progress is not None:
         p = report.progress
@@ -193,7 +202,11 @@ def _add_report(report: jobs_pb2.JobReport, out: Outgoing) -> None:
 
 def batch_results(
     response: jobs_pb2.ReportBatchResponse,
-) -> tuple[list[tuple[str, bool, str, str]], list[str]]:
-    """(job id, accepted, error, status) per report, and the jobs whose cancellation was requested."""
-    results = [(r.job_id, r.accepted, r.error, status_name(r.status)) for r in response.results]
+) -> tuple[list[tuple[str, bool, str, str, JobInfo | None]], list[str]]:
+    """(job id, accepted, error, status, the job when the report started it) per report, and the
+    jobs whose cancellation was requested."""
+    results = [
+        (r.job_id, r.accepted, r.error, status_name(r.status), job_info(r.job) if r.HasField("job") else None)
+        for r in response.results
+    ]
     return results, list(response.cancel_requested_job_ids)

@@ -26,6 +26,27 @@ def planned_processed(handle: JobHandle, now: float, *, final: bool = False) -> 
     return progress.processed if progress else None
 
 
+def test_a_handle_asks_for_attention_once_when_a_report_becomes_due_by_count() -> None:
+    """The 100th item puts the job in the next round (no waiting for the scan), once; after its report the
+    next multiple counts from what was sent, and counts that are not numbers never break the job's call."""
+    outbox = Outbox(1000, items_per_report=100)
+    handle = running_handle(outbox)
+    handle.progress(99)
+    assert not outbox.attention
+    handle.progress(100)
+    handle.item_done()
+    assert outbox.attention == {handle._track}
+    outbox.attention.clear()
+    handle.progress(150)
+    assert not outbox.attention, "asked once until the report goes"
+    assert planned_processed(handle, now=5.0) == 150
+    handle.progress(249)
+    assert not outbox.attention
+    handle.item_done()
+    assert outbox.attention == {handle._track}
+    handle.progress("many")  # type: ignore[arg-type]
+
+
 def test_progress_is_due_after_a_hundred_items_or_thirty_seconds_with_a_change() -> None:
     """99 items are held back, the 100th makes a report; a smaller change waits for max_report_interval."""
     handle = running_handle()

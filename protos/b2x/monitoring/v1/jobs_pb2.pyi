@@ -1272,6 +1272,27 @@ class Cancellation(_message.Message):
 Global___Cancellation: _TypeAlias = Cancellation  # noqa: Y015
 
 @_typing.final
+class JobStart(_message.Message):
+    """Start the job on the batch's worker first (what StartJob does); resending it changes nothing."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_ITEMS_FIELD_NUMBER: _builtins.int
+    total_items: _builtins.int
+    def __init__(
+        self,
+        *,
+        total_items: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["total_items", b"total_items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobStart: _TypeAlias = JobStart  # noqa: Y015
+
+@_typing.final
 class JobReport(_message.Message):
     """Everything one job has to say since its last report; resending it is safe."""
 
@@ -1281,6 +1302,7 @@ class JobReport(_message.Message):
     PROGRESS_FIELD_NUMBER: _builtins.int
     LOGS_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
     COMPLETED_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
     CANCELLED_FIELD_NUMBER: _builtins.int
@@ -1291,6 +1313,12 @@ class JobReport(_message.Message):
     def logs(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogEntry]: ...
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepUpdate]: ...
+    @_builtins.property
+    def start(self) -> Global___JobStart:
+        """Set to start the job (one RPC for many starts: a worker busy with CPU-bound jobs pays for
+        every call it waits on). Applied before the rest of the report.
+        """
+
     @_builtins.property
     def completed(self) -> Global___Completion: ...
     @_builtins.property
@@ -1304,13 +1332,14 @@ class JobReport(_message.Message):
         progress: Global___ProgressUpdate | None = ...,
         logs: _abc.Iterable[Global___LogEntry] | None = ...,
         steps: _abc.Iterable[Global___StepUpdate] | None = ...,
+        start: Global___JobStart | None = ...,
         completed: Global___Completion | None = ...,
         failed: Global___Failure | None = ...,
         cancelled: Global___Cancellation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "outcome", b"outcome", "progress", b"progress"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "outcome", b"outcome", "progress", b"progress", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "job_id", b"job_id", "logs", b"logs", "outcome", b"outcome", "progress", b"progress", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "job_id", b"job_id", "logs", b"logs", "outcome", b"outcome", "progress", b"progress", "start", b"start", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["completed", "failed", "cancelled"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
@@ -1326,6 +1355,7 @@ class JobReportResult(_message.Message):
     ACCEPTED_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    JOB_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     accepted: _builtins.bool
     """OK, or why the report was refused (the job is unknown, finished by someone else...). Refused
@@ -1333,6 +1363,10 @@ class JobReportResult(_message.Message):
     """
     error: _builtins.str
     status: Global___JobStatus.ValueType
+    @_builtins.property
+    def job(self) -> Global___SchedulerJob:
+        """The job as it stands after the start, when the report started it."""
+
     def __init__(
         self,
         *,
@@ -1340,10 +1374,11 @@ class JobReportResult(_message.Message):
         accepted: _builtins.bool = ...,
         error: _builtins.str = ...,
         status: Global___JobStatus.ValueType = ...,
+        job: Global___SchedulerJob | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "error", b"error", "job_id", b"job_id", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "error", b"error", "job", b"job", "job_id", b"job_id", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
