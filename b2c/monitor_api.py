@@ -30,8 +30,9 @@ ERROR_FIELDS = """
 """
 ERRORS = f"""
 query($service: String, $types: [CommunicationErrorType!], $groups: [CommunicationErrorGroup!], $since: DateTime,
-      $first: Int!) {{
-  communicationErrors(service: $service, types: $types, groups: $groups, since: $since, first: $first) {{
+      $severities: [ErrorSeverity!], $first: Int!) {{
+  communicationErrors(service: $service, types: $types, groups: $groups, since: $since, severities: $severities,
+                      first: $first) {{
     totalCount hasNextPage errors {{ {ERROR_FIELDS} }}
   }}
 }}"""
@@ -60,14 +61,14 @@ RESOURCE_SUB = """subscription { resourceMetricsUpdated { serviceId metrics {
 PATTERNS = """query($s: String, $since: DateTime) {
   errorPatterns(service: $s, since: $since) { totalErrors patterns { text advice serviceSlug } } }"""
 EXPORT_ERRORS = """query($s: String, $since: DateTime, $types: [CommunicationErrorType!],
-                    $groups: [CommunicationErrorGroup!], $format: ExportFormat) {
-  exportCommunicationErrors(service: $s, since: $since, types: $types, groups: $groups, format: $format) {
+                    $groups: [CommunicationErrorGroup!], $severities: [ErrorSeverity!], $format: ExportFormat,
+                    $limit: Int!) {
+  exportCommunicationErrors(service: $s, since: $since, types: $types, groups: $groups, severities: $severities,
+                            format: $format, limit: $limit) {
     filename content itemCount truncated }
 }"""
 EXPORT_TEST = """query($id: ID!, $format: ExportFormat) {
   exportConnectionTest(id: $id, format: $format) { filename contentType content base64 } }"""
-EXPORT_ERRORS_BY_ID = """query($ids: [ID!], $format: ExportFormat) {
-  exportCommunicationErrors(ids: $ids, format: $format) { filename content itemCount truncated } }"""
 HEALTH = """query {
   healthSummary {
     overallStatus overallReason onlineCount degradedCount offlineCount unknownCount disabledCount

@@ -10,7 +10,15 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("jobs_queries", "live_latency", "sdk_overhead", "probe_load", "probe_timings", "health_summary")
+BENCHMARKS = (
+    "jobs_queries",
+    "live_latency",
+    "sdk_overhead",
+    "probe_load",
+    "probe_timings",
+    "health_summary",
+    "resource_alerts",
+)
 
 
 def main(argv: list[str]) -> int:

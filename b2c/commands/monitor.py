@@ -233,23 +233,14 @@ def errors(
         else:
             output.console().print(error_detail(error))
         return
-    variables: dict[str, Any] = {"service": target, "first": 500 if severity else limit}
-    if error_type:
-        key = error_type.strip().lower()
-        if key in GROUPS:
-            variables["groups"] = [GROUPS[key]]
-        else:
-            variables["types"] = [key.upper()]
-    if (moment := parse_since(since)) is not None:
-        variables["since"] = moment.isoformat()
-    wanted = set(split_list(severity, SEVERITIES, "severity"))
+    variables = _error_filter(target, error_type, severity, since, limit)
     page = run_query(config, ERRORS, variables)["communicationErrors"]
-    rows = [e for e in page["errors"] if not wanted or e["severity"] in wanted][:limit]
+    rows = page["errors"]
     for path, export_format in ((export, "JSON"), (report, "TEXT")):
         if path is not None:
-            _export_errors(config, path, export_format, rows if wanted else None, variables)
+            _export_errors(config, path, export_format, variables)
     if chosen == "json":
-        output.print_json({"totalCount": page["totalCount"] if not wanted else len(rows), "errors": rows})
+        output.print_json({"totalCount": page["totalCount"], "errors": rows})
         return
     slugs = {s["id"]: s["slug"] for s in run_query(config, SERVICES)["services"]}
     title = f"Communication errors (since {since})" if since != "all" else "Communication errors"
@@ -331,17 +322,31 @@ async def _watch_resources(config: CliConfig, rows: list[dict[str, Any]], top: b
     return 0
 
 
-def _export_errors(
-    config: CliConfig, path: Path, export_format: str, rows: list[dict[str, Any]] | None, variables: dict[str, Any]
-) -> None:
-    """Write the export the probes service renders (masked evidence) for these errors or this filter."""
-    from b2c.monitor_api import EXPORT_ERRORS, EXPORT_ERRORS_BY_ID  # noqa: PLC0415
+def _error_filter(
+    target: str | None, error_type: str | None, severity: str | None, since: str, limit: int
+) -> dict[str, Any]:
+    """The GraphQL variables of `monitor errors`' filter (the server filters; nothing is dropped here)."""
+    variables: dict[str, Any] = {"service": target, "first": limit}
+    if error_type:
+        key = error_type.strip().lower()
+        if key in GROUPS:
+            variables["groups"] = [GROUPS[key]]
+        else:
+            variables["types"] = [key.upper()]
+    if (moment := parse_since(since)) is not None:
+        variables["since"] = moment.isoformat()
+    if severity:
+        variables["severities"] = sorted(set(split_list(severity, SEVERITIES, "severity")))
+    return variables
 
-    if rows is not None:
-        data = run_query(config, EXPORT_ERRORS_BY_ID, {"ids": [e["id"] for e in rows], "format": export_format})
-    else:
-        query_vars = {k: variables.get(k) for k in ("since", "types", "groups")} | {"s": variables.get("service")}
-        data = run_query(config, EXPORT_ERRORS, {**query_vars, "format": export_format})
+
+def _export_errors(config: CliConfig, path: Path, export_format: str, variables: dict[str, Any]) -> None:
+    """Write the export the probes service renders (masked evidence) for the errors of this filter."""
+    from b2c.monitor_api import EXPORT_ERRORS  # noqa: PLC0415
+
+    query_vars = {k: variables.get(k) for k in ("since", "types", "groups", "severities")}
+    query_vars |= {"s": variables.get("service"), "format": export_format, "limit": variables["first"]}
+    data = run_query(config, EXPORT_ERRORS, query_vars)
     file = data["exportCommunicationErrors"]
     path.write_text(file["content"], encoding="utf-8")
     more = " (more matched; narrow the filter)" if file["truncated"] else ""

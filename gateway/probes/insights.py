@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import strawberry
-from b2x.monitoring.v1 import probes_pb2
+from b2x.monitoring.v1 import common_pb2, probes_pb2
 
 from gateway.auth import Role
 from gateway.context import Info
@@ -24,7 +24,7 @@ from gateway.probes.insight_convert import (
     resources_of,
 )
 from gateway.probes.queries import _page
-from gateway.probes.types import CommunicationErrorGroup, CommunicationErrorType
+from gateway.probes.types import CommunicationErrorGroup, CommunicationErrorType, ErrorSeverity
 from gateway.registry.convert import resources_to_gql
 from services.common.events import Resync, Topic
 from services.common.protoconv import set_timestamp
@@ -73,6 +73,7 @@ class InsightQueries:
         until: datetime | None = None,
         format: t.ExportFormat | None = None,
         limit: int = 500,
+        severities: list[ErrorSeverity] | None = None,
     ) -> t.ExportFile:
         info.context.require()
         request = probes_pb2.ExportCommunicationErrorsRequest(
@@ -82,6 +83,7 @@ class InsightQueries:
             groups=[to_proto(probes_pb2.CommunicationErrorGroup, x) for x in groups or []],
             format=to_proto(probes_pb2.ExportFormat, format) if format else probes_pb2.EXPORT_FORMAT_JSON,
             limit=limit,
+            severities=[to_proto(common_pb2.ErrorSeverity, x) for x in severities or []],
         )
         _range(request, since, until)
         clients = info.context.state.clients

@@ -38,12 +38,14 @@ class ProbeQueries:
         until: datetime | None = None,
         first: int = 50,
         after: str | None = None,
+        severities: list[t.ErrorSeverity] | None = None,
     ) -> t.CommunicationErrorPage:
         info.context.require()
         request = probes_pb2.ListCommunicationErrorsRequest(
             service=service or "",
             types=[to_proto(probes_pb2.CommunicationErrorType, x) for x in types or []],
             groups=[to_proto(probes_pb2.CommunicationErrorGroup, x) for x in groups or []],
+            severities=[to_proto(common_pb2.ErrorSeverity, x) for x in severities or []],
             page=_page(first, after),
         )
         if since or until:

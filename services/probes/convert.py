@@ -66,6 +66,13 @@ def severity_to_proto(value: Severity) -> common_pb2.ErrorSeverity.ValueType:
     return common_pb2.ErrorSeverity.Value(f"ERROR_SEVERITY_{value.value}")
 
 
+def severity_from_proto(value: int) -> Severity:
+    try:
+        return Severity(common_pb2.ErrorSeverity.Name(value).removeprefix("ERROR_SEVERITY_"))  # type: ignore[arg-type]
+    except ValueError:
+        raise InvalidArgumentError(f"unknown error severity {value}") from None
+
+
 def kind_to_proto(value: ProbeKind) -> health_pb2.ProbeKind.ValueType:
     return health_pb2.ProbeKind.Value(f"PROBE_KIND_{value.value}")
 

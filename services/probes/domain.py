@@ -296,6 +296,7 @@ class ErrorFilter:
     groups: tuple[ErrorGroup, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    severities: tuple[Severity, ...] = ()
 
 
 MAX_PAGE_SIZE = 200

@@ -22,6 +22,7 @@ from services.probes.convert import (
     group_from_proto,
     phase_to_proto,
     result_to_proto,
+    severity_from_proto,
 )
 from services.probes.convert_insights import (
     agent_to_proto,
@@ -112,14 +113,7 @@ class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
     async def ListCommunicationErrors(
         self, request: probes_pb2.ListCommunicationErrorsRequest, context: ServicerContext
     ) -> probes_pb2.ListCommunicationErrorsResponse:
-        since, until = _range(request)
-        flt = ErrorFilter(
-            service=request.service.strip(),
-            types=tuple(error_type_from_proto(t) for t in request.types),
-            groups=tuple(group_from_proto(g) for g in request.groups),
-            since=since,
-            until=until,
-        )
+        flt = _error_filter(request)
         page = await self._service.list_errors(flt, request.page.page_size, request.page.page_token or None)
         response = probes_pb2.ListCommunicationErrorsResponse(errors=[error_to_proto(e) for e in page.items])
         _page_info(response, page)
@@ -160,14 +154,7 @@ class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
     async def ExportCommunicationErrors(
         self, request: probes_pb2.ExportCommunicationErrorsRequest, context: ServicerContext
     ) -> probes_pb2.ExportCommunicationErrorsResponse:
-        since, until = _range(request)
-        flt = ErrorFilter(
-            service=request.service.strip(),
-            types=tuple(error_type_from_proto(t) for t in request.types),
-            groups=tuple(group_from_proto(g) for g in request.groups),
-            since=since,
-            until=until,
-        )
+        flt = _error_filter(request)
         export = await self._insights.export_errors(
             [i.strip() for i in request.error_ids if i.strip()], flt, format_from_proto(request.format), request.limit
         )
@@ -234,3 +221,17 @@ class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
         self, request: probes_pb2.ListAgentsRequest, context: ServicerContext
     ) -> probes_pb2.ListAgentsResponse:
         return probes_pb2.ListAgentsResponse(agents=[agent_to_proto(a) for a in await self._insights.agents()])
+
+
+def _error_filter(
+    request: probes_pb2.ListCommunicationErrorsRequest | probes_pb2.ExportCommunicationErrorsRequest,
+) -> ErrorFilter:
+    since, until = _range(request)
+    return ErrorFilter(
+        service=request.service.strip(),
+        types=tuple(error_type_from_proto(t) for t in request.types),
+        groups=tuple(group_from_proto(g) for g in request.groups),
+        since=since,
+        until=until,
+        severities=tuple(severity_from_proto(s) for s in request.severities),
+    )

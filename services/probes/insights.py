@@ -130,6 +130,7 @@ class InsightsService:
             )
         selection: dict[str, Any] = {"ids": list(ids)} if ids else {
             "service": flt.service, "types": [t.value for t in flt.types], "groups": [g.value for g in flt.groups],
+            "severities": [s.value for s in flt.severities],
             "since": flt.since.isoformat() if flt.since else None,
             "until": flt.until.isoformat() if flt.until else None,
         }  # fmt: skip

@@ -218,6 +218,8 @@ def error_where(flt: ErrorFilter) -> tuple[str, list[Any]]:
         add("error_type = ANY($?::text[])", [t.value for t in flt.types])
     if flt.groups:
         add("error_group = ANY($?::text[])", [g.value for g in flt.groups])
+    if flt.severities:
+        add("severity = ANY($?::text[])", [s.value for s in flt.severities])
     if flt.since:
         add("occurred_at >= $?", flt.since)
     if flt.until:

@@ -85,6 +85,15 @@ async def test_errors_are_listed_filtered_shown_and_exported(cli: tuple[Cli, str
     assert code == 0 and len(errors) == 1 and errors[0]["errorType"] == "SERVICE_UNAVAILABLE"
     code, out, _ = await runner.run("monitor", "errors", "--type", "timeout", "--format", "json")
     assert json.loads(out)["errors"] == []
+    other = next(s for s in ("warning", "error", "critical") if s != errors[0]["severity"].lower())
+    code, out, _ = await runner.run("monitor", "errors", "--severity", other, "--format", "json")
+    assert code == 0 and json.loads(out) == {"totalCount": 0, "errors": []}
+    code, out, _ = await runner.run(
+        "monitor", "errors", "--severity", f"{other},{errors[0]['severity']}", "--format", "json"
+    )
+    assert json.loads(out)["totalCount"] == 1
+    code, _, err = await runner.run("monitor", "errors", "--severity", "fatal")
+    assert code == 2 and "severity" in err
     code, out, _ = await runner.run("monitor", "errors", errors[0]["id"])
     assert code == 0 and "RESPONSE 503" in out and "TIMING" in out
     export = tmp_path / "ticket.json"

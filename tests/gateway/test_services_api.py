@@ -84,6 +84,12 @@ async def test_a_failing_service_leaves_a_classified_error_with_masked_evidence(
     assert SECRET not in str(detail) and PASSWORD not in str(detail)
     none = await stack.query(stack.viewer, "{ communicationErrors(groups: [TIMEOUT]) { totalCount } }")
     assert none["data"]["communicationErrors"]["totalCount"] == 0
+    other = next(s for s in ("WARNING", "ERROR", "CRITICAL") if s != error["severity"])
+    by_severity = "query($s: [ErrorSeverity!]) { communicationErrors(severities: $s) { totalCount } }"
+    same = await stack.query(stack.viewer, by_severity, {"s": [error["severity"]]})
+    different = await stack.query(stack.viewer, by_severity, {"s": [other]})
+    assert same["data"]["communicationErrors"]["totalCount"] == 1
+    assert different["data"]["communicationErrors"]["totalCount"] == 0
 
 
 async def test_run_connection_test_streams_each_phase_then_the_result(stack: Stack) -> None:

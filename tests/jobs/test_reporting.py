@@ -186,7 +186,9 @@ async def test_expired_log_partitions_are_dropped_and_future_ones_exist(harness:
             f"FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
         )
         dropped = await store.drop_expired(today, retention_days=90)
-        assert dropped == [partition_name(old)]
+        # The service's own maintenance loop may get there first; either way the partition is gone.
+        assert dropped in ([partition_name(old)], [])
+        assert await pool.fetchval("SELECT to_regclass($1)", f"jobs.{partition_name(old)}") is None
         for offset in range(0, 8):
             name = partition_name(today + timedelta(days=offset))
             assert await pool.fetchval("SELECT to_regclass($1)", f"jobs.{name}") is not None, name

@@ -913,6 +913,7 @@ class ListCommunicationErrorsRequest(_message.Message):
     GROUPS_FIELD_NUMBER: _builtins.int
     TIME_RANGE_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    SEVERITIES_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """A service's id or slug; empty lists every service's errors."""
     @_builtins.property
@@ -923,6 +924,8 @@ class ListCommunicationErrorsRequest(_message.Message):
     def time_range(self) -> _common_pb2.TimeRange: ...
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
+    @_builtins.property
+    def severities(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.ErrorSeverity.ValueType]: ...
     def __init__(
         self,
         *,
@@ -931,10 +934,11 @@ class ListCommunicationErrorsRequest(_message.Message):
         groups: _abc.Iterable[Global___CommunicationErrorGroup.ValueType] | None = ...,
         time_range: _common_pb2.TimeRange | None = ...,
         page: _common_pb2.PageRequest | None = ...,
+        severities: _abc.Iterable[_common_pb2.ErrorSeverity.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "page", b"page", "service", b"service", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "page", b"page", "service", b"service", "severities", b"severities", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1506,6 +1510,7 @@ class ExportCommunicationErrorsRequest(_message.Message):
     TIME_RANGE_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    SEVERITIES_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """...or a filter (ignored when ids are given)."""
     format: Global___ExportFormat.ValueType
@@ -1522,6 +1527,8 @@ class ExportCommunicationErrorsRequest(_message.Message):
     def groups(self) -> _containers.RepeatedScalarFieldContainer[Global___CommunicationErrorGroup.ValueType]: ...
     @_builtins.property
     def time_range(self) -> _common_pb2.TimeRange: ...
+    @_builtins.property
+    def severities(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.ErrorSeverity.ValueType]: ...
     def __init__(
         self,
         *,
@@ -1532,10 +1539,11 @@ class ExportCommunicationErrorsRequest(_message.Message):
         time_range: _common_pb2.TimeRange | None = ...,
         format: Global___ExportFormat.ValueType = ...,
         limit: _builtins.int = ...,
+        severities: _abc.Iterable[_common_pb2.ErrorSeverity.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_ids", b"error_ids", "format", b"format", "groups", b"groups", "limit", b"limit", "service", b"service", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_ids", b"error_ids", "format", b"format", "groups", b"groups", "limit", b"limit", "service", b"service", "severities", b"severities", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
