@@ -35,7 +35,19 @@ def to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
 
 
 def from_struct(struct: struct_pb2.Struct | None) -> dict[str, Any]:
+    """A Struct as plain data; whole numbers come back as ints (a Struct stores every number as a double,
+    so `{"attempt": 1}` would otherwise read as `1.0` in logs, parameters and the CLI)."""
     if struct is None:
         return {}
-    result: dict[str, Any] = json_format.MessageToDict(struct)
+    result: dict[str, Any] = _whole(json_format.MessageToDict(struct))
     return result
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value

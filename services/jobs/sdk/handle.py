@@ -303,8 +303,8 @@ class StepScope:
         self._index = 0
 
     def __enter__(self) -> Self:
+        self._index = self._handle._step_index  # positions count from 0, as everywhere in the API
         self._handle._step_index += 1
-        self._index = self._handle._step_index
         self._handle._add_step(StepRecord(self._index, self.name, StepStatus.RUNNING, "", time.time_ns()))
         self._handle._notify()
         return self

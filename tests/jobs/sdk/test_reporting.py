@@ -137,9 +137,9 @@ async def test_steps_are_recorded_with_their_status_and_times(jobs_server: JobsS
         handle.fail("transform failed", category="DATA_VALIDATION")
     stored = await get_job(stub, job.id)
     assert [(s.index, s.name, s.status) for s in stored.steps] == [
-        (1, "connect", jobs_pb2.JOB_STEP_STATUS_COMPLETED),
-        (2, "load", jobs_pb2.JOB_STEP_STATUS_COMPLETED),
-        (3, "transform", jobs_pb2.JOB_STEP_STATUS_FAILED),
+        (0, "connect", jobs_pb2.JOB_STEP_STATUS_COMPLETED),
+        (1, "load", jobs_pb2.JOB_STEP_STATUS_COMPLETED),
+        (2, "transform", jobs_pb2.JOB_STEP_STATUS_FAILED),
     ]
     assert stored.steps[2].message == "ValueError: bad segment"
     for step in stored.steps:

@@ -185,6 +185,7 @@ class JobStep(_message.Message):
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     index: _builtins.int
+    """Position in the job's timeline, from 0."""
     name: _builtins.str
     status: Global___JobStepStatus.ValueType
     message: _builtins.str
@@ -1112,6 +1113,7 @@ class StepUpdate(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
     index: _builtins.int
+    """Position in the job's timeline, from 0; a later update of the same index replaces the step."""
     name: _builtins.str
     status: Global___JobStepStatus.ValueType
     message: _builtins.str
