@@ -66,3 +66,53 @@ def test_truncation_says_how_much_was_cut() -> None:
     """A long value is cut with a marker naming the number of characters removed."""
     assert truncate("a" * 15, 10) == "a" * 10 + "…[truncated 5 chars]"
     assert truncate("short", 10) == "short"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        ("refund to DE89370400440532013000 today", "370400440532013000", "DE89"),
+        ("IBAN DE89 3704 0044 0532 0130 00 for Anna", "0532 0130", "DE89"),
+        ("gb GB82WEST12345698765432 is wrong", "12345698765432", "GB82"),
+        ("card 4111 1111 1111 1111 declined", "1111 1111 1111", "1111"),
+        ("card 5500-0000-0000-0004 declined", "0000-0000", "0004"),
+        ("call +49 170 1234567 after 5", "1234567", "+49"),
+        ("tel. 0049 (0)30 12345678", "12345678", ""),
+    ],
+)
+def test_ibans_card_numbers_and_phone_numbers_are_masked(text: str, secret: str, kept: str) -> None:
+    """IBANs, payment card numbers (Luhn-valid) and phone numbers lose their digits; a hint that helps an
+    operator recognise which one it was (country, last digits) stays."""
+    masked = mask_text(text)
+    assert secret not in masked, masked
+    assert kept in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "processed 1234567 items in 12.5 s",
+        "job 6f7d3a1e-0000-4000-8000-000000000001 took 2026-11-23T10:00:00Z",
+        "order 20261123 batch 4711",
+        "latency p95 1234 ms, 99.9 %",
+    ],
+)
+def test_counts_ids_dates_and_durations_stay_readable(text: str) -> None:
+    """Numbers that are not IBANs, cards or phone numbers pass unchanged."""
+    assert mask_text(text) == text
+
+
+def test_bidi_overrides_and_zero_width_characters_are_made_visible() -> None:
+    """U+202E (right-to-left override) and zero-width characters cannot disguise a value."""
+    escaped = escape_control("invoice\u202egpj.exe and a\u200bb\ufeff")
+    assert "\u202e" not in escaped and "\u200b" not in escaped and "\ufeff" not in escaped
+    assert "\\u202e" in escaped and "\\u200b" in escaped
+
+
+def test_clean_value_masks_and_escapes_every_string_of_a_document() -> None:
+    """Nested values are masked by key and content and their control characters escaped."""
+    from services.common.masking import clean_value
+
+    cleaned = clean_value({"reason": "stop\nFAKE LINE \u202e", "nested": [{"iban": "DE89370400440532013000"}]})
+    assert cleaned["reason"] == "stop\\nFAKE LINE \\u202e"
+    assert "370400440532013000" not in str(cleaned)
