@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +13,10 @@ from graphql import GraphQLError
 
 from gateway.auth import Principal
 from services.common.logging import get_logger
-from services.common.masking import mask_value
+from services.common.masking import clean_value
 
 log = get_logger(__name__)
+MAX_TARGET = 300
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,16 @@ class AuditEntry:
     arguments: dict[str, Any]
     outcome: str
     error_code: str | None
+    target_tenant_id: str | None = None
+    request_id: str | None = None
+    client_ip: str | None = None
+
+
+@dataclass
+class AuditScope:
+    """What a mutation learns while it runs and the entry should carry: the tenant its target belongs to."""
+
+    target_tenant: str | None = field(default=None)
 
 
 class AuditLog:
@@ -48,23 +59,28 @@ class AuditLog:
         error_code: str | None = None,
         client_ip: str | None = None,
         request_id: str | None = None,
+        target_tenant: str | None = None,
     ) -> None:
+        """Append one entry; target and arguments are masked and their control characters escaped."""
+        clean_target = clean_value(target[:MAX_TARGET]) if target is not None else None
         await self._pool.execute(
             "INSERT INTO gateway.audit_log (key_id, key_name, role, tenant_id, action, target, arguments,"
-            " outcome, error_code, client_ip, request_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+            " outcome, error_code, client_ip, request_id, target_tenant_id)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
             principal.key_id if principal else None,
             principal.name if principal else None,
             principal.role.value if principal else None,
             principal.tenant_id if principal else None,
             action,
-            target,
-            mask_value(arguments),
+            clean_target,
+            clean_value(arguments),
             outcome,
             error_code,
             client_ip,
             request_id,
+            target_tenant,
         )
-        log.info("audit", action=action, target=target, outcome=outcome, error_code=error_code)
+        log.info("audit", action=action, target=clean_target, outcome=outcome, error_code=error_code)
 
     @asynccontextmanager
     async def action(
@@ -73,34 +89,38 @@ class AuditLog:
         action: str,
         target: str | None,
         arguments: dict[str, Any],
+        *,
         client_ip: str | None = None,
-    ) -> AsyncIterator[None]:
+        request_id: str | None = None,
+    ) -> AsyncIterator[AuditScope]:
         """Record the action with outcome ok, or error plus its GraphQL code, whatever happens."""
-        try:
-            yield
-        except GraphQLError as error:
-            code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
+        scope = AuditScope(target_tenant=principal.tenant_id if principal else None)
+
+        async def write(outcome: str, error_code: str | None = None) -> None:
             await self.record(
-                principal, action=action, target=target, arguments=arguments, outcome="error",
-                error_code=str(code), client_ip=client_ip,
+                principal, action=action, target=target, arguments=arguments, outcome=outcome,
+                error_code=error_code, client_ip=client_ip, request_id=request_id, target_tenant=scope.target_tenant,
             )  # fmt: skip
+
+        try:
+            yield scope
+        except GraphQLError as error:
+            await write("error", str((error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")))
             raise
         except Exception:
-            await self.record(
-                principal, action=action, target=target, arguments=arguments, outcome="error",
-                error_code="INTERNAL_SERVER_ERROR", client_ip=client_ip,
-            )  # fmt: skip
+            await write("error", "INTERNAL_SERVER_ERROR")
             raise
-        await self.record(
-            principal, action=action, target=target, arguments=arguments, outcome="ok", client_ip=client_ip
-        )
+        await write("ok")
 
-    async def recent(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
+    async def recent(self, limit: int = 100, target: str | None = None, tenant: str | None = None) -> list[AuditEntry]:
+        """The newest entries; with `tenant`, only those made by that tenant's keys or about its jobs and keys."""
         rows = await self._pool.fetch(
-            "SELECT * FROM gateway.audit_log WHERE ($1::text IS NULL OR target = $1) ORDER BY at DESC, id DESC"
-            " LIMIT $2",
+            "SELECT * FROM gateway.audit_log WHERE ($1::text IS NULL OR target = $1)"
+            " AND ($3::text IS NULL OR tenant_id = $3 OR target_tenant_id = $3)"
+            " ORDER BY at DESC, id DESC LIMIT $2",
             target,
             limit,
+            tenant,
         )
         return [
             AuditEntry(
@@ -115,6 +135,9 @@ class AuditLog:
                 arguments=r["arguments"],
                 outcome=r["outcome"],
                 error_code=r["error_code"],
+                target_tenant_id=r["target_tenant_id"],
+                request_id=r["request_id"],
+                client_ip=r["client_ip"],
             )
             for r in rows
         ]

@@ -166,18 +166,29 @@ class KeyStore:
             self._last_touch[key_id] = now
             await self._pool.execute("UPDATE gateway.api_keys SET last_used_at = now() WHERE id = $1", key_id)
 
-    async def revoke(self, key_id: str) -> ApiKeyRecord:
+    async def revoke(self, key_id: str, tenant_id: str | None = None) -> ApiKeyRecord:
+        """Revoke a key; with `tenant_id`, only a key of that tenant (others answer NOT_FOUND)."""
         row = await self._pool.fetchrow(
-            "UPDATE gateway.api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING *",
+            "UPDATE gateway.api_keys SET revoked_at = COALESCE(revoked_at, now())"
+            " WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2) RETURNING *",
             key_id,
+            tenant_id,
         )
         if row is None:
             raise NotFoundError(f"API key {key_id} not found")
-        self._cache = {k: v for k, v in self._cache.items() if f"_{key_id}_" not in k}
+        self.forget(key_id)
         return _record(row)
 
-    async def list(self) -> list[ApiKeyRecord]:
-        rows = await self._pool.fetch("SELECT * FROM gateway.api_keys ORDER BY created_at DESC")
+    def forget(self, key_id: str) -> None:
+        """Drop a key from this process's cache, so its next use is verified against the database."""
+        self._cache = {k: v for k, v in self._cache.items() if f"_{key_id}_" not in k}
+
+    async def list(self, tenant_id: str | None = None) -> list[ApiKeyRecord]:
+        """All keys, newest first; with `tenant_id`, only that tenant's."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM gateway.api_keys WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY created_at DESC",
+            tenant_id,
+        )
         return [_record(r) for r in rows]
 
     async def count_admins(self) -> int:

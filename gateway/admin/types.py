@@ -48,6 +48,10 @@ class AuditEntry:
     arguments: JSON
     outcome: str
     error_code: str | None
+    target_tenant_id: str | None = strawberry.field(description="The tenant of the job or key acted on")
+    request_id: str | None = strawberry.field(description="The id of the request, as in the gateway log")
+    client_ip: str | None = strawberry.field(description="The caller's address (behind trusted proxies only: "
+                                             "the forwarded one)")  # fmt: skip
 
 
 @strawberry.type(description="The caller, as the gateway sees its API key")

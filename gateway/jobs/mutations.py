@@ -19,13 +19,13 @@ class JobMutations:
     @strawberry.mutation(description="Queue a job (e.g. start a sync by hand); workers of its type pick it up")
     async def create_job(self, info: Info, input: t.CreateJobInput) -> t.Job:
         ctx = info.context
-        caller = ctx.require()
-        tenant = input.tenant_id or caller.tenant_id or ""
+        tenant = input.tenant_id or ctx.require().tenant_id or ""
         arguments = {"jobType": input.job_type, "tenantId": tenant, "totalItems": input.total_items}
-        async with ctx.state.audit.action(caller, "createJob", None, arguments, ctx.client_ip):
+        async with ctx.audited("createJob", None, arguments) as audit:
             principal = ctx.require(Role.OPERATOR)
             if not principal.sees_tenant(tenant or "default"):
                 raise forbidden(f"your key is limited to tenant {principal.tenant_id}")
+            audit.target_tenant = tenant or "default"
             request = jobs_pb2.CreateJobRequest(
                 job_type=input.job_type,
                 tenant_id=tenant,
@@ -44,9 +44,9 @@ class JobMutations:
                          "Retrying twice returns the attempt the first retry made (created: false).")  # fmt: skip
     async def retry_job(self, info: Info, id: strawberry.ID) -> t.RetryJobResult:
         ctx = info.context
-        async with ctx.state.audit.action(ctx.require(), "retryJob", str(id), {}, ctx.client_ip):
+        async with ctx.audited("retryJob", str(id)) as audit:
             principal = ctx.require(Role.OPERATOR)
-            await visible_job(info, str(id))
+            audit.target_tenant = (await visible_job(info, str(id))).tenant_id
             clients = ctx.state.clients
             response = await clients.call(
                 clients.jobs,
@@ -65,9 +65,9 @@ class JobMutations:
     ) -> t.Job:
         ctx = info.context
         arguments = {"reason": reason}
-        async with ctx.state.audit.action(ctx.require(), "cancelJob", str(id), arguments, ctx.client_ip):
+        async with ctx.audited("cancelJob", str(id), arguments) as audit:
             principal = ctx.require(Role.OPERATOR)
-            await visible_job(info, str(id))
+            audit.target_tenant = (await visible_job(info, str(id))).tenant_id
             clients = ctx.state.clients
             response = await clients.call(
                 clients.jobs,

@@ -21,7 +21,7 @@ class ProbeMutations:
     )
     async def test_connection(self, info: Info, service: str) -> t.ConnectionTestResult:
         ctx = info.context
-        async with ctx.state.audit.action(ctx.require(), "testConnection", service, {}, ctx.client_ip):
+        async with ctx.audited("testConnection", service):
             ctx.require(Role.OPERATOR)
             clients = ctx.state.clients
             response = await clients.call(

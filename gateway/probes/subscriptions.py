@@ -53,7 +53,13 @@ class ProbeSubscriptions:
         principal = ctx.require(Role.OPERATOR)
         clients = ctx.state.clients
         await ctx.state.audit.record(
-            principal, action="runConnectionTest", target=service, arguments={}, outcome="ok", client_ip=ctx.client_ip
+            principal,
+            action="runConnectionTest",
+            target=service,
+            arguments={},
+            outcome="ok",
+            client_ip=ctx.client_ip,
+            request_id=ctx.request_id,
         )
         stream = clients.probes.stub.StreamConnectionTest(
             probes_pb2.StreamConnectionTestRequest(service=service), timeout=120

@@ -23,6 +23,7 @@ class Gateway:
     viewer: str
     tenant_viewer: str  # viewer limited to tenant-a
     tenant_operator: str  # operator limited to tenant-a
+    tenant_admin: str  # admin limited to tenant-a
     jobs: jobs_pb2_grpc.JobsServiceStub
     http: httpx.AsyncClient
 
@@ -46,6 +47,7 @@ async def gw(harness: ServiceHarness, database_url: str) -> AsyncIterator[Gatewa
         ("viewer", Role.VIEWER, None),
         ("tenant_viewer", Role.VIEWER, "tenant-a"),
         ("tenant_operator", Role.OPERATOR, "tenant-a"),
+        ("tenant_admin", Role.ADMIN, "tenant-a"),
     ):
         made[name], _ = await keys.create(name, role, tenant)
     await pool.close()
