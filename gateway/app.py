@@ -20,6 +20,7 @@ from gateway.audit import AuditLog
 from gateway.auth import KeyStore
 from gateway.clients import ServiceClients
 from gateway.context import AppState
+from gateway.limits import RequestLimiter
 from gateway.schema import build_schema
 from gateway.settings import GatewaySettings
 from gateway.view import STATIC_DIR, GatewayGraphQL
@@ -56,6 +57,12 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
                 clients=clients,
                 keys=KeyStore(pool, settings.api_key_cache_seconds),
                 audit=AuditLog(pool),
+                limiter=RequestLimiter(
+                    redis,
+                    settings.namespace,
+                    per_minute=settings.rate_limit_per_minute,
+                    auth_failures=settings.auth_failures_per_minute,
+                ),
             )
         finally:
             await clients.close()
@@ -110,7 +117,9 @@ async def metrics(_: Request) -> Response:
 
 def create_app(settings: GatewaySettings) -> Starlette:
     """The ASGI app; resources are opened by its lifespan, never at import."""
-    schema = build_schema(settings.max_query_depth, settings.max_aliases)
+    schema = build_schema(
+        settings.max_query_depth, settings.max_aliases, settings.max_query_tokens, settings.max_field_repeats
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:

@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -99,12 +100,18 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
 
 
 class KeyStore:
-    """Creates, verifies (with a short cache) and revokes API keys in gateway.api_keys."""
+    """Creates, verifies (with a short, bounded cache of valid keys) and revokes API keys in gateway.api_keys.
 
-    def __init__(self, pool: asyncpg.Pool, cache_seconds: float = 10.0) -> None:
+    Only keys that verified are cached, least recently used first out; failures are never cached (the
+    gateway throttles them per address instead), so a flood of random keys can neither fill the cache
+    nor push the operators' keys out of it.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, cache_seconds: float = 10.0, cache_size: int = 10_000) -> None:
         self._pool = pool
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._last_touch: dict[str, float] = {}
 
     async def create(
@@ -130,8 +137,8 @@ class KeyStore:
         assert row is not None
         return f"b2x_{key_id}_{secret}", _record(row)
 
-    async def verify(self, plain: str | None) -> Principal | None:
-        """The principal of a valid, unrevoked, unexpired key; None otherwise."""
+    async def verify(self, plain: str | None, *, fresh: bool = False) -> Principal | None:
+        """The principal of a valid, unrevoked, unexpired key; None otherwise. `fresh` skips the cache."""
         if not plain:
             return None
         match = KEY_PATTERN.match(plain)
@@ -139,9 +146,8 @@ class KeyStore:
             return None
         key_id, secret = match.groups()
         now = time.monotonic()
-        cached = self._cache.get(plain)
-        if cached and now - cached[0] < self._cache_seconds:
-            return cached[1]
+        if not fresh and (cached := self.peek(plain)) is not None:
+            return cached
         row = await self._pool.fetchrow(
             "SELECT id, name, role, tenant_id, secret_hash, expires_at, revoked_at FROM gateway.api_keys WHERE id = $1",
             key_id,
@@ -155,10 +161,30 @@ class KeyStore:
         ):
             principal = Principal(row["id"], row["name"], Role(row["role"]), row["tenant_id"])
             await self._touch(key_id, now)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[plain] = (now, principal)
+            self._cache[plain] = (now, principal)
+            self._cache.move_to_end(plain)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return principal
+
+    def peek(self, plain: str | None) -> Principal | None:
+        """The principal of a key verified within the cache window, without asking the database."""
+        if not plain:
+            return None
+        cached = self._cache.get(plain)
+        if cached is None:
+            return None
+        if time.monotonic() - cached[0] >= self._cache_seconds:
+            del self._cache[plain]
+            return None
+        self._cache.move_to_end(plain)
+        return cached[1]
+
+    def is_cached(self, plain: str) -> bool:
+        return plain in self._cache
+
+    def cached_keys(self) -> int:
+        return len(self._cache)
 
     async def _touch(self, key_id: str, now: float) -> None:
         # last_used_at is informational; writing it once a minute per key is plenty.
@@ -181,7 +207,12 @@ class KeyStore:
 
     def forget(self, key_id: str) -> None:
         """Drop a key from this process's cache, so its next use is verified against the database."""
-        self._cache = {k: v for k, v in self._cache.items() if f"_{key_id}_" not in k}
+        for plain in [k for k in self._cache if k.startswith(f"b2x_{key_id}_")]:
+            del self._cache[plain]
+
+    def forget_all(self) -> None:
+        """Drop every cached key (after revocations may have been missed)."""
+        self._cache.clear()
 
     async def list(self, tenant_id: str | None = None) -> list[ApiKeyRecord]:
         """All keys, newest first; with `tenant_id`, only that tenant's."""

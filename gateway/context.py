@@ -18,6 +18,7 @@ from gateway.audit import AuditLog, AuditScope
 from gateway.auth import KeyStore, Principal, Role
 from gateway.clients import ServiceClients
 from gateway.errors import forbidden, unauthenticated
+from gateway.limits import RequestLimiter
 from gateway.settings import GatewaySettings
 from services.common.events import EventBus
 
@@ -33,6 +34,7 @@ class AppState:
     clients: ServiceClients
     keys: KeyStore
     audit: AuditLog
+    limiter: RequestLimiter
 
 
 @dataclass

@@ -15,6 +15,7 @@ from gateway.extensions import ErrorCodes
 from gateway.jobs.mutations import JobMutations
 from gateway.jobs.queries import JobQueries
 from gateway.jobs.subscriptions import JobSubscriptions
+from gateway.limits import DocumentLimits
 from gateway.probes.insights import InsightQueries, InsightSubscriptions
 from gateway.probes.mutations import ProbeMutations
 from gateway.probes.queries import ProbeQueries
@@ -41,12 +42,15 @@ class GatewaySchema(strawberry.Schema):
                 log.error("graphql error", message=error.message, code=code, path=error.path)
 
 
-def build_schema(max_depth: int = 12, max_aliases: int = 30) -> strawberry.Schema:
+def build_schema(
+    max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000, max_field_repeats: int = 10
+) -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            lambda: DocumentLimits(max_tokens=max_tokens, max_field_repeats=max_field_repeats),
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             ErrorCodes,

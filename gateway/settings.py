@@ -16,4 +16,15 @@ class GatewaySettings(CommonSettings):
     rate_limit_per_minute: int = Field(default=1200, ge=0, description="requests per API key per minute; 0 = off")
     api_key_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     max_subscriptions_per_connection: int = Field(default=50, ge=1, le=1000)
+    max_query_tokens: int = Field(default=2000, ge=100, le=100_000, description="parser limit per document")
+    max_field_repeats: int = Field(
+        default=10, ge=2, le=1000, description="times one field may be selected in one selection set"
+    )
+    auth_failures_per_minute: int = Field(
+        default=30, ge=0, description="failed authentications per client address per minute; 0 = off"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks whose X-Forwarded-For is believed; empty: none",
+    )
     public_url: str = Field(default="", description="URL printed for people; defaults to http://host:port")

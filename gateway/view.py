@@ -10,14 +10,13 @@ with 4403.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -46,6 +45,51 @@ def _key_from(headers: Mapping[str, str]) -> str | None:
     return parse_bearer(headers.get("authorization")) or headers.get("x-api-key")
 
 
+def has_lone_surrogate(value: object) -> bool:
+    """True when a decoded JSON value holds a string that is not valid Unicode (a lone surrogate)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_lone_surrogate(v) for v in value)
+    return False
+
+
+def check_operation_payload(data: object) -> str | None:
+    """Why a decoded GraphQL request (HTTP body or websocket `subscribe` payload) is bad input, or None."""
+    if isinstance(data, list):
+        return "batched requests are not supported: send one operation per request"
+    if not isinstance(data, dict):
+        return "the request must be a JSON object with 'query' (and optionally 'variables', 'operationName')"
+    if not isinstance(data.get("query"), str):
+        return "'query' must be a string"
+    if not isinstance(data.get("variables"), dict | None):
+        return "'variables' must be an object"
+    if not isinstance(data.get("operationName"), str | None):
+        return "'operationName' must be a string"
+    if has_lone_surrogate(data):
+        return "the request contains text that is not valid Unicode (a lone surrogate)"
+    return None
+
+
+_HTTP_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE",
+               429: "RATE_LIMITED"}  # fmt: skip
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name, value)]}
+        await send(message)
+
+    return wrapped
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: BaseSchema, state: AppState) -> None:
         super().__init__(
@@ -64,7 +108,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12])
+        request_id = uuid.uuid4().hex[:16]
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        send = _with_header(send, b"x-request-id", request_id.encode())
         try:
             if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
                 # A browser asking for the page (shared links carry ?query=...): GraphiQL, no key needed.
@@ -72,15 +118,19 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 await page(scope, receive, send)
                 return
             response, receive = await self._admit(request, receive)
-            if response is not None:
-                await response(scope, receive, send)
-                return
-            await super().__call__(scope, receive, send)
+            if response is None:
+                try:
+                    response = await self.run(Request(scope, receive))
+                except HTTPException as error:
+                    # Strawberry's own refusals (unsupported content type, batching...) in our JSON shape.
+                    code = _HTTP_CODES.get(error.status_code, "BAD_USER_INPUT")
+                    response = error_response(error.status_code, error.reason, code)
+            await response(scope, receive, send)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
 
     async def _admit(self, request: Request, receive: Receive) -> tuple[Response | None, Receive]:
-        """Check size, key and rate; returns an error response or None plus the receive to use."""
+        """Check size, body, key and rate; returns an error response or None plus the receive to use."""
         settings = self.state.settings
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
@@ -92,45 +142,61 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 if len(body) > settings.max_body_bytes:
                     return self._too_large(), receive
             receive = _replay(bytes(body))
-        principal = await self.state.keys.verify(_key_from(request.headers))
-        if principal is None:
-            message = (
-                "the API key is invalid, revoked or expired"
-                if _key_from(request.headers)
-                else "an API key is required: send 'Authorization: Bearer <key>'"
-            )
-            return error_response(401, message, "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"}), receive
-        if not await self._within_rate(principal):
-            return error_response(
-                429,
-                f"rate limit of {settings.rate_limit_per_minute} requests per minute exceeded for key "
-                f"'{principal.name}'; retry in a minute",
-                "RATE_LIMITED",
-                {"Retry-After": "60"},
-            ), receive
+            if problem := _body_problem(bytes(body), request.headers.get("content-type", "")):
+                return error_response(400, problem, "BAD_USER_INPUT"), receive
+        elif variables := request.query_params.get("variables"):
+            try:
+                if has_lone_surrogate(json.loads(variables)):
+                    return error_response(400, "'variables' is not valid Unicode", "BAD_USER_INPUT"), receive
+            except ValueError:
+                return error_response(400, "'variables' is not valid JSON", "BAD_USER_INPUT"), receive
+        principal, refusal = await self.authenticate(_key_from(request.headers), self.client_address(request))
+        if refusal is not None:
+            return refusal, receive
+        assert principal is not None
+        if not await self.state.limiter.within_rate(principal.key_id):
+            return self._rate_limited(principal), receive
         request.scope[PRINCIPAL_KEY] = principal
         return None, receive
+
+    @staticmethod
+    def client_address(request: Request | WebSocket) -> str | None:
+        return request.client.host if request.client else None
+
+    async def authenticate(self, key: str | None, address: str | None) -> tuple[Principal | None, Response | None]:
+        """The key's principal, or a 401/429 response. Failures are throttled per address before any lookup."""
+        principal = self.state.keys.peek(key)
+        if principal is not None:
+            return principal, None
+        limiter = self.state.limiter
+        if await limiter.auth_blocked(address):
+            wait = limiter.retry_after()
+            message = f"too many failed authentications from {address}; retry in {wait} s"
+            return None, error_response(429, message, "RATE_LIMITED", {"Retry-After": str(wait)})
+        principal = await self.state.keys.verify(key)
+        if principal is None:
+            await limiter.auth_failed(address)
+            message = (
+                "the API key is invalid, revoked or expired" if key
+                else "an API key is required: send 'Authorization: Bearer <key>'"
+            )  # fmt: skip
+            return None, error_response(401, message, "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
+        return principal, None
+
+    def _rate_limited(self, principal: Principal) -> Response:
+        limiter = self.state.limiter
+        wait = limiter.retry_after()
+        return error_response(
+            429,
+            f"rate limit of {limiter.per_minute} requests per minute exceeded for key '{principal.name}'; "
+            f"retry in {wait} s",
+            "RATE_LIMITED",
+            {"Retry-After": str(wait)},
+        )
 
     def _too_large(self) -> Response:
         limit = self.state.settings.max_body_bytes
         return error_response(413, f"request body is larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
-
-    async def _within_rate(self, principal: Principal) -> bool:
-        limit = self.state.settings.rate_limit_per_minute
-        if limit <= 0:
-            return True
-        window = int(time.time() // 60)
-        key = f"{self.state.settings.namespace}:ratelimit:{principal.key_id}:{window}"
-        try:
-            async with self.state.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 120)
-                count, _ = await pipe.execute()
-        except (RedisError, OSError) as error:
-            # Fail open: losing Redis must not lock operators out of the API.
-            log.warning("rate limit not enforced; Redis unavailable", error=str(error))
-            return True
-        return int(count) <= limit
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         principal = request.scope.get(PRINCIPAL_KEY)
@@ -154,6 +220,21 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         return json.dumps(data, default=str)
+
+
+def _body_problem(body: bytes, content_type: str) -> str | None:
+    """Why a POST body is bad input (not UTF-8, not JSON, not one operation), or None."""
+    if "application/json" not in content_type.lower():
+        return None  # strawberry refuses other content types; the caller turns that into JSON
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"the body is not valid UTF-8 (byte {error.start})"
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        return f"the body is not valid JSON: {error}"
+    return check_operation_payload(data)
 
 
 def _replay(body: bytes) -> Receive:

@@ -96,10 +96,9 @@ async def start_gateway(stack: contextlib.AsyncExitStack, settings: Any) -> str:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.main import uvicorn_config
 
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_config=None, ws="websockets-sansio", lifespan="on"
-    )
+    config = uvicorn_config(create_app(settings), settings, "127.0.0.1", 0)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(400):

@@ -8,6 +8,8 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.scalars import Long
+
 
 @strawberry.enum(description="QUEUED → RUNNING → COMPLETED | FAILED | CANCELLED")
 class JobStatus(Enum):
@@ -45,10 +47,10 @@ class SortDirection(Enum):
 
 @strawberry.type(description="Counts reported by the job; percent, rate and ETA derived by the jobs service")
 class JobProgress:
-    total_items: int
-    processed_items: int
-    succeeded_items: int
-    failed_items: int
+    total_items: Long
+    processed_items: Long
+    succeeded_items: Long
+    failed_items: Long
     percent: float
     items_per_second: float
     eta_seconds: float | None = strawberry.field(description="Seconds until done at the observed rate")
@@ -89,7 +91,7 @@ class JobStep:
 class JobLogLine:
     id: strawberry.ID
     job_id: strawberry.ID
-    sequence: int
+    sequence: Long
     level: LogLevel
     message: str
     timestamp: datetime
@@ -100,13 +102,13 @@ class JobLogLine:
 @strawberry.type
 class JobLogPage:
     lines: list[JobLogLine]
-    last_sequence: int = strawberry.field(description="The highest sequence stored; follow from here")
+    last_sequence: Long = strawberry.field(description="The highest sequence stored; follow from here")
 
 
 @strawberry.type
 class StatusCount:
     status: JobStatus
-    count: int
+    count: Long
 
 
 @strawberry.type(description="A scheduler job attempt (REQ-001 SchedulerJob)")
@@ -139,7 +141,7 @@ class Job:
     steps: list[JobStep]
     available_at: datetime | None = strawberry.field(description="A queued retry waits until then")
     cancel_reason: str | None
-    log_sequence: int
+    log_sequence: Long
     retried_by_job_id: strawberry.ID | None = strawberry.field(description="The attempt made by retrying this job")
 
 
@@ -159,7 +161,7 @@ class PageInfo:
 class JobConnection:
     edges: list[JobEdge]
     page_info: PageInfo
-    total_count: int
+    total_count: Long
 
     @strawberry.field(description="The jobs of this page, without cursors")
     def nodes(self) -> list[Job]:
@@ -201,7 +203,7 @@ class CreateJobInput:
     tenant_id: str | None = None
     parameters: JSON | None = None
     metadata: JSON | None = None
-    total_items: int = 0
+    total_items: Long = 0
     max_attempts: int = 0
     idempotency_key: str | None = None
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from services.common.errors import FailedPreconditionError, InvalidArgumentError
-from services.common.masking import escape_control, mask_text, mask_value, truncate
+from services.common.errors import FailedPreconditionError, InvalidArgumentError, PermissionDeniedError
+from services.common.masking import clean_value, escape_control, mask_text, mask_value, truncate
 
 
 class JobStatus(StrEnum):
@@ -66,6 +66,10 @@ MAX_STACK_TRACE = 32_000
 MAX_PROGRESS_MESSAGE = 500
 MAX_JSON_BYTES = 64 * 1024
 MAX_ATTEMPTS_LIMIT = 20
+# Counts and sequences are stored as bigint but must stay exact in every JSON client (JavaScript's
+# Number.MAX_SAFE_INTEGER): the GraphQL API carries them as `Long`, a JSON number.
+MAX_COUNT = 2**53 - 1
+MAX_WORKER_ID = 200
 
 # Progress arithmetic (percent, smoothed throughput, ETA) runs in SQL inside the batched update of
 # `repository.apply_progress`, so a thousand reports cost one statement; see that query for the rules.
@@ -107,16 +111,59 @@ def validate_category(value: str) -> str:
     return value
 
 
+def check_count(name: str, value: int) -> int:
+    if value < 0:
+        raise InvalidArgumentError(f"{name} must not be negative (got {value})")
+    if value > MAX_COUNT:
+        raise InvalidArgumentError(f"{name} must be at most {MAX_COUNT} (got {value})")
+    return value
+
+
+def check_no_nul(name: str, value: str) -> str:
+    """PostgreSQL text cannot hold NUL characters: refuse them as bad input rather than fail in the store."""
+    if "\x00" in value:
+        raise InvalidArgumentError(f"{name} must not contain NUL characters")
+    return value
+
+
+def validate_worker(worker_id: str) -> str:
+    """A worker id is required on every worker call: it is how a running job's owner is recognised."""
+    if not worker_id.strip():
+        raise InvalidArgumentError("worker_id is required: name the worker that runs the job")
+    if len(worker_id) > MAX_WORKER_ID:
+        raise InvalidArgumentError(f"worker_id is longer than {MAX_WORKER_ID} characters")
+    return clean_text(worker_id, MAX_WORKER_ID)
+
+
+def check_owner(job: Job, worker: str) -> None:
+    """Only the worker that runs a job may report for it, complete or fail it."""
+    if job.worker_id and job.worker_id != worker:
+        raise PermissionDeniedError(
+            f"job {job.id} is run by worker {job.worker_id}; "
+            f"{'worker ' + worker if worker else 'a caller without worker_id'} may not change it"
+        )
+
+
 def clean_text(value: str, limit: int) -> str:
     """Masked, control characters escaped, cut to `limit` with a visible marker."""
     return truncate(escape_control(mask_text(value)), limit)
 
 
-def clean_json(value: dict[str, Any], what: str) -> dict[str, Any]:
-    """Reject oversized documents; mask secrets inside so they never reach storage or events."""
-    size = len(json.dumps(value, default=str))
-    if size > MAX_JSON_BYTES:
-        raise InvalidArgumentError(f"{what} is {size} bytes; the limit is {MAX_JSON_BYTES}")
+def clean_json(value: dict[str, Any], what: str, *, escape: bool = False) -> dict[str, Any]:
+    """Reject oversized documents; mask secrets and PII inside so they never reach storage or events.
+
+    With `escape` (log context: shown, never executed) control and disguising characters become visible
+    escapes; without it (parameters a retry hands back to a worker) the values stay as they were, and a
+    NUL, which PostgreSQL cannot store, is refused.
+    """
+    dumped = json.dumps(value, default=str)
+    if len(dumped) > MAX_JSON_BYTES:
+        raise InvalidArgumentError(f"{what} is {len(dumped)} bytes; the limit is {MAX_JSON_BYTES}")
+    if escape:
+        escaped: dict[str, Any] = clean_value(value)
+        return escaped
+    if "\\u0000" in dumped:
+        raise InvalidArgumentError(f"{what} must not contain NUL characters")
     masked: dict[str, Any] = mask_value(value)
     return masked
 
@@ -135,8 +182,7 @@ class ProgressCounts:
             ("succeeded_items", self.succeeded),
             ("failed_items", self.failed),
         ):
-            if value < 0:
-                raise InvalidArgumentError(f"{name} must not be negative (got {value})")
+            check_count(name, value)
         if self.total and self.processed > self.total:
             raise InvalidArgumentError(f"processed_items ({self.processed}) is beyond total_items ({self.total})")
         if self.succeeded + self.failed > self.processed:

@@ -73,13 +73,15 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
         counts = ProgressCounts(
             request.total_items, request.processed_items, request.succeeded_items, request.failed_items
         )
-        job, applied = await self._service.report_progress(request.job_id, counts, request.message, request.sequence)
+        job, applied = await self._service.report_progress(
+            request.job_id, counts, request.message, request.sequence, request.worker_id
+        )
         return jobs_pb2.ReportProgressResponse(job=job_to_proto(job), applied=applied)
 
     async def CompleteJob(
         self, request: jobs_pb2.CompleteJobRequest, context: ServicerContext
     ) -> jobs_pb2.CompleteJobResponse:
-        job = await self._service.complete_job(request.job_id, request.message)
+        job = await self._service.complete_job(request.job_id, request.message, worker=request.worker_id)
         return jobs_pb2.CompleteJobResponse(job=job_to_proto(job))
 
     async def FailJob(self, request: jobs_pb2.FailJobRequest, context: ServicerContext) -> jobs_pb2.FailJobResponse:
@@ -89,6 +91,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
             request.error_category,
             error_class_from_proto(request.error_class),
             request.stack_trace,
+            worker=request.worker_id,
         )
         return jobs_pb2.FailJobResponse(job=job_to_proto(job, detail=True))
 

@@ -17,6 +17,7 @@ from services.jobs.domain import (
     StepUpdate,
     clean_text,
     validate_job_type,
+    validate_worker,
 )
 from services.jobs.repository import PostgresJobRepository, parse_job_id
 from services.jobs.service import JobEventSink, JobsService, LogRepository, clean_log_line
@@ -73,7 +74,7 @@ class WorkerReporting:
             validate_job_type(job_type)
         if not 1 <= max_jobs <= MAX_CLAIM:
             raise InvalidArgumentError(f"max_jobs must be between 1 and {MAX_CLAIM} (got {max_jobs})")
-        worker = clean_text(worker_id, 200) or "worker"
+        worker = validate_worker(worker_id)
         claimed = await self._repo.claim(worker, job_types, max_jobs)
         if claimed:
             await self._events.jobs_changed([(None, job, "started") for job in claimed])
@@ -85,6 +86,7 @@ class WorkerReporting:
         """Apply a batch; returns a result per report and the jobs whose cancellation was requested."""
         if len(reports) > MAX_REPORTS_PER_BATCH:
             raise InvalidArgumentError(f"at most {MAX_REPORTS_PER_BATCH} reports per batch (got {len(reports)})")
+        worker_id = validate_worker(worker_id)
         results = {r.job_id: ReportResult(r.job_id) for r in reports}
         valid: list[JobReportIn] = []
         for report in reports:
@@ -92,6 +94,7 @@ class WorkerReporting:
                 valid.append(self._validated(report))
             except DomainError as error:
                 results[report.job_id] = ReportResult(report.job_id, False, error.message)
+        valid = await self._owned(worker_id, valid, results)
 
         valid = await self._start(worker_id, valid, results)
         changed = await self._repo.apply_progress([r.progress for r in valid if r.progress is not None])
@@ -108,7 +111,7 @@ class WorkerReporting:
             if report.outcome is None:
                 continue
             try:
-                job = await self._apply_outcome(report.job_id, report.outcome)
+                job = await self._apply_outcome(worker_id, report.job_id, report.outcome)
                 results[report.job_id].status = job.status
             except DomainError as error:
                 results[report.job_id] = ReportResult(report.job_id, False, error.message)
@@ -124,6 +127,22 @@ class WorkerReporting:
                 result.accepted = False
                 result.error = "the job is not running any more (finished, cancelled or reaped)"
         return list(results.values()), [job_id for job_id, cancel in running.items() if cancel]
+
+    async def _owned(
+        self, worker_id: str, reports: list[JobReportIn], results: dict[str, ReportResult]
+    ) -> list[JobReportIn]:
+        """The reports for jobs this worker runs (or that nobody runs yet); the others are refused."""
+        owners = await self._repo.owners([r.job_id for r in reports])
+        mine = []
+        for report in reports:
+            owner = owners.get(report.job_id)
+            if owner and owner != worker_id:
+                results[report.job_id] = ReportResult(
+                    report.job_id, False, f"job {report.job_id} is run by worker {owner}, not {worker_id}"
+                )
+            else:
+                mine.append(report)
+        return mine
 
     async def _start(
         self, worker_id: str, reports: list[JobReportIn], results: dict[str, ReportResult]
@@ -149,11 +168,12 @@ class WorkerReporting:
         if len(report.logs) > MAX_LOG_LINES_PER_REPORT:
             raise InvalidArgumentError(f"at most {MAX_LOG_LINES_PER_REPORT} log lines per report")
         report.logs = [clean_log_line(line) for line in report.logs]
+        report.steps = [clean_step(step) for step in report.steps]
         return report
 
-    async def _apply_outcome(self, job_id: str, outcome: Outcome) -> Job:
+    async def _apply_outcome(self, worker_id: str, job_id: str, outcome: Outcome) -> Job:
         if outcome.kind == "completed":
-            return await self._jobs.complete_job(job_id, outcome.message, idempotent=True)
+            return await self._jobs.complete_job(job_id, outcome.message, worker=worker_id, idempotent=True)
         if outcome.kind == "failed":
             return await self._jobs.fail_job(
                 job_id,
@@ -161,6 +181,14 @@ class WorkerReporting:
                 outcome.error_category,
                 outcome.error_class,
                 outcome.stack_trace,
+                worker=worker_id,
                 idempotent=True,
             )
-        return await self._jobs.confirm_cancelled(job_id, outcome.message)
+        return await self._jobs.confirm_cancelled(job_id, outcome.message, worker=worker_id)
+
+
+def clean_step(step: StepUpdate) -> StepUpdate:
+    """A step's name and message masked and escaped like log lines; its index a valid position."""
+    if not 0 <= step.index <= 10_000:
+        raise InvalidArgumentError(f"step index must be between 0 and 10000 (got {step.index})")
+    return StepUpdate(step.index, clean_text(step.name, 200), step.status, clean_text(step.message, 500), step.at)

@@ -288,6 +288,20 @@ class PostgresJobRepository:
         order = "DESC" if descending else "ASC"
         params.append(page_size + 1)
         # The page and the total are independent: ask for both at once on two connections.
+        try:
+            rows, total = await self._page_and_total(expr, order, where, params, flt, count_params)
+        except asyncpg.DataError:
+            # A page token whose key does not read as the sort column's type was not made by us.
+            raise InvalidArgumentError("page token is malformed; start again without one") from None
+        has_more = len(rows) > page_size
+        rows = rows[:page_size]
+        last = rows[-1] if rows else None
+        next_cursor = encode_cursor(sort, descending, last["sort_key"], str(last["id"])) if has_more and last else None
+        return JobPage([row_to_job(r) for r in rows], next_cursor, int(total or 0))
+
+    async def _page_and_total(
+        self, expr: str, order: str, where: str, params: list[Any], flt: JobFilter, count_params: list[Any]
+    ) -> tuple[list[asyncpg.Record], Any]:
         rows, total = await asyncio.gather(
             self._pool.fetch(
                 f"SELECT {_COLUMNS}, ({expr})::text AS sort_key FROM jobs.jobs WHERE {where} "
@@ -296,11 +310,7 @@ class PostgresJobRepository:
             ),
             self._pool.fetchval(f"SELECT count(*) FROM jobs.jobs WHERE {_where(flt, [])}", *count_params),
         )
-        has_more = len(rows) > page_size
-        rows = rows[:page_size]
-        last = rows[-1] if rows else None
-        next_cursor = encode_cursor(sort, descending, last["sort_key"], str(last["id"])) if has_more and last else None
-        return JobPage([row_to_job(r) for r in rows], next_cursor, int(total or 0))
+        return list(rows), total
 
     async def count_by_status(self, flt: JobFilter) -> dict[JobStatus, int]:
         params: list[Any] = []
@@ -364,12 +374,21 @@ class PostgresJobRepository:
             return []
         rows = await self._pool.fetch(
             "UPDATE jobs.jobs SET last_heartbeat_at = clock_timestamp() "
-            "WHERE id = ANY($1::uuid[]) AND status = 'RUNNING' AND (worker_id = $2 OR worker_id IS NULL OR $2 = '') "
+            "WHERE id = ANY($1::uuid[]) AND status = 'RUNNING' AND (worker_id = $2 OR worker_id IS NULL) "
             "RETURNING id, cancel_requested",
             ids,
             worker_id,
         )
         return [(str(r["id"]), bool(r["cancel_requested"])) for r in rows]
+
+    async def owners(self, job_ids: Sequence[str]) -> dict[str, str | None]:
+        """The worker running each of these jobs (None when none has started it)."""
+        if not job_ids:
+            return {}
+        rows = await self._pool.fetch(
+            "SELECT id, worker_id FROM jobs.jobs WHERE id = ANY($1::uuid[])", [parse_job_id(j) for j in job_ids]
+        )
+        return {str(r["id"]): r["worker_id"] for r in rows}
 
     async def stale_running(self, older_than: datetime, limit: int = 200) -> list[str]:
         """Running jobs whose last heartbeat is older than `older_than` (their worker is gone)."""

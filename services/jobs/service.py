@@ -34,12 +34,16 @@ from services.jobs.domain import (
     SortField,
     StepUpdate,
     StoredLog,
+    check_count,
+    check_no_nul,
+    check_owner,
     check_transition,
     clean_json,
     clean_text,
     validate_category,
     validate_job_type,
     validate_tenant,
+    validate_worker,
 )
 
 log = get_logger(__name__)
@@ -106,13 +110,16 @@ class JobDetails:
 
 def clean_log_line(line: LogLine) -> LogLine:
     """Masked, escaped and truncated with a visible marker: what may be stored and shown."""
+    if line.sequence < 1:
+        raise InvalidArgumentError(f"log sequence must be 1 or more (got {line.sequence})")
+    check_count("log sequence", line.sequence)
     return LogLine(
         sequence=line.sequence,
         level=line.level,
         message=clean_text(line.message, MAX_LOG_MESSAGE),
         timestamp=line.timestamp,
         stack_trace=clean_text(line.stack_trace, MAX_STACK_TRACE) if line.stack_trace else "",
-        context=clean_json(line.context, "log context"),
+        context=clean_json(line.context, "log context", escape=True),
     )
 
 
@@ -142,10 +149,10 @@ class JobsService:
         tenant = validate_tenant(new.tenant_id)
         if not 0 <= new.max_attempts <= MAX_ATTEMPTS_LIMIT:
             raise InvalidArgumentError(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
-        if new.total_items < 0:
-            raise InvalidArgumentError(f"total_items must not be negative (got {new.total_items})")
+        check_count("total_items", new.total_items)
         if len(new.idempotency_key) > 200:
             raise InvalidArgumentError("idempotency_key is longer than 200 characters")
+        check_no_nul("idempotency_key", new.idempotency_key)
         now = self._clock()
         job_id = str(uuid.uuid4())
         job = Job(
@@ -168,10 +175,9 @@ class JobsService:
             await self._events.job_changed(None, stored, "created")
         return stored
 
-    async def start_job(self, job_id: str, worker_id: str = "", total_items: int = 0) -> Job:
-        if total_items < 0:
-            raise InvalidArgumentError(f"total_items must not be negative (got {total_items})")
-        worker = clean_text(worker_id, 200)
+    async def start_job(self, job_id: str, worker_id: str, total_items: int = 0) -> Job:
+        check_count("total_items", total_items)
+        worker = validate_worker(worker_id)
         now = self._clock()
 
         def change(job: Job) -> dict[str, Any] | None:
@@ -199,17 +205,18 @@ class JobsService:
     @staticmethod
     def validate_report(report: ProgressReport) -> ProgressReport:
         report.counts.validate()
-        if report.sequence < 0:
-            raise InvalidArgumentError(f"sequence must not be negative (got {report.sequence})")
+        check_count("sequence", report.sequence)
         return ProgressReport(
             report.job_id, report.counts, clean_text(report.message, MAX_PROGRESS_MESSAGE), report.sequence
         )
 
     async def report_progress(
-        self, job_id: str, counts: ProgressCounts, message: str = "", sequence: int = 0
+        self, job_id: str, counts: ProgressCounts, message: str = "", sequence: int = 0, worker: str = ""
     ) -> tuple[Job, bool]:
-        """Apply a progress report; returns (job, applied). Stale or repeated sequences change nothing."""
+        """Apply a progress report of `worker` (the job's owner); returns (job, applied). Stale or repeated
+        sequences change nothing."""
         report = self.validate_report(ProgressReport(job_id, counts, message, sequence))
+        check_owner(await self._repo.get(job_id), worker)
         changed = await self._repo.apply_progress([report])
         if changed:
             await self._events.job_changed(None, changed[0], "progress")
@@ -226,12 +233,14 @@ class JobsService:
             )
         return job, False
 
-    async def complete_job(self, job_id: str, message: str = "", *, idempotent: bool = False) -> Job:
-        """RUNNING → COMPLETED. With `idempotent`, completing a completed job is a no-op (SDK resends)."""
+    async def complete_job(self, job_id: str, message: str = "", *, worker: str, idempotent: bool = False) -> Job:
+        """RUNNING → COMPLETED, by the worker running it. With `idempotent`, completing a completed job is a
+        no-op (SDK resends)."""
         text = clean_text(message, MAX_PROGRESS_MESSAGE)
         now = self._clock()
 
         def change(job: Job) -> dict[str, Any] | None:
+            check_owner(job, worker)
             if idempotent and job.status is JobStatus.COMPLETED:
                 return None
             check_transition(job.id, job.status, JobStatus.COMPLETED)
@@ -258,15 +267,18 @@ class JobsService:
         error_class: ErrorClass | None = None,
         stack_trace: str = "",
         *,
+        worker: str,
         idempotent: bool = False,
     ) -> Job:
-        """QUEUED/RUNNING → FAILED; a transient failure with attempts left queues the next attempt."""
+        """QUEUED/RUNNING → FAILED, by the worker running it (anyone for a queued job); a transient failure
+        with attempts left queues the next attempt."""
         if not error_message.strip():
             raise InvalidArgumentError("error_message is required to fail a job")
         category = validate_category(error_category)
         now = self._clock()
 
         def change(job: Job) -> dict[str, Any] | None:
+            check_owner(job, worker)
             if idempotent and job.status is JobStatus.FAILED:
                 return None
             check_transition(job.id, job.status, JobStatus.FAILED)
@@ -353,11 +365,12 @@ class JobsService:
             await self._events.job_changed(before, after, what)
         return after
 
-    async def confirm_cancelled(self, job_id: str, message: str = "") -> Job:
+    async def confirm_cancelled(self, job_id: str, message: str = "", *, worker: str) -> Job:
         """The worker stopped a job after a cancel request (or on its own): RUNNING → CANCELLED."""
         now = self._clock()
 
         def change(job: Job) -> dict[str, Any] | None:
+            check_owner(job, worker)
             if job.status is JobStatus.CANCELLED:
                 return None
             check_transition(job.id, job.status, JobStatus.CANCELLED)
@@ -447,6 +460,7 @@ class JobsService:
             validate_tenant(tenant)
         if len(flt.text) > 200:
             raise InvalidArgumentError("text filter is longer than 200 characters")
+        check_no_nul("text filter", flt.text)
         if flt.id_prefix and not ID_PREFIX.match(flt.id_prefix):
             raise InvalidArgumentError("id prefix must be 4 to 36 characters of hex digits and dashes")
 
@@ -462,6 +476,8 @@ class JobsService:
     ) -> tuple[list[StoredLog], int]:
         if tail < 0 or tail > 10_000 or limit < 0 or limit > 10_000 or after_sequence < 0:
             raise InvalidArgumentError("tail and limit must be between 0 and 10000, after_sequence >= 0")
+        check_count("after_sequence", after_sequence)
+        check_no_nul("text", text)
         await self._repo.get(job_id)  # NOT_FOUND for unknown jobs rather than an empty list
         return await self._logs.read(
             job_id, after_sequence=after_sequence, tail=tail, limit=limit or 1000, min_level=min_level,

@@ -37,7 +37,7 @@ class Cli:
     async def job(self, job_type: str = "ERP_STOCK_SYNC", start: bool = True, **kw: object) -> jobs_pb2.SchedulerJob:
         job = (await self.jobs.CreateJob(jobs_pb2.CreateJobRequest(job_type=job_type, **kw), timeout=T)).job  # type: ignore[arg-type]
         if start:
-            job = (await self.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id, worker_id="w"), timeout=T)).job
+            job = (await self.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id, worker_id="w-1"), timeout=T)).job
         return job
 
 
@@ -57,7 +57,7 @@ async def test_list_filters_and_prints_json_or_a_table(cli: Cli) -> None:
     """--status and --type filter; JSON carries full ids; the table shows short ids and progress."""
     running = await cli.job("ERP_ARTICLE_SYNC", total_items=200)
     await cli.jobs.ReportProgress(
-        jobs_pb2.ReportProgressRequest(job_id=running.id, processed_items=144, sequence=1), timeout=T
+        jobs_pb2.ReportProgressRequest(worker_id="w-1", job_id=running.id, processed_items=144, sequence=1), timeout=T
     )
     queued = await cli.job("PIM_IMPORT", start=False)
     code, out, _ = await cli.run("jobs", "list", "--status", "running", "--format", "json")
@@ -76,7 +76,10 @@ async def test_show_accepts_a_short_id_and_shows_steps_attempts_and_logs(cli: Cl
     entry.timestamp.GetCurrentTime()
     step = jobs_pb2.StepUpdate(index=0, name="load articles", status=jobs_pb2.JOB_STEP_STATUS_RUNNING)
     await cli.jobs.ReportBatch(
-        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=[entry], steps=[step])]), timeout=T
+        jobs_pb2.ReportBatchRequest(
+            worker_id="w-1", reports=[jobs_pb2.JobReport(job_id=job.id, logs=[entry], steps=[step])]
+        ),
+        timeout=T,
     )
     code, out, err = await cli.run("jobs", "show", job.id[:8])
     assert code == 0, err
@@ -100,7 +103,9 @@ async def test_unknown_or_ambiguous_ids_and_bad_options_exit_2_with_a_message(cl
 async def test_retry_makes_one_attempt_and_says_so_on_a_second_try(cli: Cli) -> None:
     """The first retry queues attempt 2 (exit 0); retrying the same job again points at it (exit 1)."""
     job = await cli.job(max_attempts=1)
-    await cli.jobs.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="ERP refused"), timeout=T)
+    await cli.jobs.FailJob(
+        jobs_pb2.FailJobRequest(worker_id="w-1", job_id=job.id, error_message="ERP refused"), timeout=T
+    )
     code, out, _ = await cli.run("jobs", "retry", job.id[:8])
     assert code == 0 and "Retry queued" in out and "attempt 2" in out
     code, out, _ = await cli.run("jobs", "retry", job.id)
@@ -113,7 +118,7 @@ async def test_cancel_of_a_running_job_requests_a_stop_and_of_a_finished_one_is_
     code, out, _ = await cli.run("jobs", "cancel", job.id, "--reason", "wrong catalog")
     assert code == 0 and "requested" in out
     done = await cli.job()
-    await cli.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=done.id), timeout=T)
+    await cli.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=done.id), timeout=T)
     code, _, err = await cli.run("jobs", "cancel", done.id)
     assert code == 2 and "already finished" in err and "FAILED_PRECONDITION" in err
 
@@ -130,7 +135,7 @@ async def test_watch_in_json_prints_one_object_per_line_as_jobs_change(cli: Cli)
         first = json.loads(await asyncio.wait_for(proc.stdout.readline(), T))
         assert first == {"type": "snapshot", "job": first["job"]} and first["job"]["id"] == existing.id
         await asyncio.sleep(1.0)  # the subscription is registered
-        await cli.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=existing.id), timeout=T)
+        await cli.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=existing.id), timeout=T)
         change = json.loads(await asyncio.wait_for(proc.stdout.readline(), T))
         assert change["type"] == "change" and change["change"] == "completed"
         assert change["job"]["id"] == existing.id and change["job"]["status"] == "COMPLETED"
@@ -153,10 +158,10 @@ async def test_logs_follow_streams_new_lines_and_exits_with_the_job_outcome(cli:
         entry.timestamp.GetCurrentTime()
         lines.append(entry)
     await cli.jobs.ReportBatch(
-        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]), timeout=T
+        jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]), timeout=T
     )
     await asyncio.sleep(0.5)
-    await cli.jobs.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="ERP gone"), timeout=T)
+    await cli.jobs.FailJob(jobs_pb2.FailJobRequest(worker_id="w-1", job_id=job.id, error_message="ERP gone"), timeout=T)
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     printed = [json.loads(line)["message"] for line in out.decode().splitlines()]
     assert printed == ["batch 1 written", "batch 2 written"], err.decode()

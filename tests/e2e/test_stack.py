@@ -146,10 +146,12 @@ async def test_a_newcomer_starts_the_stack_and_follows_a_job_everywhere(stack: R
         ).job
         await stub.StartJob(jobs_pb2.StartJobRequest(job_id=job.id, worker_id="e2e"), timeout=10)
         await stub.ReportProgress(
-            jobs_pb2.ReportProgressRequest(job_id=job.id, processed_items=40, succeeded_items=40, sequence=1),
+            jobs_pb2.ReportProgressRequest(
+                worker_id="e2e", job_id=job.id, processed_items=40, succeeded_items=40, sequence=1
+            ),
             timeout=10,
         )
-        await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=job.id), timeout=10)
+        await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="e2e", job_id=job.id), timeout=10)
         changes = []
         while len(changes) < 4:
             event = (await ws.receive(timeout=15))["payload"]["data"]["jobStatusChanged"]

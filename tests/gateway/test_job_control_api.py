@@ -18,9 +18,11 @@ async def _failed_job(gw: Gateway, tenant: str = "tenant-a") -> str:
             jobs_pb2.CreateJobRequest(job_type="ERP_PRICE_UPDATE", tenant_id=tenant, max_attempts=1), timeout=T
         )
     ).job
-    await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=T)
+    await gw.jobs.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=T)
     await gw.jobs.FailJob(
-        jobs_pb2.FailJobRequest(job_id=job.id, error_message="price list locked", error_category="ERP_DATA_VALIDATION"),
+        jobs_pb2.FailJobRequest(
+            worker_id="w-1", job_id=job.id, error_message="price list locked", error_category="ERP_DATA_VALIDATION"
+        ),
         timeout=T,
     )
     return str(job.id)
@@ -49,7 +51,7 @@ async def test_retry_through_graphql_makes_an_attempt_once_and_is_audited(gw: Ga
 async def test_wrong_state_and_wrong_role_have_their_codes(gw: Gateway) -> None:
     """Retry of a running job is FAILED_PRECONDITION; a viewer's cancel is FORBIDDEN; unknown ids NOT_FOUND."""
     running = (await gw.jobs.CreateJob(jobs_pb2.CreateJobRequest(job_type="X", tenant_id="tenant-a"), timeout=T)).job
-    await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=running.id), timeout=T)
+    await gw.jobs.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=running.id), timeout=T)
     retry = (
         await gw.query(gw.operator, "mutation($id: ID!) { retryJob(id: $id) { created } }", {"id": running.id})
     ).json()
@@ -79,7 +81,7 @@ async def test_details_logs_and_counts_are_readable(gw: Gateway) -> None:
     job_id = await _failed_job(gw)
     retry = await gw.jobs.RetryJob(jobs_pb2.RetryJobRequest(job_id=job_id), timeout=T)
     await gw.jobs.ReportBatch(
-        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job_id, logs=[
+        jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[jobs_pb2.JobReport(job_id=job_id, logs=[
             _entry(1, "connected"), _entry(2, "article 9 rejected", common_pb2.LOG_LEVEL_ERROR)])]),
         timeout=T,
     )  # fmt: skip
@@ -106,11 +108,11 @@ async def test_new_log_lines_arrive_on_the_log_subscription(gw: Gateway) -> None
             "subscription($id: ID!) { jobLogAppended(jobId: $id) { lines { sequence message } } }", {"id": job.id}
         )
         await asyncio.sleep(0.3)
-        await gw.jobs.ReportBatch(jobs_pb2.ReportBatchRequest(reports=[
+        await gw.jobs.ReportBatch(jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[
             jobs_pb2.JobReport(job_id=other.id, logs=[_entry(1, "not mine")]),
             jobs_pb2.JobReport(job_id=job.id, logs=[_entry(1, "one"), _entry(2, "two")]),
         ]), timeout=T)  # fmt: skip
-        await gw.jobs.ReportBatch(jobs_pb2.ReportBatchRequest(reports=[
+        await gw.jobs.ReportBatch(jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[
             jobs_pb2.JobReport(job_id=job.id, logs=[_entry(3, "three")])]), timeout=T)  # fmt: skip
         seen = []
         while len(seen) < 3:

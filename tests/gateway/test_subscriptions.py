@@ -36,11 +36,11 @@ async def test_each_change_of_a_job_arrives_on_the_subscription(gw: Gateway) -> 
                 jobs_pb2.CreateJobRequest(job_type="ERP_ARTICLE_SYNC", tenant_id="t", total_items=10), timeout=10
             )
         ).job
-        await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=10)
+        await gw.jobs.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=10)
         await gw.jobs.ReportProgress(
-            jobs_pb2.ReportProgressRequest(job_id=job.id, processed_items=4, sequence=1), timeout=10
+            jobs_pb2.ReportProgressRequest(worker_id="w-1", job_id=job.id, processed_items=4, sequence=1), timeout=10
         )
-        await gw.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=job.id), timeout=10)
+        await gw.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=job.id), timeout=10)
         events = []
         while len(events) < 4:
             message = await ws.receive()
@@ -132,8 +132,8 @@ async def test_subscribers_catch_up_on_changes_made_while_redis_was_down(
                 await asyncio.sleep(0.3)
                 port = redis.port
                 redis.stop()
-                await stub.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=10)
-                await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=job.id), timeout=10)
+                await stub.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=10)
+                await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=job.id), timeout=10)
                 restarted = EmbeddedRedis.start(Path(str(tmp_path)) / "redis", port, persist=False)
                 redis = restarted
                 # A resync may also come when the loss is noticed; the one after the return has COMPLETED.

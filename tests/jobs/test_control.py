@@ -33,7 +33,7 @@ async def test_cancelling_a_finished_job_is_a_failed_precondition(harness: Servi
     """A completed job cannot be cancelled; the message says why."""
     stub = await jobs_stub(harness)
     job = await running_job(stub)
-    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=job.id), timeout=TIMEOUT)
+    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.CancelJob(jobs_pb2.CancelJobRequest(job_id=job.id), timeout=TIMEOUT)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -57,8 +57,10 @@ async def test_a_manual_retry_is_a_new_attempt_with_the_same_parameters(harness:
     request = jobs_pb2.CreateJobRequest(job_type="ERP_PRICE_UPDATE", tenant_id="t1", total_items=50, max_attempts=1)
     request.parameters.update(params)
     job = (await stub.CreateJob(request, timeout=TIMEOUT)).job
-    await stub.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=TIMEOUT)
-    await stub.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="price list locked"), timeout=TIMEOUT)
+    await stub.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
+    await stub.FailJob(
+        jobs_pb2.FailJobRequest(worker_id="w-1", job_id=job.id, error_message="price list locked"), timeout=TIMEOUT
+    )
     retry = await stub.RetryJob(jobs_pb2.RetryJobRequest(job_id=job.id, requested_by="ops"), timeout=TIMEOUT)
     assert retry.created
     attempt = retry.job
@@ -74,7 +76,7 @@ async def test_two_retries_at_once_make_one_new_attempt(harness: ServiceHarness)
     """Concurrent retries of the same job return the same attempt; only one was created."""
     stub = await jobs_stub(harness)
     job = await running_job(stub, max_attempts=1)
-    await stub.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="boom"), timeout=TIMEOUT)
+    await stub.FailJob(jobs_pb2.FailJobRequest(worker_id="w-1", job_id=job.id, error_message="boom"), timeout=TIMEOUT)
     answers = await asyncio.gather(
         *(stub.RetryJob(jobs_pb2.RetryJobRequest(job_id=job.id), timeout=TIMEOUT) for _ in range(5))
     )
@@ -90,7 +92,9 @@ async def test_transient_failures_retry_automatically_with_backoff_until_max_att
     job = await running_job(stub, max_attempts=2)
     before = datetime.now(UTC)
     await stub.FailJob(
-        jobs_pb2.FailJobRequest(job_id=job.id, error_message="ERP timeout", error_class=jobs_pb2.ERROR_CLASS_TRANSIENT),
+        jobs_pb2.FailJobRequest(
+            worker_id="w-1", job_id=job.id, error_message="ERP timeout", error_class=jobs_pb2.ERROR_CLASS_TRANSIENT
+        ),
         timeout=TIMEOUT,
     )
     second_id = (await get(stub, job.id)).retried_by_job_id
@@ -98,10 +102,10 @@ async def test_transient_failures_retry_automatically_with_backoff_until_max_att
     assert second.status == jobs_pb2.JOB_STATUS_QUEUED and second.attempt == 2
     wait = second.available_at.ToDatetime(tzinfo=UTC) - before
     assert 29 <= wait.total_seconds() <= 61  # base 60 s: between half and all of it (jitter)
-    await stub.StartJob(jobs_pb2.StartJobRequest(job_id=second.id), timeout=TIMEOUT)
+    await stub.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=second.id), timeout=TIMEOUT)
     await stub.FailJob(
         jobs_pb2.FailJobRequest(
-            job_id=second.id, error_message="ERP timeout", error_class=jobs_pb2.ERROR_CLASS_TRANSIENT
+            worker_id="w-1", job_id=second.id, error_message="ERP timeout", error_class=jobs_pb2.ERROR_CLASS_TRANSIENT
         ),
         timeout=TIMEOUT,
     )
@@ -114,7 +118,7 @@ async def test_permanent_failures_never_retry(harness: ServiceHarness) -> None:
     job = await running_job(stub, max_attempts=5)
     await stub.FailJob(
         jobs_pb2.FailJobRequest(
-            job_id=job.id, error_message="invalid VAT id", error_class=jobs_pb2.ERROR_CLASS_PERMANENT
+            worker_id="w-1", job_id=job.id, error_message="invalid VAT id", error_class=jobs_pb2.ERROR_CLASS_PERMANENT
         ),
         timeout=TIMEOUT,
     )

@@ -31,11 +31,13 @@ async def test_a_job_goes_through_its_lifecycle_and_each_change_is_published(har
         await stub.StartJob(jobs_pb2.StartJobRequest(job_id=created.id, worker_id="w-1"), timeout=TIMEOUT)
         progress = await stub.ReportProgress(
             jobs_pb2.ReportProgressRequest(
-                job_id=created.id, processed_items=100, succeeded_items=98, failed_items=2, sequence=1
+                worker_id="w-1", job_id=created.id, processed_items=100, succeeded_items=98, failed_items=2, sequence=1
             ),
             timeout=TIMEOUT,
         )
-        done = (await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=created.id), timeout=TIMEOUT)).job
+        done = (
+            await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=created.id), timeout=TIMEOUT)
+        ).job
 
         seen: list[events_pb2.Event] = []
         while len(seen) < 4:
@@ -72,11 +74,13 @@ async def test_unknown_job_id_is_not_found_and_a_malformed_one_is_invalid(harnes
 async def test_progress_beyond_total_or_negative_is_rejected_and_changes_nothing(harness: ServiceHarness) -> None:
     stub = await _stub(harness)
     job = (await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="PIM_IMPORT", total_items=10), timeout=TIMEOUT)).job
-    await stub.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=TIMEOUT)
+    await stub.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
     for bad in (
-        jobs_pb2.ReportProgressRequest(job_id=job.id, processed_items=11),
-        jobs_pb2.ReportProgressRequest(job_id=job.id, processed_items=-1),
-        jobs_pb2.ReportProgressRequest(job_id=job.id, processed_items=5, succeeded_items=4, failed_items=2),
+        jobs_pb2.ReportProgressRequest(worker_id="w-1", job_id=job.id, processed_items=11),
+        jobs_pb2.ReportProgressRequest(worker_id="w-1", job_id=job.id, processed_items=-1),
+        jobs_pb2.ReportProgressRequest(
+            worker_id="w-1", job_id=job.id, processed_items=5, succeeded_items=4, failed_items=2
+        ),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as rejected:
             await stub.ReportProgress(bad, timeout=TIMEOUT)
@@ -88,9 +92,9 @@ async def test_progress_beyond_total_or_negative_is_rejected_and_changes_nothing
 async def test_a_resent_progress_report_is_applied_once(harness: ServiceHarness) -> None:
     stub = await _stub(harness)
     job = (await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="PIM_IMPORT", total_items=10), timeout=TIMEOUT)).job
-    await stub.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=TIMEOUT)
-    newer = jobs_pb2.ReportProgressRequest(job_id=job.id, processed_items=6, sequence=2)
-    older = jobs_pb2.ReportProgressRequest(job_id=job.id, processed_items=3, sequence=1)
+    await stub.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
+    newer = jobs_pb2.ReportProgressRequest(worker_id="w-1", job_id=job.id, processed_items=6, sequence=2)
+    older = jobs_pb2.ReportProgressRequest(worker_id="w-1", job_id=job.id, processed_items=3, sequence=1)
     assert (await stub.ReportProgress(newer, timeout=TIMEOUT)).applied
     assert not (await stub.ReportProgress(older, timeout=TIMEOUT)).applied
     assert not (await stub.ReportProgress(newer, timeout=TIMEOUT)).applied
@@ -101,10 +105,11 @@ async def test_a_resent_progress_report_is_applied_once(harness: ServiceHarness)
 async def test_finished_jobs_refuse_further_transitions(harness: ServiceHarness) -> None:
     stub = await _stub(harness)
     job = (await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="CRM_EXPORT"), timeout=TIMEOUT)).job
-    await stub.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=TIMEOUT)
+    await stub.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
     failed = (
         await stub.FailJob(
             jobs_pb2.FailJobRequest(
+                worker_id="w-1",
                 job_id=job.id,
                 error_message="ERP said 401 for Authorization: Bearer abc.def.ghi",
                 error_category="ERP_CONNECTION_FAILED",
@@ -116,7 +121,7 @@ async def test_finished_jobs_refuse_further_transitions(harness: ServiceHarness)
     assert failed.status == jobs_pb2.JOB_STATUS_FAILED
     assert "abc.def.ghi" not in failed.error_message and "masked" in failed.error_message
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=job.id), timeout=TIMEOUT)
+        await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "FAILED" in (refused.value.details() or "")
 

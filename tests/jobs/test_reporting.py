@@ -46,7 +46,9 @@ async def test_a_retry_waiting_for_its_backoff_is_not_claimed_early(harness: Ser
     stub = await jobs_stub(harness, jobs_retry_base_seconds=120)
     job = await running_job(stub, job_type="ERP_STOCK_SYNC", max_attempts=2)
     await stub.FailJob(
-        jobs_pb2.FailJobRequest(job_id=job.id, error_message="timeout", error_class=jobs_pb2.ERROR_CLASS_TRANSIENT),
+        jobs_pb2.FailJobRequest(
+            worker_id="w-1", job_id=job.id, error_message="timeout", error_class=jobs_pb2.ERROR_CLASS_TRANSIENT
+        ),
         timeout=TIMEOUT,
     )
     claim = await stub.ClaimJobs(
@@ -83,9 +85,9 @@ async def test_resent_log_lines_are_stored_once(harness: ServiceHarness) -> None
     stub = await jobs_stub(harness)
     job = await running_job(stub)
     first = jobs_pb2.JobReport(job_id=job.id, logs=[_log(1, "a"), _log(2, "b")])
-    await stub.ReportBatch(jobs_pb2.ReportBatchRequest(reports=[first]), timeout=TIMEOUT)
+    await stub.ReportBatch(jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[first]), timeout=TIMEOUT)
     again = jobs_pb2.JobReport(job_id=job.id, logs=[_log(1, "a"), _log(2, "b"), _log(3, "c")])
-    await stub.ReportBatch(jobs_pb2.ReportBatchRequest(reports=[again]), timeout=TIMEOUT)
+    await stub.ReportBatch(jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[again]), timeout=TIMEOUT)
     logs = await stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id), timeout=TIMEOUT)
     assert [line.message for line in logs.logs] == ["a", "b", "c"]
 
@@ -100,7 +102,8 @@ async def test_log_lines_are_masked_escaped_and_truncated_visibly(harness: Servi
         _log(3, "x" * 20_000),
     ]
     await stub.ReportBatch(
-        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]), timeout=TIMEOUT
+        jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]),
+        timeout=TIMEOUT,
     )
     logs = (await stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id), timeout=TIMEOUT)).logs
     assert "s3cret" not in logs[0].message and "abc123" not in logs[0].message and "jane.doe" not in logs[0].message
@@ -132,16 +135,17 @@ async def test_a_bad_report_is_refused_alone(harness: ServiceHarness) -> None:
     good = await running_job(stub, total=10)
     bad = await running_job(stub, total=10)
     finished = await running_job(stub, total=10)
-    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=finished.id), timeout=TIMEOUT)
+    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=finished.id), timeout=TIMEOUT)
     answer = await stub.ReportBatch(
         jobs_pb2.ReportBatchRequest(
+            worker_id="w-1",
             reports=[
                 jobs_pb2.JobReport(job_id=good.id, progress=jobs_pb2.ProgressUpdate(processed_items=5, sequence=1)),
                 jobs_pb2.JobReport(
                     job_id=bad.id, progress=jobs_pb2.ProgressUpdate(processed_items=5, succeeded_items=9, sequence=1)
                 ),
                 jobs_pb2.JobReport(job_id=finished.id, progress=jobs_pb2.ProgressUpdate(processed_items=5, sequence=1)),
-            ]
+            ],
         ),
         timeout=TIMEOUT,
     )
@@ -159,7 +163,8 @@ async def test_logs_can_be_read_as_a_tail_after_a_sequence_by_level_and_by_text(
     lines = [_log(i, f"article {i} synced") for i in range(1, 21)]
     lines.append(_log(21, "ERP refused article 99", common_pb2.LOG_LEVEL_ERROR))
     await stub.ReportBatch(
-        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]), timeout=TIMEOUT
+        jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[jobs_pb2.JobReport(job_id=job.id, logs=lines)]),
+        timeout=TIMEOUT,
     )
     read = lambda **kw: stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id, **kw), timeout=TIMEOUT)  # noqa: E731
     assert [ln.sequence for ln in (await read(tail=3)).logs] == [19, 20, 21]
@@ -205,8 +210,9 @@ async def test_a_batch_starts_jobs_and_a_resent_start_changes_nothing(harness: S
         request = jobs_pb2.CreateJobRequest(job_type="ERP_STOCK_SYNC", total_items=10)
         return (await stub.CreateJob(request, timeout=TIMEOUT)).job
 
-    fresh, bad, done = await queued(), await queued(), await running_job(stub, total=10)
-    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=done.id), timeout=TIMEOUT)
+    fresh, bad, done = await queued(), await queued(), await queued()
+    await stub.StartJob(jobs_pb2.StartJobRequest(job_id=done.id, worker_id="w-7"), timeout=TIMEOUT)
+    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-7", job_id=done.id), timeout=TIMEOUT)
     request = jobs_pb2.ReportBatchRequest(
         worker_id="w-7",
         reports=[

@@ -195,13 +195,16 @@ async def test_a_report_for_a_finished_job_is_refused_once_and_not_retried(jobs_
         handle = monitor.attach(job.id)
         handle.start()
         await eventually(lambda: _running(stub, job.id), what="the job to start")
-        await stub.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="failed by an operator"), timeout=10)
+        await stub.FailJob(
+            jobs_pb2.FailJobRequest(worker_id="sdk-test-worker", job_id=job.id, error_message="failed by its worker"),
+            timeout=10,
+        )
         handle.complete()
         assert await handle.wait_reported(timeout=20)
         assert handle.rejected is not None and "FAILED" in handle.rejected
         assert monitor.stats.refused == 1
         assert monitor.active_jobs == 0
-    assert (await get_job(stub, job.id)).error_message == "failed by an operator"
+    assert (await get_job(stub, job.id)).error_message == "failed by its worker"
 
 
 async def test_an_unknown_job_is_refused_at_start(jobs_server: JobsServer) -> None:

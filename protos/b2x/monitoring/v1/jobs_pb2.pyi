@@ -551,6 +551,7 @@ class ReportProgressRequest(_message.Message):
     FAILED_ITEMS_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    WORKER_ID_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     total_items: _builtins.int
     processed_items: _builtins.int
@@ -559,6 +560,8 @@ class ReportProgressRequest(_message.Message):
     message: _builtins.str
     sequence: _builtins.int
     """Monotonic per job; a report whose sequence is not above the stored one is ignored (idempotent resend)."""
+    worker_id: _builtins.str
+    """The worker running the job; only that worker may report for it (PERMISSION_DENIED otherwise)."""
     def __init__(
         self,
         *,
@@ -569,10 +572,11 @@ class ReportProgressRequest(_message.Message):
         failed_items: _builtins.int = ...,
         message: _builtins.str = ...,
         sequence: _builtins.int = ...,
+        worker_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed_items", b"failed_items", "job_id", b"job_id", "message", b"message", "processed_items", b"processed_items", "sequence", b"sequence", "succeeded_items", b"succeeded_items", "total_items", b"total_items"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed_items", b"failed_items", "job_id", b"job_id", "message", b"message", "processed_items", b"processed_items", "sequence", b"sequence", "succeeded_items", b"succeeded_items", "total_items", b"total_items", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -608,17 +612,21 @@ class CompleteJobRequest(_message.Message):
 
     JOB_ID_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    WORKER_ID_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     message: _builtins.str
+    worker_id: _builtins.str
+    """The worker running the job; only that worker may complete it (PERMISSION_DENIED otherwise)."""
     def __init__(
         self,
         *,
         job_id: _builtins.str = ...,
         message: _builtins.str = ...,
+        worker_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "message", b"message", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -653,11 +661,14 @@ class FailJobRequest(_message.Message):
     ERROR_CATEGORY_FIELD_NUMBER: _builtins.int
     ERROR_CLASS_FIELD_NUMBER: _builtins.int
     STACK_TRACE_FIELD_NUMBER: _builtins.int
+    WORKER_ID_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     error_message: _builtins.str
     error_category: _builtins.str
     error_class: Global___ErrorClass.ValueType
     stack_trace: _builtins.str
+    worker_id: _builtins.str
+    """The worker running the job; only that worker may fail it once started (PERMISSION_DENIED otherwise)."""
     def __init__(
         self,
         *,
@@ -666,10 +677,11 @@ class FailJobRequest(_message.Message):
         error_category: _builtins.str = ...,
         error_class: Global___ErrorClass.ValueType = ...,
         stack_trace: _builtins.str = ...,
+        worker_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_category", b"error_category", "error_class", b"error_class", "error_message", b"error_message", "job_id", b"job_id", "stack_trace", b"stack_trace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_category", b"error_category", "error_class", b"error_class", "error_message", b"error_message", "job_id", b"job_id", "stack_trace", b"stack_trace", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
