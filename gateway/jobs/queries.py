@@ -17,7 +17,6 @@ from gateway.jobs.convert import (
     log_to_gql,
     status_to_gql,
 )
-from gateway.scalars import Long
 
 MAX_FIRST = 500
 MAX_LOG_LINES = 10_000
@@ -99,7 +98,7 @@ class JobQueries:
         info: Info,
         job_id: strawberry.ID,
         last: int | None = None,
-        after_sequence: Long = 0,
+        after_sequence: int = 0,
         first: int = 1000,
         min_level: t.LogLevel | None = None,
         search: str | None = None,

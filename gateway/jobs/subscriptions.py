@@ -14,7 +14,6 @@ from gateway.context import Context, Info
 from gateway.jobs import types as t
 from gateway.jobs.convert import STATUS_TO_PROTO, log_to_gql, resync_event, status_event_to_gql
 from gateway.jobs.queries import visible_job
-from gateway.scalars import Long
 from services.common.events import Resync, Topic
 from services.common.logging import get_logger
 from services.common.protoconv import from_timestamp, set_timestamp
@@ -107,7 +106,7 @@ class JobSubscriptions:
         self,
         info: Info,
         job_id: strawberry.ID,
-        after_sequence: Long = 0,
+        after_sequence: int = 0,
     ) -> AsyncGenerator[t.JobLogEvent, None]:
         ctx = info.context
         await visible_job(info, str(job_id))  # NOT_FOUND for unknown or other tenants' jobs

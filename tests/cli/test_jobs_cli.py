@@ -181,3 +181,29 @@ async def test_a_wrong_key_exits_2_and_explains(cli: Cli) -> None:
     env = dict(cli.env, B2C_API_KEY="b2x_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
     code, _, err = await Cli(env, cli.jobs).run("jobs", "list")
     assert code == 2 and "UNAUTHENTICATED" in err and "b2c auth token" in err
+
+
+async def test_pii_in_logs_parameters_and_cancel_reasons_is_masked_for_cli_users(cli: Cli) -> None:
+    """An IBAN a job logged, received as a parameter, or an operator typed as cancel reason never appears in
+    `b2c jobs logs` or `b2c jobs show`; the country and check digits stay to tell which account it was."""
+    from google.protobuf.struct_pb2 import Struct
+
+    parameters = Struct()
+    parameters.update({"account": "DE89370400440532013000"})
+    job = await cli.job(parameters=parameters)
+    entry = jobs_pb2.LogEntry(sequence=1, level=common_pb2.LOG_LEVEL_INFO, message="refund to DE89370400440532013000")
+    entry.timestamp.GetCurrentTime()
+    entry.context.update({"phone": "+49 170 1234567"})
+    await cli.jobs.ReportBatch(
+        jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[jobs_pb2.JobReport(job_id=job.id, logs=[entry])]),
+        timeout=T,
+    )
+    code, _, err = await cli.run("jobs", "cancel", job.id, "--reason", "refund DE89370400440532013000 twice")
+    assert code == 0, err
+    printed = ""
+    for args in (("jobs", "logs", job.id, "--format", "json"), ("jobs", "show", job.id, "--format", "json")):
+        code, out, err = await cli.run(*args)
+        assert code == 0, err
+        printed += out
+    assert "370400440532013000" not in printed and "1234567" not in printed
+    assert "DE89" in printed

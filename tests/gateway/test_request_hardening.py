@@ -169,3 +169,16 @@ async def test_the_key_cache_is_bounded_and_evicts_the_oldest_without_forgetting
         assert all(store.is_cached(k) for k in keys[2:]) and not store.is_cached(keys[0])
     finally:
         await pool.close()
+
+
+async def test_audit_arguments_are_masked_and_escaped(gw: Gateway) -> None:
+    """A cancel reason with an IBAN, a newline and a right-to-left override is stored masked and escaped."""
+    job = (await gw.jobs.CreateJob(jobs_pb2.CreateJobRequest(job_type="X", tenant_id="t"), timeout=10)).job
+    reason = "refund DE89370400440532013000\nFAKE ok \u202eexe.pdf"
+    cancelled = await gw.query(gw.operator, "mutation($id: ID!, $r: String) { cancelJob(id: $id, reason: $r) { status } }",
+                               {"id": job.id, "r": reason})  # fmt: skip
+    assert "errors" not in cancelled.json()
+    entries = (await gw.query(gw.admin, "{ auditLog(limit: 5) { action arguments } }")).json()["data"]["auditLog"]
+    stored = next(e for e in entries if e["action"] == "cancelJob")["arguments"]["reason"]
+    assert "370400440532013000" not in stored and "\n" not in stored and "\u202e" not in stored
+    assert "\\n" in stored and "\\u202e" in stored
