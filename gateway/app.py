@@ -21,6 +21,7 @@ from gateway.auth import KeyStore
 from gateway.clients import ServiceClients
 from gateway.context import AppState
 from gateway.limits import RequestLimiter
+from gateway.revocations import SocketRegistry
 from gateway.schema import build_schema
 from gateway.settings import GatewaySettings
 from gateway.view import STATIC_DIR, GatewayGraphQL
@@ -48,14 +49,17 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
         clients = ServiceClients(
             settings.jobs_addr, settings.health_addr, settings.probes_addr, settings.grpc_deadline_seconds
         )
+        keys = KeyStore(pool, settings.api_key_cache_seconds)
+        sockets = SocketRegistry(keys, bus, settings.websocket_key_recheck_seconds)
         try:
+            await sockets.start()
             yield AppState(
                 settings=settings,
                 pool=pool,
                 redis=redis,
                 bus=bus,
                 clients=clients,
-                keys=KeyStore(pool, settings.api_key_cache_seconds),
+                keys=keys,
                 audit=AuditLog(pool),
                 limiter=RequestLimiter(
                     redis,
@@ -63,8 +67,10 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
                     per_minute=settings.rate_limit_per_minute,
                     auth_failures=settings.auth_failures_per_minute,
                 ),
+                sockets=sockets,
             )
         finally:
+            await sockets.stop()
             await clients.close()
             await bus.close()
             await redis.aclose()
@@ -124,7 +130,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_state(settings) as state:
-            LIVE_SUBSCRIBERS.set_function(state.bus.subscriber_count)
+            # The revocation listener is the gateway's own subscriber, not a client's.
+            LIVE_SUBSCRIBERS.set_function(lambda: state.bus.subscriber_count() - state.sockets.bus_subscribers)
             yield {"app_state": state, "view": GatewayGraphQL(schema, state)}
 
     graphql_endpoint = GraphQLEndpoint()

@@ -19,6 +19,7 @@ from gateway.auth import KeyStore, Principal, Role
 from gateway.clients import ServiceClients
 from gateway.errors import forbidden, unauthenticated
 from gateway.limits import RequestLimiter
+from gateway.revocations import SocketRegistry
 from gateway.settings import GatewaySettings
 from services.common.events import EventBus
 
@@ -35,6 +36,7 @@ class AppState:
     keys: KeyStore
     audit: AuditLog
     limiter: RequestLimiter
+    sockets: SocketRegistry
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Context:
     response: Response | WebSocket | None
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = field(default=None)
+    api_key: str | None = None  # a websocket's key, verified again on every operation
 
     @property
     def client_ip(self) -> str | None:

@@ -42,6 +42,12 @@ def label(error: GraphQLError) -> GraphQLError:
 
 
 class ErrorCodes(SchemaExtension):
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Results streamed over the websocket leave before on_operation resumes: label them on the way out.
+        if getattr(result, "errors", None):
+            result.errors = [label(e) for e in result.errors]
+        yield
+
     def on_operation(self) -> Iterator[None]:
         yield
         result: Any = self.execution_context.result

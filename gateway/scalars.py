@@ -1,10 +1,11 @@
-"""Custom GraphQL scalars."""
+"""Custom GraphQL scalars, registered with the schema through `SCALARS` (StrawberryConfig.scalar_map)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -21,10 +22,13 @@ def _parse_long(value: object) -> int:
 if TYPE_CHECKING:  # to the type checker a Long is an int; to GraphQL a scalar of its own
     Long = int
 else:
-    Long = strawberry.scalar(
-        NewType("Long", int),
+    Long = NewType("Long", int)
+
+SCALARS: dict[object, ScalarDefinition] = {
+    Long: strawberry.scalar(
         name="Long",
         description="A whole number beyond 32 bits (item counts, sequences); exact up to 2^53 - 1; a JSON number",
         serialize=int,
         parse_value=_parse_long,
     )
+}

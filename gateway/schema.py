@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from gateway.admin.resolvers import AdminMutations, AdminQueries
@@ -22,6 +23,7 @@ from gateway.probes.queries import ProbeQueries
 from gateway.probes.subscriptions import ProbeSubscriptions
 from gateway.registry.health import HealthQueries, HealthSubscriptions
 from gateway.registry.queries import RegistryQueries
+from gateway.scalars import SCALARS
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,6 +51,7 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             lambda: DocumentLimits(max_tokens=max_tokens, max_field_repeats=max_field_repeats),
             lambda: QueryDepthLimiter(max_depth=max_depth),

@@ -23,6 +23,9 @@ class GatewaySettings(CommonSettings):
     auth_failures_per_minute: int = Field(
         default=30, ge=0, description="failed authentications per client address per minute; 0 = off"
     )
+    websocket_key_recheck_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="how often open websockets' keys are verified again"
+    )
     trusted_proxies: str = Field(
         default="",
         description="comma-separated addresses or networks whose X-Forwarded-For is believed; empty: none",

@@ -29,6 +29,8 @@ from strawberry.types.unset import UnsetType
 
 from gateway.auth import Principal, parse_bearer
 from gateway.context import AppState, Context
+from gateway.payloads import check_operation_payload, has_lone_surrogate
+from gateway.websocket import GatewayTransportWS
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -45,38 +47,6 @@ def _key_from(headers: Mapping[str, str]) -> str | None:
     return parse_bearer(headers.get("authorization")) or headers.get("x-api-key")
 
 
-def has_lone_surrogate(value: object) -> bool:
-    """True when a decoded JSON value holds a string that is not valid Unicode (a lone surrogate)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_lone_surrogate(v) for v in value)
-    return False
-
-
-def check_operation_payload(data: object) -> str | None:
-    """Why a decoded GraphQL request (HTTP body or websocket `subscribe` payload) is bad input, or None."""
-    if isinstance(data, list):
-        return "batched requests are not supported: send one operation per request"
-    if not isinstance(data, dict):
-        return "the request must be a JSON object with 'query' (and optionally 'variables', 'operationName')"
-    if not isinstance(data.get("query"), str):
-        return "'query' must be a string"
-    if not isinstance(data.get("variables"), dict | None):
-        return "'variables' must be an object"
-    if not isinstance(data.get("operationName"), str | None):
-        return "'operationName' must be a string"
-    if has_lone_surrogate(data):
-        return "the request contains text that is not valid Unicode (a lone surrogate)"
-    return None
-
-
 _HTTP_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE",
                429: "RATE_LIMITED"}  # fmt: skip
 
@@ -91,6 +61,8 @@ def _with_header(send: Send, name: bytes, value: bytes) -> Send:
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = GatewayTransportWS
+
     def __init__(self, schema: BaseSchema, state: AppState) -> None:
         super().__init__(
             schema,
@@ -208,10 +180,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         key = parse_bearer(lowered.get("authorization")) or lowered.get("x-api-key") or lowered.get("apikey")
         if not key and isinstance(context.request, WebSocket):
             key = _key_from(context.request.headers)
-        principal = await self.state.keys.verify(key)
+        principal, refusal = await self.authenticate(key, self.client_address(context.request))
         if principal is None:
-            raise ConnectionRejectionError({"message": "a valid API key is required", "code": "UNAUTHENTICATED"})
+            reason = "a valid API key is required" if refusal is None or refusal.status_code == 401 else (
+                "too many failed authentications from this address; retry in a minute")  # fmt: skip
+            raise ConnectionRejectionError({"message": reason, "code": "UNAUTHENTICATED"})
         context.principal = principal
+        context.api_key = key
         return {"role": principal.role.value, "tenantId": principal.tenant_id}
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:

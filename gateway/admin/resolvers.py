@@ -109,4 +109,5 @@ class AdminMutations:
             with translate_domain_errors():
                 record = await ctx.state.keys.revoke(str(id), principal.tenant_id)
             audit.target_tenant = record.tenant_id
+            await ctx.state.sockets.announce(record.id)
         return _key(record)

@@ -53,6 +53,7 @@ class Topic(StrEnum):
     RESOURCE_ALERTS = "resource-alerts"
     CONNECTION_TESTS = "connection-tests"
     COMMUNICATION_ERRORS = "communication-errors"
+    API_KEYS = "api-keys"  # revocations, between gateway replicas
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,12 @@ class EventBus:
         self._ensure_reader()
         self._wakeup.set()
         if pending:
-            done, _ = await asyncio.wait(pending, timeout=confirm_timeout)
+            try:
+                done, _ = await asyncio.wait(pending, timeout=confirm_timeout)
+            except BaseException:
+                # Cancelled while waiting (the client left): nobody will close this subscriber.
+                await self._release(sub)
+                raise
             if len(done) < len(pending):
                 # Redis is down: the subscriber still works and gets a Resync once it is back.
                 sub.deliver(Resync("Redis unreachable; live events will resume when it returns"), "")

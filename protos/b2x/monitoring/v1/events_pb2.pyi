@@ -255,6 +255,27 @@ class CommunicationErrorRecorded(_message.Message):
 Global___CommunicationErrorRecorded: _TypeAlias = CommunicationErrorRecorded  # noqa: Y015
 
 @_typing.final
+class ApiKeyRevoked(_message.Message):
+    """An API key was revoked: every gateway replica drops it from its cache and closes its open websockets."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    key_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        key_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApiKeyRevoked: _TypeAlias = ApiKeyRevoked  # noqa: Y015
+
+@_typing.final
 class Event(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -271,6 +292,7 @@ class Event(_message.Message):
     RESOURCE_ALERT_TRIGGERED_FIELD_NUMBER: _builtins.int
     CONNECTION_TEST_PROGRESS_FIELD_NUMBER: _builtins.int
     COMMUNICATION_ERROR_RECORDED_FIELD_NUMBER: _builtins.int
+    API_KEY_REVOKED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     source: _builtins.str
     """The service that published it: "jobs", "health", "probes"."""
@@ -295,6 +317,8 @@ class Event(_message.Message):
     def connection_test_progress(self) -> Global___ConnectionTestProgress: ...
     @_builtins.property
     def communication_error_recorded(self) -> Global___CommunicationErrorRecorded: ...
+    @_builtins.property
+    def api_key_revoked(self) -> Global___ApiKeyRevoked: ...
     def __init__(
         self,
         *,
@@ -311,12 +335,13 @@ class Event(_message.Message):
         resource_alert_triggered: Global___ResourceAlertTriggered | None = ...,
         connection_test_progress: Global___ConnectionTestProgress | None = ...,
         communication_error_recorded: Global___CommunicationErrorRecorded | None = ...,
+        api_key_revoked: Global___ApiKeyRevoked | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["alert_triggered", b"alert_triggered", "communication_error_recorded", b"communication_error_recorded", "connection_test_progress", b"connection_test_progress", "health_status_changed", b"health_status_changed", "job_log_appended", b"job_log_appended", "job_status_changed", b"job_status_changed", "occurred_at", b"occurred_at", "payload", b"payload", "resource_alert_triggered", b"resource_alert_triggered", "resource_metrics_updated", b"resource_metrics_updated"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alert_triggered", b"alert_triggered", "api_key_revoked", b"api_key_revoked", "communication_error_recorded", b"communication_error_recorded", "connection_test_progress", b"connection_test_progress", "health_status_changed", b"health_status_changed", "job_log_appended", b"job_log_appended", "job_status_changed", b"job_status_changed", "occurred_at", b"occurred_at", "payload", b"payload", "resource_alert_triggered", b"resource_alert_triggered", "resource_metrics_updated", b"resource_metrics_updated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_triggered", b"alert_triggered", "communication_error_recorded", b"communication_error_recorded", "connection_test_progress", b"connection_test_progress", "correlation_id", b"correlation_id", "health_status_changed", b"health_status_changed", "id", b"id", "job_log_appended", b"job_log_appended", "job_status_changed", b"job_status_changed", "occurred_at", b"occurred_at", "payload", b"payload", "resource_alert_triggered", b"resource_alert_triggered", "resource_metrics_updated", b"resource_metrics_updated", "source", b"source", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_triggered", b"alert_triggered", "api_key_revoked", b"api_key_revoked", "communication_error_recorded", b"communication_error_recorded", "connection_test_progress", b"connection_test_progress", "correlation_id", b"correlation_id", "health_status_changed", b"health_status_changed", "id", b"id", "job_log_appended", b"job_log_appended", "job_status_changed", b"job_status_changed", "occurred_at", b"occurred_at", "payload", b"payload", "resource_alert_triggered", b"resource_alert_triggered", "resource_metrics_updated", b"resource_metrics_updated", "source", b"source", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["job_status_changed", "job_log_appended", "health_status_changed", "alert_triggered", "resource_metrics_updated", "resource_alert_triggered", "connection_test_progress", "communication_error_recorded"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["job_status_changed", "job_log_appended", "health_status_changed", "alert_triggered", "resource_metrics_updated", "resource_alert_triggered", "connection_test_progress", "communication_error_recorded", "api_key_revoked"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
