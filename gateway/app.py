@@ -10,6 +10,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -22,6 +23,7 @@ from gateway.clients import ServiceClients
 from gateway.context import AppState
 from gateway.limits import RequestLimiter
 from gateway.revocations import SocketRegistry
+from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.schema import build_schema
 from gateway.settings import GatewaySettings
 from gateway.view import STATIC_DIR, GatewayGraphQL
@@ -143,4 +145,4 @@ def create_app(settings: GatewaySettings) -> Starlette:
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeadersMiddleware)])
