@@ -23,8 +23,8 @@ from gateway.clients import ServiceClients
 from gateway.context import AppState
 from gateway.limits import RequestLimiter
 from gateway.revocations import SocketRegistry
-from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.schema import build_schema
+from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.settings import GatewaySettings
 from gateway.view import STATIC_DIR, GatewayGraphQL
 from services.common.db import create_pool, migrate

@@ -18,12 +18,13 @@ GRPC_LATENCY = Histogram(
 )
 
 
-def start_metrics_server(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside
-    """Serve /metrics on `port` from a daemon thread; 0 leaves it off (tests, embedded replicas)."""
+def start_metrics_server(port: int, host: str) -> None:
+    """Serve /metrics on `host:port` (the service's own listen address) from a daemon thread; 0 leaves it off
+    (tests, embedded replicas)."""
     if port == 0:
         return
     try:
         start_http_server(port, addr=host)
     except OSError as error:
         raise StartupError(f"cannot serve metrics on {host}:{port}: {error.strerror or error}") from None
-    log.info("metrics endpoint listening", port=port)
+    log.info("metrics endpoint listening", host=host, port=port)

@@ -95,12 +95,13 @@ async def serve_until_signal(
     port: int,
     metrics_port: int,
 ) -> None:
-    """The life of a service process: resources, server, metrics endpoint, then wait for SIGTERM and stop
+    """The life of a service process: resources, server, metrics endpoint (on the same `host` as gRPC), then
+    wait for SIGTERM and stop
     (NOT_SERVING first, then a grace period for calls in flight)."""
     async with open_resources(settings, service=name, schema=name, migrations=migrations) as resources:
         server = build(resources)
         await server.start(host, port)
-        start_metrics_server(metrics_port)
+        start_metrics_server(metrics_port, host)
         signal_name = await wait_for_shutdown()
         log.info("shutting down", signal=signal_name)
         await server.stop(settings.grpc_grace_seconds)

@@ -113,9 +113,32 @@ async def stack(tmp_path: Path) -> AsyncIterator[RunningStack]:
             await stop(running)
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The addresses something listens on at `port` (IPv4-mapped IPv6 shown as IPv4)."""
+    import ipaddress
+
+    import psutil
+
+    found = set()
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == "LISTEN" and conn.laddr.port == port:
+            address = ipaddress.ip_address(conn.laddr.ip)
+            mapped = getattr(address, "ipv4_mapped", None)
+            found.add(str(mapped or address))
+    return found
+
+
 async def test_a_newcomer_starts_the_stack_and_follows_a_job_everywhere(stack: RunningStack) -> None:
-    """Reflection and grpc health on 50051-50053 equivalents; a job created over gRPC shows up live on a
-    GraphQL subscription and in `b2c jobs list --format json`; unknown ids exit 2 with a message."""
+    """Every listener (gRPC, gateway, metrics, embedded PostgreSQL and Redis) is on loopback only; reflection
+    and grpc health on 50051-50053 equivalents; a job created over gRPC shows up live on a GraphQL
+    subscription and in `b2c jobs list --format json`; unknown ids exit 2 with a message."""
+    ports = [stack.port(var) for var in PORT_VARS]
+    for line in stack.output:
+        if match := re.search(r"(PostgreSQL|Redis)\s+\S+://\S*?127\.0\.0\.1:(\d+)", line):
+            ports.append(int(match.group(2)))
+    assert len(ports) == len(PORT_VARS) + 2, stack.output
+    for port in ports:
+        assert listening_addresses(port) == {"127.0.0.1"}, (port, listening_addresses(port))
     expected = {
         "B2X_JOBS_PORT": "b2x.monitoring.v1.JobsService",
         "B2X_HEALTH_PORT": "b2x.monitoring.v1.HealthService",
