@@ -129,7 +129,24 @@ class Stack:
             say(f"  Redis       {_hide_password(redis_url)}  (from B2X_REDIS_URL)")
         return database_url, redis_url
 
-    def plan(self, database_url: str, redis_url: str, ports: StackPorts) -> None:
+    async def database_roles(self, database_url: str) -> dict[str, str]:
+        """Each service's own DSN (its role owns its schema only: services.common.roles); passwords are kept
+        in the data directory. A B2X_DATABASE_URL whose user may not create roles is shared, with a warning."""
+        from services.common.roles import load_passwords, provision  # noqa: PLC0415
+
+        passwords = load_passwords(self.data_dir / "db-roles.json")
+        try:
+            return await provision(database_url, passwords)
+        except StartupError as error:
+            if self.postgres is not None:
+                raise CliError(f"embedded PostgreSQL: {error}") from None
+            warn(f"{error}; every service connects as the B2X_DATABASE_URL user. Run `python -m "
+                 "services.common.roles --admin-url …` as an administrator for one role per service")  # fmt: skip
+            return {}
+
+    def plan(
+        self, database_url: str, redis_url: str, ports: StackPorts, service_dsns: dict[str, str] | None = None
+    ) -> None:
         env = dict(os.environ)
         env.update(ports.env())
         env.update(
@@ -154,17 +171,24 @@ class Stack:
                 Part("demo-endpoints", [py, "-m", "b2c.demo_endpoints"], env, self.logs_dir / "demo-endpoints.log",
                      f"tcp:{demo_host()}:{SYSTEMS[0].port()}")
             )  # fmt: skip
+        dsns = service_dsns or {}
+
+        def env_of(service: str) -> dict[str, str]:
+            return {**env, "B2X_DATABASE_URL": dsns.get(service, database_url)}
+
         for name, module, port in (
             ("jobs", "services.jobs", ports.jobs),
             ("health", "services.health", ports.health),
             ("probes", "services.probes", ports.probes),
         ):
-            self.parts.append(Part(name, [py, "-m", module], env, self.logs_dir / f"{name}.log", f"grpc:{port}"))
+            self.parts.append(
+                Part(name, [py, "-m", module], env_of(name), self.logs_dir / f"{name}.log", f"grpc:{port}")
+            )
         self.parts.append(
             Part(
                 "gateway",
                 [py, "-m", "gateway"],
-                env,
+                env_of("gateway"),
                 self.logs_dir / "gateway.log",
                 f"http:{ports.api_url}/health/ready",
             )
@@ -324,7 +348,7 @@ async def _run(stack: Stack) -> int:
         check_free(ports, stack.demo)
         say("Starting B2X Monitoring…")
         database_url, redis_url = await stack.start_databases()
-        stack.plan(database_url, redis_url, ports)
+        stack.plan(database_url, redis_url, ports, await stack.database_roles(database_url))
         services = [p for p in stack.parts if p.ready.startswith(("grpc:", "tcp:"))]
         for part in services:
             await stack.spawn(part)

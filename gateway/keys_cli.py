@@ -25,7 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def _main(args: argparse.Namespace) -> int:
-    settings = load_settings(CommonSettings, redis_url="redis://unused:6379")
+    settings = load_settings(CommonSettings, redis_url="redis://127.0.0.1:6379")
     configure_logging("keys", "WARNING", "console")
     pool = await create_pool(settings.database_url, application_name="b2x-keys", min_size=1, max_size=2)
     try:

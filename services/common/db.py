@@ -107,7 +107,9 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[int]
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
         try:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            # A service's role owns its schema but may not create schemas (IF NOT EXISTS still needs that right).
+            if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                await conn.execute(f'CREATE SCHEMA "{schema}"')
             await conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
                 " version integer PRIMARY KEY, name text NOT NULL,"

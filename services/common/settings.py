@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.common.errors import StartupError
 
 ENV_PREFIX = "B2X_"
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _check_url(value: str, schemes: tuple[str, ...], what: str) -> str:
@@ -59,7 +60,12 @@ class CommonSettings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        return _check_url(value, ("redis", "rediss", "unix"), "Redis")
+        value = _check_url(value, ("redis", "rediss", "unix"), "Redis")
+        parts = urlsplit(value)
+        local = parts.scheme == "unix" or (parts.hostname or "") in _LOOPBACK
+        if not local and not parts.password:
+            raise ValueError("a Redis on another host needs a password: redis://:PASSWORD@host:port/0")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

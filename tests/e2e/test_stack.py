@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
@@ -139,6 +140,16 @@ async def test_a_newcomer_starts_the_stack_and_follows_a_job_everywhere(stack: R
     assert len(ports) == len(PORT_VARS) + 2, stack.output
     for port in ports:
         assert listening_addresses(port) == {"127.0.0.1"}, (port, listening_addresses(port))
+    admin_url = next(m.group(1) for line in stack.output if (m := re.search(r"PostgreSQL\s+(\S+)", line)))
+    conn = await asyncpg.connect(admin_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT DISTINCT application_name, usename FROM pg_stat_activity WHERE application_name LIKE 'b2x-%'"
+        )
+    finally:
+        await conn.close()
+    users = {r["application_name"]: r["usename"] for r in rows}
+    assert users == {f"b2x-{s}": f"b2x_{s}" for s in ("jobs", "health", "probes", "gateway")}, users
     expected = {
         "B2X_JOBS_PORT": "b2x.monitoring.v1.JobsService",
         "B2X_HEALTH_PORT": "b2x.monitoring.v1.HealthService",

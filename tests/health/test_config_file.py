@@ -116,7 +116,7 @@ async def test_the_service_refuses_to_start_with_an_invalid_file(harness: Servic
 def test_the_file_comes_from_b2x_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """B2X_CONFIG_FILE sets the path; set but empty, it turns the file off instead of meaning "."."""
     monkeypatch.setenv("B2X_DATABASE_URL", "postgresql://db.test/b2x")
-    monkeypatch.setenv("B2X_REDIS_URL", "redis://redis.test")
+    monkeypatch.setenv("B2X_REDIS_URL", "redis://:pw@redis.test")
     monkeypatch.setenv("B2X_CONFIG_FILE", "/etc/b2x/services.yaml")
     settings = HealthSettings()
     assert settings.config_file == Path("/etc/b2x/services.yaml")
