@@ -72,5 +72,5 @@ def test_a_redis_on_another_host_needs_a_password(monkeypatch: pytest.MonkeyPatc
     if accepted:
         assert load_settings(JobsSettings).redis_url == url
     else:
-        with pytest.raises(StartupError, match="B2X_REDIS_URL: .*needs a password"):
+        with pytest.raises(StartupError, match=r"B2X_REDIS_URL: .*needs a password"):
             load_settings(JobsSettings)
