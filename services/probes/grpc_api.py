@@ -24,7 +24,8 @@ from services.probes.convert import (
     result_to_proto,
     severity_from_proto,
 )
-from services.probes.convert_insights import (
+from services.probes.domain import ErrorFilter, Page, Phase
+from services.probes.insights.convert import (
     agent_to_proto,
     bucket_from_proto,
     bucket_to_proto,
@@ -36,8 +37,7 @@ from services.probes.convert_insights import (
     resource_point_to_proto,
     service_resources_to_proto,
 )
-from services.probes.domain import ErrorFilter, Page, Phase
-from services.probes.insights import InsightsService
+from services.probes.insights.service import InsightsService
 from services.probes.service import ConnectionTestRequest, ProbesService
 
 SERVICE_NAME = probes_pb2.DESCRIPTOR.services_by_name["ProbesService"].full_name

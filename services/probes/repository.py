@@ -12,7 +12,6 @@ import asyncpg
 
 from services.common.errors import InvalidArgumentError, NotFoundError
 from services.probes import codec
-from services.probes.classify import GROUP, SEVERITY
 from services.probes.domain import (
     BreakerState,
     Classification,
@@ -28,6 +27,7 @@ from services.probes.domain import (
 )
 from services.probes.fingerprint import endpoint_key
 from services.probes.partitions import Connection, Partitions
+from services.probes.probing.classify import GROUP, SEVERITY
 
 _TEST_COLUMNS = (
     "id, service_id, service_slug, executed_at, success, degraded, probe_kind, endpoint, correlation_id, "

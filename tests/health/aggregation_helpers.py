@@ -28,7 +28,7 @@ def check_state(
     latency_ms: float = 40.0,
     at: datetime | None = None,
 ) -> probes_pb2.ServiceCheckState:
-    """What CheckStateStream appends for one periodic check (services/probes/convert_insights.py)."""
+    """What CheckStateStream appends for one periodic check (services/probes/insights/convert.py)."""
     msg = probes_pb2.ServiceCheckState(
         service_id=service_id,
         service_slug=slug,

@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 
 from services.common.logging import get_logger
 from services.probes.agent.records import CheckRecord
-from services.probes.convert_insights import check_record_to_proto
 from services.probes.domain import CommunicationError
+from services.probes.insights.convert import check_record_to_proto
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from services.common.masking import is_sensitive_key
-from services.probes.faults import MissingVariable
+from services.probes.probing.faults import MissingVariable
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Secrets shorter than this would scrub ordinary words out of the evidence.

@@ -11,11 +11,11 @@ from services.common.errors import InvalidArgumentError
 from services.common.protoconv import set_timestamp
 from services.probes.agent.leases import AgentRecord, LeaseKind
 from services.probes.agent.records import CheckRecord, CheckState
+from services.probes.agent.resources.model import AlertType, ResourceAlert, ResourceMetrics, ServiceResources
 from services.probes.convert import breaker_to_proto, error_type_to_proto, group_to_proto, thresholds_to_proto
-from services.probes.history import Bucket, LatencyPoint, ResourcePoint
-from services.probes.insights import ExportFormat
-from services.probes.patterns import PatternReport, Trend
-from services.probes.resources.model import AlertType, ResourceAlert, ResourceMetrics, ServiceResources
+from services.probes.insights.history import Bucket, LatencyPoint, ResourcePoint
+from services.probes.insights.patterns import PatternReport, Trend
+from services.probes.insights.service import ExportFormat
 
 
 def _speed(value: object) -> probes_pb2.SpeedRating.ValueType:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from services.probes.checks.base import Attempt, CheckOutcome
-from services.probes.checks.http import HttpRequest, exchange, validate
-from services.probes.checks.http1 import HttpResponse
-from services.probes.checks.net import TlsSettings
-from services.probes.classify_http import classify_cluster_health, parse_json
 from services.probes.domain import PhaseName, ProbeKind, ProbeOptions, Target
-from services.probes.faults import CheckFailed
-from services.probes.placeholders import Expanded
+from services.probes.probing.checks.base import Attempt, CheckOutcome
+from services.probes.probing.checks.http import HttpRequest, exchange, validate
+from services.probes.probing.checks.http1 import HttpResponse
+from services.probes.probing.checks.net import TlsSettings
+from services.probes.probing.classify_http import classify_cluster_health, parse_json
+from services.probes.probing.faults import CheckFailed
+from services.probes.probing.placeholders import Expanded
 
 
 def health_url(endpoint: str) -> str:

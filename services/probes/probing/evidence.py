@@ -22,8 +22,8 @@ from services.common.masking import (
     sanitize_url,
     truncate,
 )
-from services.probes.checks.base import RawEvidence
 from services.probes.domain import ErrorDetails, RetryAttempt, Timing
+from services.probes.probing.checks.base import RawEvidence
 
 BODY_SUMMARY_LIMIT = 2048
 HEADER_VALUE_LIMIT = 512

@@ -14,7 +14,7 @@ from fpdf import FPDF, XPos, YPos
 
 from services.common.masking import mask_text
 from services.probes.domain import ConnectionTestResult, PhaseStatus
-from services.probes.export import GENERATOR
+from services.probes.insights.export import GENERATOR
 
 _FOLD = {
     "\u2013": "-", "\u2014": "-", "\u2192": "->", "\u2190": "<-", "\u2026": "...", "\u2018": "'", "\u2019": "'",

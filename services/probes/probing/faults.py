@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ssl
 
-from services.probes.certinfo import CertInfo
 from services.probes.domain import Classification
+from services.probes.probing.certinfo import CertInfo
 
 
 class ProbeFault(Exception):

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.probes.agent.resources.model import AlertType, ResourceAlert, ResourceSample
 from services.probes.domain import Thresholds
-from services.probes.resources.model import AlertType, ResourceAlert, ResourceSample
 
 CLEAR_POINTS = 5.0
 QUEUE_CLEAR_RATIO = 0.9

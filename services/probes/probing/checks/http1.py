@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 from services.common.masking import escape_control
-from services.probes.checks.net import Channel
-from services.probes.faults import ProtocolViolation
+from services.probes.probing.checks.net import Channel
+from services.probes.probing.faults import ProtocolViolation
 
 MAX_HEADER_BYTES = 64 * 1024
 _STATUS_LINE = re.compile(rb"^HTTP/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?$")

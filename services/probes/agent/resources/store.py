@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.probes.agent.resources.model import AlertType, ResourceAlert, ResourceMetrics, ResourceSample
+from services.probes.agent.resources.rolling import MinuteSummary
 from services.probes.agent.store import truncate
 from services.probes.domain import Thresholds
 from services.probes.partitions import Connection, Partitions
-from services.probes.resources.model import AlertType, ResourceAlert, ResourceMetrics, ResourceSample
-from services.probes.resources.rolling import MinuteSummary
 
 
 @dataclass(frozen=True)

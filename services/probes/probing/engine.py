@@ -14,16 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from services.common.logging import get_logger
-from services.probes.advice import FailureContext, failure_advice, slow_advice, speed_rating
-from services.probes.checks.base import Attempt, Check, CheckOutcome, PhaseListener, StepFailed
-from services.probes.checks.elasticsearch import ElasticsearchCheck
-from services.probes.checks.grpc_health import GrpcHealthCheck
-from services.probes.checks.http import HttpCheck
-from services.probes.checks.net import split_endpoint
-from services.probes.checks.postgres import PostgresCheck
-from services.probes.checks.redis_ping import RedisCheck
-from services.probes.checks.tcp import TcpCheck
-from services.probes.classify import Context, classify_exception, escalate
 from services.probes.domain import (
     Classification,
     ConnectionTestMetrics,
@@ -33,9 +23,19 @@ from services.probes.domain import (
     SpeedRating,
     Target,
 )
-from services.probes.evidence import Redactor, build_details
-from services.probes.faults import CertificateRejected, MissingVariable, ProbeFault
-from services.probes.placeholders import Expanded, expand
+from services.probes.probing.advice import FailureContext, failure_advice, slow_advice, speed_rating
+from services.probes.probing.checks.base import Attempt, Check, CheckOutcome, PhaseListener, StepFailed
+from services.probes.probing.checks.elasticsearch import ElasticsearchCheck
+from services.probes.probing.checks.grpc_health import GrpcHealthCheck
+from services.probes.probing.checks.http import HttpCheck
+from services.probes.probing.checks.net import split_endpoint
+from services.probes.probing.checks.postgres import PostgresCheck
+from services.probes.probing.checks.redis_ping import RedisCheck
+from services.probes.probing.checks.tcp import TcpCheck
+from services.probes.probing.classify import Context, classify_exception, escalate
+from services.probes.probing.evidence import Redactor, build_details
+from services.probes.probing.faults import CertificateRejected, MissingVariable, ProbeFault
+from services.probes.probing.placeholders import Expanded, expand
 
 log = get_logger(__name__)
 

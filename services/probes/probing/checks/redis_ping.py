@@ -9,12 +9,12 @@ from redis.asyncio.connection import Connection, SSLConnection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from services.probes.checks.base import Attempt, CheckOutcome
-from services.probes.checks.net import resolve
-from services.probes.classify import make
 from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
-from services.probes.faults import CheckFailed, ProtocolViolation
-from services.probes.placeholders import Expanded
+from services.probes.probing.checks.base import Attempt, CheckOutcome
+from services.probes.probing.checks.net import resolve
+from services.probes.probing.classify import make
+from services.probes.probing.faults import CheckFailed, ProtocolViolation
+from services.probes.probing.placeholders import Expanded
 
 
 async def _ping(connection: Connection) -> Any:

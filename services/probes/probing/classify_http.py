@@ -10,8 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from services.probes.classify import make
 from services.probes.domain import Classification, ErrorType
+from services.probes.probing.classify import make
 
 E = ErrorType
 

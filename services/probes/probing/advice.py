@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.probes.certinfo import CertInfo
 from services.probes.domain import Classification, ErrorType, Phase, PhaseName, PhaseStatus, SpeedRating
+from services.probes.probing.certinfo import CertInfo
 
 E = ErrorType
 

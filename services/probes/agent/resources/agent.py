@@ -20,11 +20,10 @@ import httpx
 
 from services.common.logging import get_logger
 from services.probes.agent.keeper import Candidate
-from services.probes.domain import Target
-from services.probes.resources.alerts import ThresholdEvaluator
-from services.probes.resources.model import ResourceAlert, ResourceMetrics, ResourceSample
-from services.probes.resources.rolling import RollingFigures
-from services.probes.resources.samplers import (
+from services.probes.agent.resources.alerts import ThresholdEvaluator
+from services.probes.agent.resources.model import ResourceAlert, ResourceMetrics, ResourceSample
+from services.probes.agent.resources.rolling import RollingFigures
+from services.probes.agent.resources.samplers import (
     Placement,
     SampleError,
     Sampler,
@@ -32,7 +31,8 @@ from services.probes.resources.samplers import (
     placement,
     sampler_for,
 )
-from services.probes.resources.store import ResourceStore, SampledService
+from services.probes.agent.resources.store import ResourceStore, SampledService
+from services.probes.domain import Target
 
 log = get_logger(__name__)
 

@@ -11,14 +11,14 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from services.probes.checks.base import Attempt, CheckOutcome, StepFailed
-from services.probes.checks.http1 import Http1Exchange, HttpResponse, build_request
-from services.probes.checks.net import Channel, TlsSettings, connect, peer_certificate, resolve, tls_context
-from services.probes.classify import make
-from services.probes.classify_http import check_body, classify_status, decode_body, is_json, parse_json
 from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
-from services.probes.faults import CertificateRejected, CheckFailed, ProtocolViolation
-from services.probes.placeholders import Expanded
+from services.probes.probing.checks.base import Attempt, CheckOutcome, StepFailed
+from services.probes.probing.checks.http1 import Http1Exchange, HttpResponse, build_request
+from services.probes.probing.checks.net import Channel, TlsSettings, connect, peer_certificate, resolve, tls_context
+from services.probes.probing.classify import make
+from services.probes.probing.classify_http import check_body, classify_status, decode_body, is_json, parse_json
+from services.probes.probing.faults import CertificateRejected, CheckFailed, ProtocolViolation
+from services.probes.probing.placeholders import Expanded
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

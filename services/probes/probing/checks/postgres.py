@@ -6,12 +6,12 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from services.probes.checks.base import Attempt, CheckOutcome
-from services.probes.checks.net import resolve
-from services.probes.classify import make
 from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
-from services.probes.faults import CheckFailed
-from services.probes.placeholders import Expanded
+from services.probes.probing.checks.base import Attempt, CheckOutcome
+from services.probes.probing.checks.net import resolve
+from services.probes.probing.classify import make
+from services.probes.probing.faults import CheckFailed
+from services.probes.probing.placeholders import Expanded
 
 
 async def _expect_one(value: object) -> None:

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from services.probes.certinfo import CertInfo, parse_certificate
-from services.probes.faults import CertificateRejected
+from services.probes.probing.certinfo import CertInfo, parse_certificate
+from services.probes.probing.faults import CertificateRejected
 
 AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]
 _READ_SIZE = 65536

@@ -21,12 +21,12 @@ import httpx
 import psutil
 
 from services.common.masking import sanitize_url
+from services.probes.agent.resources.model import ResourceSample
+from services.probes.agent.resources.promtext import MetricNames, parse
 from services.probes.domain import HOST_PROCESS, ResourceSource, Target
-from services.probes.evidence import Redactor
-from services.probes.faults import MissingVariable
-from services.probes.placeholders import expand
-from services.probes.resources.model import ResourceSample
-from services.probes.resources.promtext import MetricNames, parse
+from services.probes.probing.evidence import Redactor
+from services.probes.probing.faults import MissingVariable
+from services.probes.probing.placeholders import expand
 
 
 class SampleError(Exception):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from services.probes.domain import Phase, PhaseName, PhaseStatus, ProbeKind, Target, Timing
-from services.probes.placeholders import Expanded
+from services.probes.probing.placeholders import Expanded
 
 T = TypeVar("T")
 PhaseListener = Callable[[Phase], None]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.probes.checks.base import Attempt, CheckOutcome
-from services.probes.checks.net import connect, resolve, split_endpoint
-from services.probes.classify import make
 from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
-from services.probes.faults import CheckFailed, ProtocolViolation
-from services.probes.placeholders import Expanded
+from services.probes.probing.checks.base import Attempt, CheckOutcome
+from services.probes.probing.checks.net import connect, resolve, split_endpoint
+from services.probes.probing.classify import make
+from services.probes.probing.faults import CheckFailed, ProtocolViolation
+from services.probes.probing.placeholders import Expanded
 
 _TLS_SCHEMES = frozenset({"grpcs", "https"})
 _Status = health_pb2.HealthCheckResponse

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 
 from services.probes.agent.records import CheckState
-from services.probes.classify import make
+from services.probes.agent.resources.model import ResourceAlert, ResourceMetrics, ServiceResources
+from services.probes.agent.resources.store import alert_from_row
 from services.probes.domain import (
     BreakerState,
     CommunicationError,
@@ -21,11 +22,10 @@ from services.probes.domain import (
     SpeedRating,
     Thresholds,
 )
-from services.probes.history import LatencyRow, ResourceRow
-from services.probes.patterns import HourlyCount
+from services.probes.insights.history import LatencyRow, ResourceRow
+from services.probes.insights.patterns import HourlyCount
+from services.probes.probing.classify import make
 from services.probes.repository import ERROR_COLUMNS, decode_cursor, encode_cursor, error_where, parse_id, row_to_error
-from services.probes.resources.model import ResourceAlert, ResourceMetrics, ServiceResources
-from services.probes.resources.store import alert_from_row
 
 # A resource figure older than this many sampling intervals is shown as stale.
 STALE_INTERVALS = 3

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.probes.resources.model import ResourceMetrics, ResourceSample
+from services.probes.agent.resources.model import ResourceMetrics, ResourceSample
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

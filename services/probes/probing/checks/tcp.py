@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from services.probes.checks.base import Attempt, CheckOutcome
-from services.probes.checks.net import Channel, TlsSettings, connect, resolve, split_endpoint, tls_context
 from services.probes.domain import PhaseName, ProbeKind, Target
-from services.probes.faults import ProtocolViolation
-from services.probes.placeholders import Expanded
+from services.probes.probing.checks.base import Attempt, CheckOutcome
+from services.probes.probing.checks.net import Channel, TlsSettings, connect, resolve, split_endpoint, tls_context
+from services.probes.probing.faults import ProtocolViolation
+from services.probes.probing.placeholders import Expanded
 
 _TLS_SCHEMES = frozenset({"tls", "tcps", "ssl"})
 

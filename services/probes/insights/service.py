@@ -16,9 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from services.common.errors import InvalidArgumentError, NotFoundError
 from services.probes.agent.leases import AgentRecord, Coordination
 from services.probes.agent.records import CheckState
+from services.probes.agent.resources.model import ResourceAlert, ServiceResources
 from services.probes.domain import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ConnectionTestResult, ErrorFilter, Page
-from services.probes.export import connection_test_to_json, connection_test_to_text, errors_to_json, errors_to_text
-from services.probes.history import (
+from services.probes.insights.export import (
+    connection_test_to_json,
+    connection_test_to_text,
+    errors_to_json,
+    errors_to_text,
+)
+from services.probes.insights.history import (
     SOURCE,
     Bucket,
     LatencyPoint,
@@ -28,10 +34,9 @@ from services.probes.history import (
     merge_latency,
     resource_points,
 )
-from services.probes.insights_repository import InsightsRepository, missing_ids
-from services.probes.patterns import PatternReport, analyse
-from services.probes.report_pdf import connection_test_pdf
-from services.probes.resources.model import ResourceAlert, ServiceResources
+from services.probes.insights.patterns import PatternReport, analyse
+from services.probes.insights.report_pdf import connection_test_pdf
+from services.probes.insights.repository import InsightsRepository, missing_ids
 from services.probes.service import TargetSource
 
 MAX_EXPORT = 500

@@ -26,7 +26,7 @@ import grpc
 from redis import exceptions as redis_errors
 
 from services.probes.domain import Classification, ErrorGroup, ErrorType, PhaseName, Severity
-from services.probes.faults import CertificateRejected, CheckFailed, MissingVariable, ProtocolViolation
+from services.probes.probing.faults import CertificateRejected, CheckFailed, MissingVariable, ProtocolViolation
 
 E = ErrorType
 
