@@ -31,6 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.common.events import check_states_stream
 from services.common.logging import get_logger
 from services.health.feeds import UndecodableFeed, check_state_from_bytes
 from services.health.status import CheckState
@@ -44,11 +45,6 @@ _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError
 _MAX_BACKOFF = 30.0
 
 Entry = tuple[str, CheckState | None]
-
-
-def stream_key(namespace: str) -> str:
-    """The probes' stream (services/probes/agent/recorder.py CheckStateStream)."""
-    return f"{namespace}:probes:check-states"
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class CheckStateConsumer:
         self._config = config
         self._apply = apply
         self._clock = clock
-        self.key = stream_key(config.namespace)
+        self.key = check_states_stream(config.namespace)
         self._task: asyncio.Task[None] | None = None
         self._pending_from: str | None = "0"  # re-read our own pending entries first
         self._claimed_at = -1e18

@@ -20,6 +20,7 @@ from services.probes.domain import (
     ProbeOptions,
     ResourceSource,
     Severity,
+    SpeedRating,
     Target,
     Thresholds,
     Timing,
@@ -143,6 +144,12 @@ def breaker_to_proto(value: BreakerState | None) -> probes_pb2.CircuitBreakerSta
     return probes_pb2.CircuitBreakerState.Value(f"CIRCUIT_BREAKER_STATE_{value.value}")
 
 
+def speed_to_proto(value: SpeedRating | None) -> probes_pb2.SpeedRating.ValueType:
+    if value is None:
+        return probes_pb2.SPEED_RATING_UNSPECIFIED
+    return probes_pb2.SpeedRating.Value(f"SPEED_RATING_{value.value}")
+
+
 def timing_to_proto(timing: Timing) -> probes_pb2.NetworkTimingMetrics:
     msg = probes_pb2.NetworkTimingMetrics(total_time_ms=timing.total_ms)
     for field, value in (
@@ -239,8 +246,7 @@ def result_to_proto(result: ConnectionTestResult) -> probes_pb2.ConnectionTestRe
         circuit_breaker=breaker_to_proto(result.breaker),
     )
     set_timestamp(msg.executed_at, result.executed_at)
-    if result.speed_rating is not None:
-        msg.speed_rating = probes_pb2.SpeedRating.Value(f"SPEED_RATING_{result.speed_rating.value}")
+    msg.speed_rating = speed_to_proto(result.speed_rating)
     if result.error is not None:
         _set_classification(msg, result.error)
     return msg

@@ -20,9 +20,10 @@ from services.common.runtime import Resources, run_process, serve_until_signal
 from services.common.settings import CommonSettings, load_settings
 from services.probes.agent.breaker import BreakerPolicy
 from services.probes.agent.checker import CheckAgent
+from services.probes.agent.handoff import CheckStateStream
 from services.probes.agent.leases import AgentIdentity, Coordination
 from services.probes.agent.maintenance import Maintenance
-from services.probes.agent.recorder import CheckRecorder, CheckStateStream
+from services.probes.agent.recorder import CheckRecorder
 from services.probes.agent.resources.agent import ResourceAgent
 from services.probes.agent.resources.store import ResourceStore
 from services.probes.agent.runtime import AgentRuntime, RuntimeConfig, TargetLister, new_identity

@@ -10,44 +10,18 @@ from google.protobuf import timestamp_pb2
 from services.common.errors import InvalidArgumentError
 from services.common.protoconv import set_timestamp
 from services.probes.agent.leases import AgentRecord, LeaseKind
-from services.probes.agent.records import CheckRecord, CheckState
+from services.probes.agent.records import CheckState
 from services.probes.agent.resources.model import AlertType, ResourceAlert, ResourceMetrics, ServiceResources
-from services.probes.convert import breaker_to_proto, error_type_to_proto, group_to_proto, thresholds_to_proto
+from services.probes.convert import (
+    breaker_to_proto,
+    error_type_to_proto,
+    group_to_proto,
+    speed_to_proto,
+    thresholds_to_proto,
+)
 from services.probes.insights.history import Bucket, LatencyPoint, ResourcePoint
 from services.probes.insights.patterns import PatternReport, Trend
 from services.probes.insights.service import ExportFormat
-
-
-def _speed(value: object) -> probes_pb2.SpeedRating.ValueType:
-    name = getattr(value, "value", None)
-    return probes_pb2.SpeedRating.Value(f"SPEED_RATING_{name}") if name else probes_pb2.SPEED_RATING_UNSPECIFIED
-
-
-def check_record_to_proto(record: CheckRecord) -> probes_pb2.ServiceCheckState:
-    """The state a check leaves, as appended to the check-states stream."""
-    msg = probes_pb2.ServiceCheckState(
-        service_id=record.service_id,
-        service_slug=record.slug,
-        success=record.success,
-        degraded=record.degraded,
-        summary=record.summary,
-        total_latency_ms=record.total_ms,
-        speed_rating=_speed(record.speed_rating),
-        consecutive_failures=record.breaker.failures,
-        circuit_breaker=breaker_to_proto(record.breaker.state),
-        agent_id=record.agent_id,
-        interval_seconds=record.interval_seconds,
-    )
-    set_timestamp(msg.checked_at, record.checked_at)
-    set_timestamp(msg.breaker_retry_at, record.breaker.retry_at)
-    if record.error is not None:
-        msg.error_type = error_type_to_proto(record.error.error_type)
-        msg.error_group = group_to_proto(record.error.group)
-    if record.success:
-        set_timestamp(msg.last_success_at, record.checked_at)
-    elif not record.skipped:
-        set_timestamp(msg.last_failure_at, record.checked_at)
-    return msg
 
 
 def check_state_to_proto(state: CheckState) -> probes_pb2.ServiceCheckState:
@@ -58,7 +32,7 @@ def check_state_to_proto(state: CheckState) -> probes_pb2.ServiceCheckState:
         degraded=state.degraded,
         summary=state.summary,
         total_latency_ms=state.total_latency_ms,
-        speed_rating=_speed(state.speed_rating),
+        speed_rating=speed_to_proto(state.speed_rating),
         consecutive_failures=state.consecutive_failures,
         circuit_breaker=breaker_to_proto(state.breaker),
         agent_id=state.agent_id,
