@@ -14,14 +14,14 @@ from b2x.monitoring.v1 import common_pb2, events_pb2, health_pb2
 from services.common.embedded import EmbeddedRedis
 from services.common.events import Resync, Subscription, Topic, check_states_stream, new_event
 from services.common.runtime import Resources
-from services.health.aggregation import Aggregator
-from services.health.aggregation_store import PostgresAggregationStore
-from services.health.consumer import GROUP, CheckStateConsumer, ConsumerConfig
+from services.health.aggregation.consumer import GROUP, CheckStateConsumer, ConsumerConfig
+from services.health.aggregation.service import Aggregator
+from services.health.aggregation.store import PostgresAggregationStore
 from services.health.domain import ConnectedService
 from services.health.events import BusStatusAnnouncer
-from services.health.repository import PostgresRegistry
-from services.health.rules import define_service
-from services.health.service import RegistryService
+from services.health.registry.repository import PostgresRegistry
+from services.health.registry.rules import define_service
+from services.health.registry.service import RegistryService
 from services.health.status import CheckState
 from tests.health.aggregation_helpers import append, check_state, eventually
 from tests.health.helpers import TIMEOUT, definition, register, start_health

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from services.common.logging import get_logger
-from services.health.aggregation import Aggregator
+from services.health.aggregation.service import Aggregator
 
 log = get_logger(__name__)
 

@@ -27,7 +27,7 @@ from services.health.domain import (
     visible_endpoint,
     visible_headers,
 )
-from services.health.rules import define_service
+from services.health.registry.rules import define_service
 
 TYPE_TO_PROTO: dict[ServiceType, common_pb2.ServiceType.ValueType] = {
     ServiceType.ERP: common_pb2.SERVICE_TYPE_ERP,

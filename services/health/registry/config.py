@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.common.errors import StartupError
 from services.health.domain import InvalidFieldError, ProbeOptions, ServiceDefinition, Thresholds
-from services.health.rules import check_headers, check_url, define_service
+from services.health.registry.rules import check_headers, check_url, define_service
 
 _DEFAULT_THRESHOLDS = Thresholds()
 _DEFAULT_PROBE = ProbeOptions()

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from services.health.aggregation import AggregateRow, AggregateUpdate
+from services.health.aggregation.service import AggregateRow, AggregateUpdate
 from services.health.domain import ResourceSnapshot, ServiceStatus, Thresholds
-from services.health.repository import row_to_resources
+from services.health.registry.repository import row_to_resources
 from services.health.status import CheckState, Verdict
 
 # Average latency and uptime windows (to the hour: rollups are hourly).

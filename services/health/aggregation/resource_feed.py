@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from services.common.events import EventBus, Resync, Subscription, Topic
 from services.common.logging import get_logger
+from services.health.aggregation.feeds import snapshot_from_proto
 from services.health.domain import ResourceSnapshot
-from services.health.feeds import snapshot_from_proto
 
 log = get_logger(__name__)
 

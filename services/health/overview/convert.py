@@ -8,11 +8,11 @@ from b2x.monitoring.v1 import health_pb2
 
 from services.common.errors import InvalidArgumentError
 from services.common.protoconv import set_timestamp
-from services.health.convert import STATUS_TO_PROTO, TYPE_TO_PROTO
 from services.health.domain import ServiceStatus
-from services.health.history import HistoryBucket, Tally
-from services.health.overview import HealthHistory
-from services.health.summary import Component, HealthSummary
+from services.health.overview.history import HistoryBucket, Tally
+from services.health.overview.service import HealthHistory
+from services.health.overview.summary import Component, HealthSummary
+from services.health.registry.convert import STATUS_TO_PROTO, TYPE_TO_PROTO
 
 BUCKET_TO_PROTO: dict[HistoryBucket, health_pb2.HealthHistoryBucket.ValueType] = {
     HistoryBucket.HOUR: health_pb2.HEALTH_HISTORY_BUCKET_HOUR,

@@ -9,9 +9,9 @@ from functools import reduce
 from typing import Protocol
 
 from services.health.domain import ConnectedService
-from services.health.history import HistoryBucket, HistoryPlan, HistoryPoint, Tally, fill, plan
-from services.health.service import RegistryService
-from services.health.summary import Component, HealthSummary, summarize
+from services.health.overview.history import HistoryBucket, HistoryPlan, HistoryPoint, Tally, fill, plan
+from services.health.overview.summary import Component, HealthSummary, summarize
+from services.health.registry.service import RegistryService
 
 
 class OverviewReader(Protocol):

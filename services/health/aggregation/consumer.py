@@ -33,7 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.events import check_states_stream
 from services.common.logging import get_logger
-from services.health.feeds import UndecodableFeed, check_state_from_bytes
+from services.health.aggregation.feeds import UndecodableFeed, check_state_from_bytes
 from services.health.status import CheckState
 
 log = get_logger(__name__)

@@ -8,9 +8,9 @@ from datetime import datetime
 import asyncpg
 
 from services.health.domain import ServiceStatus, ServiceType
-from services.health.history import HistoryBucket, HistoryPlan, Tally
+from services.health.overview.history import HistoryBucket, HistoryPlan, Tally
+from services.health.overview.summary import Component
 from services.health.status import STALE_FIGURES
-from services.health.summary import Component
 
 _COMPONENTS = """
 SELECT s.id, s.slug, s.name, s.type, s.status, s.status_reason, s.enabled, s.average_latency_ms, s.uptime_percent,

@@ -13,8 +13,8 @@ from b2x.monitoring.v1 import events_pb2, health_pb2, probes_pb2
 from google.protobuf.message import DecodeError
 
 from services.common.protoconv import from_timestamp, set_timestamp
-from services.health.convert import STATUS_TO_PROTO
 from services.health.domain import ResourceSnapshot, StatusChange
+from services.health.registry.convert import STATUS_TO_PROTO
 from services.health.status import BreakerState, CheckState, SpeedRating
 
 _SPEED = {

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from services.common.errors import FailedPreconditionError
 from services.common.logging import get_logger
-from services.health.aggregation import StatusAnnouncer
+from services.health.aggregation.service import StatusAnnouncer
 from services.health.domain import (
     ConnectedService,
     ServiceDefinition,
@@ -23,7 +23,7 @@ from services.health.domain import (
     StatusChange,
     SyncReport,
 )
-from services.health.rules import parse_ref
+from services.health.registry.rules import parse_ref
 from services.health.status import DISABLED
 
 log = get_logger(__name__)
