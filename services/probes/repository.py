@@ -101,7 +101,8 @@ async def insert_errors(conn: Connection, errors: list[CommunicationError], part
 
 
 class PostgresProbeRepository:
-    """The only module of the probes service that speaks SQL."""
+    """Connection tests and communication errors in PostgreSQL (the agents' writes are in `agent/store.py`,
+    the read side's in `insights/repository.py`)."""
 
     def __init__(self, pool: asyncpg.Pool, partitions: Partitions | None = None) -> None:
         self._pool = pool

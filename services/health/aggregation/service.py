@@ -2,7 +2,7 @@
 
 Each batch is one transaction: lock the services it touches (in id order), count the checks into
 the hourly rollups (a check delivered twice is counted once), apply the status rules
-(`status.py`), write every touched service in one statement, commit, then announce the status
+(`services/health/status.py`), write every touched service in one statement, commit, then announce the status
 changes. Checks may arrive out of order across replicas: only a check newer than the stored one
 moves the status, while every check counts in the rollups. A check taken before the definition last
 changed (endpoint, enabled) counts in the rollups but says nothing about the service as it is now.
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from services.common.logging import get_logger
-from services.health.domain import ResourceSnapshot, ServiceStatus, StatusChange, Thresholds
+from services.health.domain import ResourceSnapshot, ServiceStatus, StatusAnnouncer, StatusChange, Thresholds
 from services.health.status import (
     CheckState,
     Verdict,
@@ -78,10 +78,6 @@ class AggregationWriter(Protocol):
 
 class AggregationStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[AggregationWriter]: ...
-
-
-class StatusAnnouncer(Protocol):
-    async def status_changed(self, changes: Sequence[StatusChange]) -> None: ...
 
 
 def _utcnow() -> datetime:

@@ -1,4 +1,7 @@
-"""PostgreSQL storage of the registry (schema `health`): the only module of the service that speaks SQL.
+"""PostgreSQL storage of the registry (schema `health`): every registry read and write of `health.services`.
+
+The aggregation (`aggregation/store.py`) writes the status columns and the rollups; the overview
+(`overview/repository.py`) reads them. Registry writes and aggregation writes lock rows in id order.
 
 Reads go straight to the pool. Writes go through `transaction()`, which holds one advisory lock for
 the whole registry: writes are rare (a config change, an operator's RegisterService), and one lock

@@ -13,13 +13,13 @@ from typing import Protocol
 
 from services.common.errors import FailedPreconditionError
 from services.common.logging import get_logger
-from services.health.aggregation.service import StatusAnnouncer
 from services.health.domain import (
     ConnectedService,
     ServiceDefinition,
     ServiceStatus,
     ServiceType,
     Source,
+    StatusAnnouncer,
     StatusChange,
     SyncReport,
 )

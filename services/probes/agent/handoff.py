@@ -2,7 +2,7 @@
 
 Every record is appended as a `ServiceCheckState` (field `state`) to the capped stream named by
 `services.common.events.check_states_stream`; the health service reads it with a consumer group
-(services/health/aggregation/service/consumer.py). This is a transport edge, so it is where the agent
+(services/health/aggregation/consumer.py). This is a transport edge, so it is where the agent
 touches protobuf.
 """
 
