@@ -31,7 +31,7 @@ def up(
 ) -> None:
     """Start the whole stack: embedded PostgreSQL and Redis (unless B2X_DATABASE_URL/B2X_REDIS_URL are set),
     the jobs, health and probes services and the gateway. Ctrl-C stops it all."""
-    from b2c.stack import run_stack  # noqa: PLC0415 - heavy imports only for `up`
+    from b2c.stack.up import run_stack  # noqa: PLC0415 - heavy imports only for `up`
 
     raise typer.Exit(run_stack(demo=demo, data_dir=data_dir, stream_logs=logs))
 

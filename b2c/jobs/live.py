@@ -14,8 +14,8 @@ from b2c import output
 from b2c.client import run_query
 from b2c.config import CliConfig
 from b2c.errors import Exit
-from b2c.jobs_api import JOB_FIELDS, LIST, LOGS, matches
-from b2c.jobs_render import jobs_table, log_line
+from b2c.jobs.api import JOB_FIELDS, LIST, LOGS, matches
+from b2c.jobs.render import jobs_table, log_line
 from b2c.ws import LiveConnection
 
 STATUS_SUB = f"subscription {{ jobStatusChanged {{ change job {{ {JOB_FIELDS} }} }} }}"
@@ -102,7 +102,7 @@ async def follow_logs(config: CliConfig, job_id: str, tail: int | None, fmt: str
 
 
 def _job_status(config: CliConfig, job_id: str) -> str:
-    from b2c.jobs_api import STATUS  # noqa: PLC0415
+    from b2c.jobs.api import STATUS  # noqa: PLC0415
 
     status: str = run_query(config, STATUS, {"id": job_id})["job"]["status"]
     return status

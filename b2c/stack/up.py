@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from b2c.config import CliConfig
 from b2c.errors import CliError, Exit
-from b2c.ports import StackPorts, check_free
+from b2c.stack.settings import StackPorts, check_free
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
 from services.common.errors import StartupError
 
@@ -141,18 +141,18 @@ class Stack:
             }
         )
         if self.demo:
-            from b2c.demo_config import write_demo_config  # noqa: PLC0415
+            from b2c.stack.demo.config import write_demo_config  # noqa: PLC0415
 
             config = write_demo_config(self.data_dir, ports, database_url=database_url, redis_url=redis_url)
             env.setdefault("B2X_CONFIG_FILE", str(config))
         py = sys.executable
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         if self.demo:
-            from b2c.demo_config import SYSTEMS, demo_host  # noqa: PLC0415
+            from b2c.stack.demo.config import SYSTEMS, demo_host  # noqa: PLC0415
 
             self.parts.append(
-                Part("demo-endpoints", [py, "-m", "b2c.demo_endpoints"], env, self.logs_dir / "demo-endpoints.log",
-                     f"tcp:{demo_host()}:{SYSTEMS[0].port()}")
+                Part("demo-endpoints", [py, "-m", "b2c.stack.demo.endpoints"], env,
+                     self.logs_dir / "demo-endpoints.log", f"tcp:{demo_host()}:{SYSTEMS[0].port()}")
             )  # fmt: skip
         for name, module, port in (
             ("jobs", "services.jobs", ports.jobs),
@@ -170,7 +170,9 @@ class Stack:
             )
         )
         if self.demo:
-            self.parts.append(Part("demo", [py, "-m", "b2c.demo"], env, self.logs_dir / "demo.log", "none"))
+            self.parts.append(
+                Part("demo", [py, "-m", "b2c.stack.demo.worker"], env, self.logs_dir / "demo.log", "none")
+            )
 
     async def spawn(self, part: Part) -> None:
         part.process = await asyncio.create_subprocess_exec(

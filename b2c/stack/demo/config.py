@@ -1,6 +1,6 @@
 """The declarative services file `b2c up --demo` hands to the health service, and the demo systems' ports.
 
-The demo registers the simulated ERP, PIM and CRM systems (`b2c.demo_endpoints`, each with a
+The demo registers the simulated ERP, PIM and CRM systems (`b2c.stack.demo.endpoints`, each with a
 Prometheus metrics endpoint) and the stack's own gateway, PostgreSQL and Redis, so every screen has
 something to show: probes, latency, communication errors with realistic faults, resource figures and
 resource alerts (the CRM runs hot on purpose).
@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from b2c.ports import StackPorts
+from b2c.stack.settings import StackPorts
 
 
 @dataclass(frozen=True)

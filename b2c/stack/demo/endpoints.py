@@ -1,4 +1,4 @@
-"""Simulated ERP, PIM and CRM systems for `b2c up --demo`: `python -m b2c.demo_endpoints`.
+"""Simulated ERP, PIM and CRM systems for `b2c up --demo`: `python -m b2c.stack.demo.endpoints`.
 
 Each system listens on its own port (B2X_DEMO_ERP_PORT / _PIM_ / _CRM_, default 18081-18083) with
 
@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from b2c.demo_config import SYSTEMS, DemoSystem, demo_host
+from b2c.stack.demo.config import SYSTEMS, DemoSystem, demo_host
 
 GB = 1024**3
 HANG_SECONDS = 120.0

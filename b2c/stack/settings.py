@@ -72,7 +72,7 @@ class StackPorts:
 def check_free(ports: StackPorts, demo: bool = False) -> None:
     """Fail before starting anything when a port is taken, naming the part and its variable."""
     if demo:
-        from b2c.demo_config import SYSTEMS  # noqa: PLC0415
+        from b2c.stack.demo.config import SYSTEMS  # noqa: PLC0415
 
         for system in SYSTEMS:
             if not port_is_free(system.port(), "127.0.0.1"):
