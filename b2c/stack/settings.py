@@ -1,16 +1,30 @@
-"""The stack's ports: defaults from DESIGN.md, each overridable by its B2X_* variable."""
+"""What `b2c up` takes from the environment, read once into one typed object (`StackSettings`).
+
+    B2X_BIND_HOST                          where the stack listens (default 127.0.0.1, loopback)
+    B2X_JOBS_PORT … B2X_PROBES_METRICS_PORT   the stack's ports; defaults from DESIGN.md
+    B2X_DEMO_ERP_PORT / _PIM_ / _CRM_      the simulated systems of --demo (default 18081-18083)
+    B2X_DATABASE_URL, B2X_REDIS_URL        servers to use instead of the embedded ones
+    B2X_DATA_DIR                           data directory (else $XDG_DATA_HOME/b2x, else ~/.local/share/b2x)
+    B2X_LOG_FORMAT                         the services' log format (default json)
+
+A port that is not a port number stops `b2c up` with a message naming its variable. Nothing else in
+`b2c up` reads the environment; the services it starts get theirs from `StackPorts.env()` and the
+supervisor (services read their own settings with `services.common.settings`).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from b2c.errors import CliError
-from services.common.embedded import port_is_free
+from b2c.stack.demo.systems import SYSTEMS
 
 
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not 0 < int(raw) < 65536:
@@ -28,25 +42,32 @@ class StackPorts:
     health_metrics: int
     probes_metrics: int
     host: str
+    demo: Mapping[str, int] = field(default_factory=dict)  # slug of a demo system → its port
 
     @classmethod
-    def from_env(cls) -> StackPorts:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:
+        env = os.environ if environ is None else environ
         return cls(
-            jobs=_port("B2X_JOBS_PORT", 50051),
-            health=_port("B2X_HEALTH_PORT", 50052),
-            probes=_port("B2X_PROBES_PORT", 50053),
-            gateway=_port("B2X_GATEWAY_PORT", 8080),
-            jobs_metrics=_port("B2X_JOBS_METRICS_PORT", 9101),
-            health_metrics=_port("B2X_HEALTH_METRICS_PORT", 9102),
-            probes_metrics=_port("B2X_PROBES_METRICS_PORT", 9103),
+            jobs=_port(env, "B2X_JOBS_PORT", 50051),
+            health=_port(env, "B2X_HEALTH_PORT", 50052),
+            probes=_port(env, "B2X_PROBES_PORT", 50053),
+            gateway=_port(env, "B2X_GATEWAY_PORT", 8080),
+            jobs_metrics=_port(env, "B2X_JOBS_METRICS_PORT", 9101),
+            health_metrics=_port(env, "B2X_HEALTH_METRICS_PORT", 9102),
+            probes_metrics=_port(env, "B2X_PROBES_METRICS_PORT", 9103),
             # Locally the stack listens on loopback only, unless told otherwise.
-            host=os.environ.get("B2X_BIND_HOST", "127.0.0.1"),
+            host=env.get("B2X_BIND_HOST", "127.0.0.1"),
+            demo={s.slug: _port(env, s.port_variable, s.default_port) for s in SYSTEMS},
         )
 
     @property
+    def local_host(self) -> str:
+        """Where a client on this machine reaches the stack (loopback when it listens everywhere)."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - comparing, not binding
+
+    @property
     def api_url(self) -> str:
-        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - comparing, not binding
-        return f"http://{shown}:{self.gateway}"
+        return f"http://{self.local_host}:{self.gateway}"
 
     def named(self) -> list[tuple[str, int]]:
         return [
@@ -69,20 +90,31 @@ class StackPorts:
         }  # fmt: skip
 
 
-def check_free(ports: StackPorts, demo: bool = False) -> None:
-    """Fail before starting anything when a port is taken, naming the part and its variable."""
-    if demo:
-        from b2c.stack.demo.config import SYSTEMS  # noqa: PLC0415
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """$B2X_DATA_DIR, else $XDG_DATA_HOME/b2x, else ~/.local/share/b2x."""
+    env = os.environ if environ is None else environ
+    if explicit := env.get("B2X_DATA_DIR"):
+        return Path(explicit).expanduser().resolve()
+    return Path(env.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "b2x"
 
-        for system in SYSTEMS:
-            if not port_is_free(system.port(), "127.0.0.1"):
-                taken = f"port {system.port()} (demo {system.name}) is already in use"
-                raise CliError(f"{taken}; set {system.port_variable} to move it")
-    for (what, port), var in zip(
-        ports.named(),
-        ["B2X_JOBS_PORT", "B2X_HEALTH_PORT", "B2X_PROBES_PORT", "B2X_GATEWAY_PORT", "B2X_JOBS_METRICS_PORT",
-         "B2X_HEALTH_METRICS_PORT", "B2X_PROBES_METRICS_PORT"],
-        strict=True,
-    ):  # fmt: skip
-        if not port_is_free(port, "127.0.0.1"):
-            raise CliError(f"port {port} ({what}) is already in use — is another stack running? Set {var} to move it")
+
+@dataclass(frozen=True)
+class StackSettings:
+    ports: StackPorts
+    database_url: str  # "" = start an embedded PostgreSQL
+    redis_url: str  # "" = start an embedded Redis
+    data_dir: Path
+    log_format: str
+    environ: Mapping[str, str]  # what the services inherit, as it was read
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, data_dir: Path | None = None) -> StackSettings:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            ports=StackPorts.from_env(env),
+            database_url=env.get("B2X_DATABASE_URL", ""),
+            redis_url=env.get("B2X_REDIS_URL", ""),
+            data_dir=data_dir or default_data_dir(env),
+            log_format=env.get("B2X_LOG_FORMAT", "json"),
+            environ=env,
+        )

@@ -25,7 +25,8 @@ from typing import IO, Any
 
 from b2c.config import CliConfig
 from b2c.errors import CliError, Exit
-from b2c.stack.settings import StackPorts, check_free
+from b2c.stack.demo.systems import SYSTEMS
+from b2c.stack.settings import StackPorts, StackSettings
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
 from services.common.errors import StartupError
 
@@ -36,11 +37,22 @@ START_TIMEOUT = 90.0
 MAX_RESTARTS = 5
 
 
-def default_data_dir() -> Path:
-    """$B2X_DATA_DIR, else $XDG_DATA_HOME/b2x, else ~/.local/share/b2x."""
-    if explicit := os.environ.get("B2X_DATA_DIR"):
-        return Path(explicit).expanduser().resolve()
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "b2x"
+def check_free(ports: StackPorts, demo: bool = False) -> None:
+    """Fail before starting anything when a port is taken, naming the part and its variable."""
+    if demo:
+        for system in SYSTEMS:
+            port = ports.demo[system.slug]
+            if not port_is_free(port, "127.0.0.1"):
+                taken = f"port {port} (demo {system.name}) is already in use"
+                raise CliError(f"{taken}; set {system.port_variable} to move it")
+    for (what, port), var in zip(
+        ports.named(),
+        ["B2X_JOBS_PORT", "B2X_HEALTH_PORT", "B2X_PROBES_PORT", "B2X_GATEWAY_PORT", "B2X_JOBS_METRICS_PORT",
+         "B2X_HEALTH_METRICS_PORT", "B2X_PROBES_METRICS_PORT"],
+        strict=True,
+    ):  # fmt: skip
+        if not port_is_free(port, "127.0.0.1"):
+            raise CliError(f"port {port} ({what}) is already in use — is another stack running? Set {var} to move it")
 
 
 def say(message: str) -> None:
@@ -73,11 +85,12 @@ class Part:
 
 
 class Stack:
-    def __init__(self, data_dir: Path, demo: bool, stream_logs: bool) -> None:
-        self.data_dir = data_dir
+    def __init__(self, settings: StackSettings, demo: bool, stream_logs: bool) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
         self.demo = demo
         self.stream_logs = stream_logs
-        self.logs_dir = data_dir / "logs"
+        self.logs_dir = settings.data_dir / "logs"
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.parts: list[Part] = []
@@ -103,8 +116,8 @@ class Stack:
         self._lock_handle = handle
 
     async def start_databases(self) -> tuple[str, str]:
-        database_url = os.environ.get("B2X_DATABASE_URL")
-        redis_url = os.environ.get("B2X_REDIS_URL")
+        database_url = self.settings.database_url
+        redis_url = self.settings.redis_url
         if not database_url:
             port = PREFERRED_PG_PORT if port_is_free(PREFERRED_PG_PORT) else 0
             try:
@@ -130,14 +143,14 @@ class Stack:
         return database_url, redis_url
 
     def plan(self, database_url: str, redis_url: str, ports: StackPorts) -> None:
-        env = dict(os.environ)
+        env = dict(self.settings.environ)
         env.update(ports.env())
         env.update(
             {
                 "B2X_DATABASE_URL": database_url,
                 "B2X_REDIS_URL": redis_url,
                 "PYTHONUNBUFFERED": "1",
-                "B2X_LOG_FORMAT": os.environ.get("B2X_LOG_FORMAT", "json"),
+                "B2X_LOG_FORMAT": self.settings.log_format,
             }
         )
         if self.demo:
@@ -148,11 +161,10 @@ class Stack:
         py = sys.executable
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         if self.demo:
-            from b2c.stack.demo.config import SYSTEMS, demo_host  # noqa: PLC0415
-
+            first = ports.demo[SYSTEMS[0].slug]
             self.parts.append(
                 Part("demo-endpoints", [py, "-m", "b2c.stack.demo.endpoints"], env,
-                     self.logs_dir / "demo-endpoints.log", f"tcp:{demo_host()}:{SYSTEMS[0].port()}")
+                     self.logs_dir / "demo-endpoints.log", f"tcp:{ports.local_host}:{first}")
             )  # fmt: skip
         for name, module, port in (
             ("jobs", "services.jobs", ports.jobs),
@@ -321,7 +333,7 @@ async def _run(stack: Stack) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stack.stopping.set)
-    ports = StackPorts.from_env()
+    ports = stack.settings.ports
     try:
         check_free(ports, stack.demo)
         say("Starting B2X Monitoring…")
@@ -381,7 +393,8 @@ async def _first_of(work: Awaitable[Any], stopping: asyncio.Event) -> None:
 
 
 def run_stack(demo: bool, data_dir: str | None, stream_logs: bool) -> int:
-    stack = Stack(Path(data_dir).expanduser().resolve() if data_dir else default_data_dir(), demo, stream_logs)
+    settings = StackSettings.from_env(data_dir=Path(data_dir).expanduser().resolve() if data_dir else None)
+    stack = Stack(settings, demo, stream_logs)
     try:
         stack.lock()
     except CliError as error:

@@ -15,8 +15,9 @@ import httpx
 import pytest
 import uvicorn
 
-from b2c.stack.demo.config import SYSTEMS, write_demo_config
+from b2c.stack.demo.config import write_demo_config
 from b2c.stack.demo.endpoints import BEHAVIOURS, ByPort, Fault, SimulatedSystem, crm_fault, erp_fault, pim_fault
+from b2c.stack.demo.systems import SYSTEMS
 from b2c.stack.settings import StackPorts
 from services.health.registry.config import parse_config
 from services.probes.agent.resources.alerts import ThresholdEvaluator

@@ -37,7 +37,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from b2c.stack.demo.config import SYSTEMS, DemoSystem, demo_host
+from b2c.stack.demo.systems import SYSTEMS, DemoSystem
+from b2c.stack.settings import StackPorts
 
 GB = 1024**3
 HANG_SECONDS = 120.0
@@ -203,12 +204,12 @@ class ByPort:
         await app(scope, receive, send)
 
 
-def build(seed: int | None = None) -> tuple[ByPort, list[tuple[DemoSystem, int]]]:
+def build(ports: StackPorts, seed: int | None = None) -> tuple[ByPort, list[tuple[DemoSystem, int]]]:
     rng = random.Random(seed)  # noqa: S311 - simulated faults, not security
     apps: dict[int, Starlette] = {}
     systems = []
     for system in SYSTEMS:
-        port = system.port()
+        port = ports.demo[system.slug]
         apps[port] = SimulatedSystem(system, BEHAVIOURS[system.slug], rng).app()
         systems.append((system, port))
     return ByPort(apps), systems
@@ -230,8 +231,9 @@ def _listen(host: str, port: int) -> socket.socket:
 def main() -> None:
     import uvicorn  # noqa: PLC0415 - only the process itself needs the server
 
-    app, systems = build()
-    host = demo_host()
+    ports = StackPorts.from_env()
+    app, systems = build(ports)
+    host = ports.local_host
     sockets = [_listen(host, port) for _, port in systems]
     for system, port in systems:
         print(f"{system.name:<20} http://{host}:{port}/api/health  metrics http://{host}:{port}/metrics", flush=True)
