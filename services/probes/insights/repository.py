@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.common.db import newest_first
 from services.probes.agent.records import CheckState
 from services.probes.agent.resources.model import ResourceAlert, ResourceMetrics, ServiceResources
 from services.probes.agent.resources.store import alert_from_row
@@ -25,7 +26,7 @@ from services.probes.domain import (
 from services.probes.insights.history import LatencyRow, ResourceRow
 from services.probes.insights.patterns import HourlyCount
 from services.probes.probing.classify import make
-from services.probes.repository import ERROR_COLUMNS, decode_cursor, encode_cursor, error_where, parse_id, row_to_error
+from services.probes.repository import ERROR_COLUMNS, error_where, parse_id, row_to_error
 
 # A resource figure older than this many sampling intervals is shown as stale.
 STALE_INTERVALS = 3
@@ -180,22 +181,11 @@ class InsightsRepository:
             add("triggered_at >= $?", since)
         if until:
             add("triggered_at < $?", until)
-        where = " AND ".join(clauses)
-        total = await self._pool.fetchval(f"SELECT count(*) FROM probes.resource_alerts WHERE {where}", *params)
-        if cursor:
-            at, last = decode_cursor(cursor)
-            params += [at, last]
-            where += f" AND (triggered_at, id) < (${len(params) - 1}, ${len(params)})"
-        params.append(size + 1)
-        rows = await self._pool.fetch(
-            f"SELECT * FROM probes.resource_alerts WHERE {where} ORDER BY triggered_at DESC, id DESC "
-            f"LIMIT ${len(params)}",
-            *params,
-        )
-        more = len(rows) > size
-        rows = rows[:size]
-        token = encode_cursor(rows[-1]["triggered_at"], rows[-1]["id"]) if more and rows else None
-        return Page([alert_from_row(r) for r in rows], token, int(total or 0))
+        page = await newest_first(
+            self._pool, columns="*", table="probes.resource_alerts", where=" AND ".join(clauses), params=params,
+            time_column="triggered_at", page_size=size, cursor=cursor,
+        )  # fmt: skip
+        return Page([alert_from_row(r) for r in page.rows], page.next_cursor, page.total)
 
     async def hourly_error_counts(self, service: str, since: datetime, until: datetime) -> list[HourlyCount]:
         params: list[Any] = [since, until]
