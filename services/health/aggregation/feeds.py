@@ -12,22 +12,14 @@ from datetime import UTC, datetime
 from b2x.monitoring.v1 import events_pb2, health_pb2, probes_pb2
 from google.protobuf.message import DecodeError
 
-from services.common.protoconv import from_timestamp, set_timestamp
+from services.common.protoconv import ProtoEnum, bare_name, from_timestamp, set_timestamp
 from services.health.domain import ResourceSnapshot, StatusChange
-from services.health.registry.convert import STATUS_TO_PROTO
+from services.health.registry.convert import SERVICE_STATUS
 from services.health.status import BreakerState, CheckState, SpeedRating
 
-_SPEED = {
-    probes_pb2.SPEED_RATING_FAST: SpeedRating.FAST,
-    probes_pb2.SPEED_RATING_NORMAL: SpeedRating.NORMAL,
-    probes_pb2.SPEED_RATING_SLOW: SpeedRating.SLOW,
-}
-_BREAKER = {
-    probes_pb2.CIRCUIT_BREAKER_STATE_CLOSED: BreakerState.CLOSED,
-    probes_pb2.CIRCUIT_BREAKER_STATE_OPEN: BreakerState.OPEN,
-    probes_pb2.CIRCUIT_BREAKER_STATE_HALF_OPEN: BreakerState.HALF_OPEN,
-}
-_ERROR_PREFIX = "COMMUNICATION_ERROR_TYPE_"
+# The probes may know values this service does not (a newer sender): those read as "not given".
+_SPEED = ProtoEnum(SpeedRating, probes_pb2.SpeedRating, "speed rating")
+_BREAKER = ProtoEnum(BreakerState, probes_pb2.CircuitBreakerState, "circuit breaker state")
 
 
 class UndecodableFeed(ValueError):
@@ -44,9 +36,6 @@ def check_state_from_bytes(payload: bytes) -> CheckState:
     checked_at = from_timestamp(msg.checked_at)
     if not msg.service_id or checked_at is None:
         raise UndecodableFeed("a check state without service_id or checked_at")
-    error_type = ""
-    if msg.error_type:
-        error_type = probes_pb2.CommunicationErrorType.Name(msg.error_type).removeprefix(_ERROR_PREFIX)
     return CheckState(
         service_id=msg.service_id,
         slug=msg.service_slug,
@@ -58,7 +47,7 @@ def check_state_from_bytes(payload: bytes) -> CheckState:
         speed=_SPEED.get(msg.speed_rating),
         consecutive_failures=max(msg.consecutive_failures, 0),
         breaker=_BREAKER.get(msg.circuit_breaker),
-        error_type=error_type,
+        error_type=bare_name(probes_pb2.CommunicationErrorType, msg.error_type),
     )
 
 
@@ -85,8 +74,8 @@ def status_change_to_proto(change: StatusChange) -> events_pb2.HealthStatusChang
     msg = events_pb2.HealthStatusChanged(
         service_id=change.service_id,
         component=change.name,
-        status=STATUS_TO_PROTO[change.status],
-        previous_status=STATUS_TO_PROTO[change.previous_status],
+        status=SERVICE_STATUS.to_proto(change.status),
+        previous_status=SERVICE_STATUS.to_proto(change.previous_status),
         reason=change.reason,
         service_slug=change.slug,
     )

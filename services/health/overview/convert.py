@@ -6,29 +6,14 @@ from datetime import datetime
 
 from b2x.monitoring.v1 import health_pb2
 
-from services.common.errors import InvalidArgumentError
-from services.common.protoconv import set_timestamp
+from services.common.protoconv import ProtoEnum, set_timestamp
 from services.health.domain import ServiceStatus
 from services.health.overview.history import HistoryBucket, Tally
 from services.health.overview.service import HealthHistory
 from services.health.overview.summary import Component, HealthSummary
-from services.health.registry.convert import STATUS_TO_PROTO, TYPE_TO_PROTO
+from services.health.registry.convert import SERVICE_STATUS, SERVICE_TYPE
 
-BUCKET_TO_PROTO: dict[HistoryBucket, health_pb2.HealthHistoryBucket.ValueType] = {
-    HistoryBucket.HOUR: health_pb2.HEALTH_HISTORY_BUCKET_HOUR,
-    HistoryBucket.DAY: health_pb2.HEALTH_HISTORY_BUCKET_DAY,
-}
-_BUCKET_FROM_PROTO: dict[int, HistoryBucket] = {v: k for k, v in BUCKET_TO_PROTO.items()}
-
-
-def bucket_from_proto(value: int) -> HistoryBucket | None:
-    """None for UNSPECIFIED (the range picks one); INVALID_ARGUMENT for an unknown value."""
-    if value == health_pb2.HEALTH_HISTORY_BUCKET_UNSPECIFIED:
-        return None
-    try:
-        return _BUCKET_FROM_PROTO[value]
-    except KeyError:
-        raise InvalidArgumentError(f"bucket: {value} is not a known history bucket") from None
+HISTORY_BUCKET = ProtoEnum(HistoryBucket, health_pb2.HealthHistoryBucket, "history bucket")
 
 
 def component_to_proto(c: Component) -> health_pb2.HealthComponent:
@@ -36,8 +21,8 @@ def component_to_proto(c: Component) -> health_pb2.HealthComponent:
         service_id=c.service_id,
         slug=c.slug,
         name=c.name,
-        type=TYPE_TO_PROTO[c.type],
-        status=STATUS_TO_PROTO[c.status],
+        type=SERVICE_TYPE.to_proto(c.type),
+        status=SERVICE_STATUS.to_proto(c.status),
         status_reason=c.status_reason,
         enabled=c.enabled,
     )
@@ -57,7 +42,7 @@ def component_to_proto(c: Component) -> health_pb2.HealthComponent:
 
 def summary_to_proto(s: HealthSummary) -> health_pb2.GetHealthSummaryResponse:
     msg = health_pb2.GetHealthSummaryResponse(
-        overall_status=STATUS_TO_PROTO[s.overall_status],
+        overall_status=SERVICE_STATUS.to_proto(s.overall_status),
         overall_reason=s.overall_reason,
         online_count=s.counts[ServiceStatus.ONLINE],
         degraded_count=s.counts[ServiceStatus.DEGRADED],
@@ -85,7 +70,7 @@ def history_to_proto(h: HealthHistory) -> health_pb2.GetHealthHistoryResponse:
     return health_pb2.GetHealthHistoryResponse(
         service_id=h.service.id if h.service else "",
         service_slug=h.service.slug if h.service else "",
-        bucket=BUCKET_TO_PROTO[h.bucket],
+        bucket=HISTORY_BUCKET.to_proto(h.bucket),
         points=[point_to_proto(p.bucket_start, p.tally) for p in points],
         total=point_to_proto(points[0].bucket_start if points else None, h.total),
     )

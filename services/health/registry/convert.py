@@ -1,4 +1,4 @@
-"""Domain ⇄ protobuf for the registry. Used by the gRPC API only.
+"""Domain ⇄ protobuf for the registry. Used by the gRPC API; its enum tables by every health converter.
 
 Two ways out: `service_to_proto` (every public read; endpoint and header secrets masked) and
 `definition_to_proto(..., raw)` which only ListProbeTargets uses with the raw definition.
@@ -6,13 +6,11 @@ Two ways out: `service_to_proto` (every public read; endpoint and header secrets
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Iterable
 
 from b2x.monitoring.v1 import common_pb2, health_pb2
 
-from services.common.errors import InvalidArgumentError
-from services.common.protoconv import set_timestamp
+from services.common.protoconv import ProtoEnum, set_timestamp
 from services.health.domain import (
     DEFAULT_MAX_RETRIES,
     ConnectedService,
@@ -29,67 +27,25 @@ from services.health.domain import (
 )
 from services.health.registry.rules import define_service
 
-TYPE_TO_PROTO: dict[ServiceType, common_pb2.ServiceType.ValueType] = {
-    ServiceType.ERP: common_pb2.SERVICE_TYPE_ERP,
-    ServiceType.PIM: common_pb2.SERVICE_TYPE_PIM,
-    ServiceType.CRM: common_pb2.SERVICE_TYPE_CRM,
-    ServiceType.DATABASE: common_pb2.SERVICE_TYPE_DATABASE,
-    ServiceType.MESSAGE_QUEUE: common_pb2.SERVICE_TYPE_MESSAGE_QUEUE,
-    ServiceType.CACHE: common_pb2.SERVICE_TYPE_CACHE,
-    ServiceType.OTHER: common_pb2.SERVICE_TYPE_OTHER,
-}
-TYPE_FROM_PROTO: dict[int, ServiceType] = {v: k for k, v in TYPE_TO_PROTO.items()}
-
-STATUS_TO_PROTO: dict[ServiceStatus, common_pb2.ServiceStatus.ValueType] = {
-    ServiceStatus.ONLINE: common_pb2.SERVICE_STATUS_ONLINE,
-    ServiceStatus.DEGRADED: common_pb2.SERVICE_STATUS_DEGRADED,
-    ServiceStatus.OFFLINE: common_pb2.SERVICE_STATUS_OFFLINE,
-    ServiceStatus.UNKNOWN: common_pb2.SERVICE_STATUS_UNKNOWN,
-}
-STATUS_FROM_PROTO: dict[int, ServiceStatus] = {v: k for k, v in STATUS_TO_PROTO.items()}
-
-PROBE_TO_PROTO: dict[ProbeKind, health_pb2.ProbeKind.ValueType] = {
-    ProbeKind.HTTP: health_pb2.PROBE_KIND_HTTP,
-    ProbeKind.TCP: health_pb2.PROBE_KIND_TCP,
-    ProbeKind.POSTGRES: health_pb2.PROBE_KIND_POSTGRES,
-    ProbeKind.REDIS: health_pb2.PROBE_KIND_REDIS,
-    ProbeKind.GRPC: health_pb2.PROBE_KIND_GRPC_HEALTH,
-    ProbeKind.ELASTICSEARCH: health_pb2.PROBE_KIND_ELASTICSEARCH,
-}
-PROBE_FROM_PROTO: dict[int, ProbeKind] = {v: k for k, v in PROBE_TO_PROTO.items()}
-
-V = TypeVar("V")
-
-SOURCE_TO_PROTO: dict[Source, health_pb2.ServiceSource.ValueType] = {
-    Source.FILE: health_pb2.SERVICE_SOURCE_FILE,
-    Source.API: health_pb2.SERVICE_SOURCE_API,
-}
-
-
-def _enum_from_proto(table: Mapping[int, V], value: int, field: str, what: str) -> V:
-    try:
-        return table[value]
-    except KeyError:
-        raise InvalidArgumentError(f"{field}: {value} is not a known {what}") from None
+SERVICE_TYPE = ProtoEnum(ServiceType, common_pb2.ServiceType, "service type")
+SERVICE_STATUS = ProtoEnum(ServiceStatus, common_pb2.ServiceStatus, "service status")
+PROBE_KIND = ProtoEnum(ProbeKind, health_pb2.ProbeKind, "probe kind", aliases={"GRPC": "GRPC_HEALTH"})
+SOURCE = ProtoEnum(Source, health_pb2.ServiceSource, "service source")
 
 
 def statuses_from_proto(values: Iterable[int]) -> list[ServiceStatus]:
     """Filter values; UNSPECIFIED is refused rather than silently matching nothing."""
-    return [_enum_from_proto(STATUS_FROM_PROTO, v, "statuses", "service status") for v in values]
+    return [SERVICE_STATUS.require(v, "statuses") for v in values]
 
 
 def types_from_proto(values: Iterable[int]) -> list[ServiceType]:
-    return [_enum_from_proto(TYPE_FROM_PROTO, v, "types", "service type") for v in values]
+    return [SERVICE_TYPE.require(v, "types") for v in values]
 
 
 def definition_from_proto(msg: health_pb2.ServiceDefinition) -> ServiceDefinition:
     """Validate a RegisterService definition; zero values mean "the default"."""
-    service_type: ServiceType | None = None
-    if msg.type != common_pb2.SERVICE_TYPE_UNSPECIFIED:
-        service_type = _enum_from_proto(TYPE_FROM_PROTO, msg.type, "type", "service type")
-    probe_kind: ProbeKind | None = None
-    if msg.probe_kind != health_pb2.PROBE_KIND_UNSPECIFIED:
-        probe_kind = _enum_from_proto(PROBE_FROM_PROTO, msg.probe_kind, "probe_kind", "probe kind")
+    service_type = SERVICE_TYPE.from_proto(msg.type, "type")
+    probe_kind = PROBE_KIND.from_proto(msg.probe_kind, "probe_kind")
     thresholds = None
     if msg.HasField("thresholds"):
         t = msg.thresholds
@@ -164,9 +120,9 @@ def definition_to_proto(d: ServiceDefinition) -> health_pb2.ServiceDefinition:
     return health_pb2.ServiceDefinition(
         slug=d.slug,
         name=d.name,
-        type=TYPE_TO_PROTO[d.type],
+        type=SERVICE_TYPE.to_proto(d.type),
         endpoint=d.endpoint,
-        probe_kind=PROBE_TO_PROTO[d.probe_kind],
+        probe_kind=PROBE_KIND.to_proto(d.probe_kind),
         description=d.description,
         labels=dict(d.labels),
         check_interval_seconds=d.check_interval_seconds,
@@ -202,10 +158,10 @@ def service_to_proto(s: ConnectedService) -> health_pb2.ConnectedService:
         id=s.id,
         slug=d.slug,
         name=d.name,
-        type=TYPE_TO_PROTO[d.type],
+        type=SERVICE_TYPE.to_proto(d.type),
         endpoint=visible_endpoint(d.endpoint),
-        probe_kind=PROBE_TO_PROTO[d.probe_kind],
-        status=STATUS_TO_PROTO[s.status],
+        probe_kind=PROBE_KIND.to_proto(d.probe_kind),
+        status=SERVICE_STATUS.to_proto(s.status),
         status_reason=s.status_reason,
         average_latency_ms=s.average_latency_ms or 0.0,
         uptime_percent=s.uptime_percent or 0.0,
@@ -215,7 +171,7 @@ def service_to_proto(s: ConnectedService) -> health_pb2.ConnectedService:
         thresholds=_thresholds_to_proto(d.thresholds),
         enabled=d.enabled,
         probe=_probe_to_proto(d.probe, raw=False),
-        source=SOURCE_TO_PROTO[s.source],
+        source=SOURCE.to_proto(s.source),
     )
     set_timestamp(msg.last_checked, s.last_checked)
     set_timestamp(msg.last_successful, s.last_successful)

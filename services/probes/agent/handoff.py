@@ -16,7 +16,7 @@ from b2x.monitoring.v1 import probes_pb2
 from services.common.events import check_states_stream
 from services.common.protoconv import set_timestamp
 from services.probes.agent.records import CheckRecord
-from services.probes.convert import breaker_to_proto, error_type_to_proto, group_to_proto, speed_to_proto
+from services.probes.convert import BREAKER, ERROR_GROUP, ERROR_TYPE, SPEED
 
 
 def check_record_to_proto(record: CheckRecord) -> probes_pb2.ServiceCheckState:
@@ -28,17 +28,17 @@ def check_record_to_proto(record: CheckRecord) -> probes_pb2.ServiceCheckState:
         degraded=record.degraded,
         summary=record.summary,
         total_latency_ms=record.total_ms,
-        speed_rating=speed_to_proto(record.speed_rating),
+        speed_rating=SPEED.to_proto(record.speed_rating),
         consecutive_failures=record.breaker.failures,
-        circuit_breaker=breaker_to_proto(record.breaker.state),
+        circuit_breaker=BREAKER.to_proto(record.breaker.state),
         agent_id=record.agent_id,
         interval_seconds=record.interval_seconds,
     )
     set_timestamp(msg.checked_at, record.checked_at)
     set_timestamp(msg.breaker_retry_at, record.breaker.retry_at)
     if record.error is not None:
-        msg.error_type = error_type_to_proto(record.error.error_type)
-        msg.error_group = group_to_proto(record.error.group)
+        msg.error_type = ERROR_TYPE.to_proto(record.error.error_type)
+        msg.error_group = ERROR_GROUP.to_proto(record.error.group)
     if record.success:
         set_timestamp(msg.last_success_at, record.checked_at)
     elif not record.skipped:

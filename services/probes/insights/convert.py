@@ -7,18 +7,11 @@ from datetime import datetime
 from b2x.monitoring.v1 import health_pb2, probes_pb2
 from google.protobuf import timestamp_pb2
 
-from services.common.errors import InvalidArgumentError
-from services.common.protoconv import set_timestamp
+from services.common.protoconv import ProtoEnum, set_timestamp
 from services.probes.agent.leases import AgentRecord, LeaseKind
 from services.probes.agent.records import CheckState
 from services.probes.agent.resources.model import AlertType, ResourceAlert, ResourceMetrics, ServiceResources
-from services.probes.convert import (
-    breaker_to_proto,
-    error_type_to_proto,
-    group_to_proto,
-    speed_to_proto,
-    thresholds_to_proto,
-)
+from services.probes.convert import BREAKER, ERROR_GROUP, ERROR_TYPE, SPEED, thresholds_to_proto
 from services.probes.insights.history import Bucket, LatencyPoint, ResourcePoint
 from services.probes.insights.patterns import PatternReport, Trend
 from services.probes.insights.service import ExportFormat
@@ -32,9 +25,9 @@ def check_state_to_proto(state: CheckState) -> probes_pb2.ServiceCheckState:
         degraded=state.degraded,
         summary=state.summary,
         total_latency_ms=state.total_latency_ms,
-        speed_rating=speed_to_proto(state.speed_rating),
+        speed_rating=SPEED.to_proto(state.speed_rating),
         consecutive_failures=state.consecutive_failures,
-        circuit_breaker=breaker_to_proto(state.breaker),
+        circuit_breaker=BREAKER.to_proto(state.breaker),
         agent_id=state.agent_id,
         interval_seconds=state.interval_seconds,
     )
@@ -43,8 +36,8 @@ def check_state_to_proto(state: CheckState) -> probes_pb2.ServiceCheckState:
     set_timestamp(msg.last_success_at, state.last_success_at)
     set_timestamp(msg.last_failure_at, state.last_failure_at)
     if state.error is not None:
-        msg.error_type = error_type_to_proto(state.error.error_type)
-        msg.error_group = group_to_proto(state.error.group)
+        msg.error_type = ERROR_TYPE.to_proto(state.error.error_type)
+        msg.error_group = ERROR_GROUP.to_proto(state.error.group)
     return msg
 
 
@@ -67,15 +60,11 @@ def resource_metrics_to_proto(m: ResourceMetrics) -> health_pb2.ResourceMetrics:
     return msg
 
 
-def alert_type_to_proto(value: AlertType) -> health_pb2.ResourceAlertType.ValueType:
-    return health_pb2.ResourceAlertType.Value(f"RESOURCE_ALERT_TYPE_{value.value}")
-
-
 def resource_alert_to_proto(a: ResourceAlert) -> health_pb2.ResourceAlert:
     msg = health_pb2.ResourceAlert(
         id=a.id,
         service_id=a.service_id,
-        alert_type=alert_type_to_proto(a.alert_type),
+        alert_type=ALERT_TYPE.to_proto(a.alert_type),
         threshold_value=a.threshold_value,
         actual_value=a.actual_value,
         message=a.message,
@@ -93,31 +82,15 @@ def _ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-_TREND = {t: probes_pb2.ErrorTrend.Value(f"ERROR_TREND_{t.value}") for t in Trend}
-_BUCKET = {b: probes_pb2.HistoryBucket.Value(f"HISTORY_BUCKET_{b.value}") for b in Bucket}
-_FORMAT = {probes_pb2.EXPORT_FORMAT_UNSPECIFIED: ExportFormat.JSON} | {
-    probes_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{f.value}"): f for f in ExportFormat
-}
-
-
-def bucket_from_proto(value: int) -> Bucket | None:
-    if value == probes_pb2.HISTORY_BUCKET_UNSPECIFIED:
-        return None
-    for bucket, number in _BUCKET.items():
-        if number == value:
-            return bucket
-    raise InvalidArgumentError(f"unknown history bucket {value}")
-
-
-def bucket_to_proto(value: Bucket) -> probes_pb2.HistoryBucket.ValueType:
-    return _BUCKET[value]
+TREND = ProtoEnum(Trend, probes_pb2.ErrorTrend, "error trend")
+HISTORY_BUCKET = ProtoEnum(Bucket, probes_pb2.HistoryBucket, "history bucket")
+EXPORT_FORMAT = ProtoEnum(ExportFormat, probes_pb2.ExportFormat, "export format")
+ALERT_TYPE = ProtoEnum(AlertType, health_pb2.ResourceAlertType, "resource alert type")
 
 
 def format_from_proto(value: int) -> ExportFormat:
-    try:
-        return _FORMAT[value]  # type: ignore[index]
-    except KeyError:
-        raise InvalidArgumentError(f"unknown export format {value}") from None
+    """JSON unless another format is asked for."""
+    return EXPORT_FORMAT.from_proto(value, "format") or ExportFormat.JSON
 
 
 def patterns_to_proto(report: PatternReport) -> probes_pb2.GetErrorPatternsResponse:
@@ -128,7 +101,7 @@ def patterns_to_proto(report: PatternReport) -> probes_pb2.GetErrorPatternsRespo
         heatmap=[probes_pb2.HeatmapCell(weekday=d, hour=h, count=n) for d, h, n in report.heatmap],
         top_types=[
             probes_pb2.ErrorTypeShare(
-                error_type=error_type_to_proto(s.error_type), error_group=group_to_proto(s.group), count=s.count,
+                error_type=ERROR_TYPE.to_proto(s.error_type), error_group=ERROR_GROUP.to_proto(s.group), count=s.count,
                 share_percent=s.share_percent,
             )
             for s in report.top_types
@@ -136,14 +109,14 @@ def patterns_to_proto(report: PatternReport) -> probes_pb2.GetErrorPatternsRespo
         ],
         top_groups=[
             probes_pb2.ErrorGroupShare(
-                error_group=group_to_proto(s.group), count=s.count, share_percent=s.share_percent
+                error_group=ERROR_GROUP.to_proto(s.group), count=s.count, share_percent=s.share_percent
             )
             for s in report.top_groups
         ],
         trend=[probes_pb2.ErrorTrendPoint(start=_ts(at), count=n) for at, n in report.trend],
         patterns=[
             probes_pb2.DetectedPattern(
-                kind=p.kind, error_group=group_to_proto(p.group), start_hour=p.start_hour, end_hour=p.end_hour,
+                kind=p.kind, error_group=ERROR_GROUP.to_proto(p.group), start_hour=p.start_hour, end_hour=p.end_hour,
                 days_matched=p.days_matched, days_considered=p.days_considered, ratio=p.ratio, text=p.text,
                 advice=p.advice, service_id=p.service_id, service_slug=p.service_slug,
             )
@@ -155,9 +128,10 @@ def patterns_to_proto(report: PatternReport) -> probes_pb2.GetErrorPatternsRespo
     for f in report.fingerprints:
         msg.fingerprints.add(
             fingerprint=f.fingerprint, service_id=f.service_id, service_slug=f.service_slug,
-            error_type=error_type_to_proto(f.error_type), error_group=group_to_proto(f.group), endpoint=f.endpoint,
+            error_type=ERROR_TYPE.to_proto(f.error_type), error_group=ERROR_GROUP.to_proto(f.group),
+            endpoint=f.endpoint,
             count=f.count, previous_count=f.previous_count, first_seen=_ts(f.first_seen), last_seen=_ts(f.last_seen),
-            trend=_TREND[f.trend], change_percent=f.change_percent,
+            trend=TREND.to_proto(f.trend), change_percent=f.change_percent,
         )  # fmt: skip
     return msg
 
