@@ -3,7 +3,8 @@
 Each system listens on its own port (B2X_DEMO_ERP_PORT / _PIM_ / _CRM_, default 18081-18083) with
 
     GET /api/health   the endpoint the probes check; wants `Authorization: Bearer demo-<slug>-token`
-    GET /metrics      Prometheus text: process CPU and memory, pool, threads, queue (see promtext.py)
+    GET /metrics      Prometheus text: process CPU and memory, pool, threads, queue (what the probes'
+                      agent/resources/promtext.py reads)
 
 and faults that follow the wall clock, so the dashboard shows them live and pattern analysis finds them:
 
