@@ -171,10 +171,11 @@ class Stack:
             }
         )
         if self.demo:
-            from b2c.stack.demo.config import write_demo_config  # noqa: PLC0415
+            from b2c.stack.demo.config import demo_environment, write_demo_config  # noqa: PLC0415
 
             config = write_demo_config(self.data_dir, ports, database_url=database_url, redis_url=redis_url)
             env.setdefault("B2X_CONFIG_FILE", str(config))
+            env.update(demo_environment())
         py = sys.executable
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         if self.demo:

@@ -154,6 +154,11 @@ def sanitize_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def is_secret_parameter(name: str) -> bool:
+    """True when a URL query parameter of this name carries a secret (`token`, `api_key`, `password`...)."""
+    return bool(_SECRET_QUERY_PARAM.match(name)) or is_sensitive_key(name)
+
+
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Header values with secrets replaced; header names kept so the shape stays visible."""
     return {name: (MASK if is_sensitive_key(name) else mask_text(value)) for name, value in headers.items()}

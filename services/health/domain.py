@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from services.common.errors import InvalidArgumentError
-from services.common.masking import MASK, is_sensitive_key, mask_text, sanitize_url
+from services.common.masking import MASK, is_secret_parameter, is_sensitive_key, mask_text, sanitize_url
 
 
 class ServiceType(StrEnum):
@@ -232,6 +232,32 @@ def visible_headers(headers: Mapping[str, str]) -> dict[str, str]:
         else:
             shown[name] = mask_text(value)
     return shown
+
+
+def agent_endpoint(endpoint: str) -> str:
+    """An endpoint for probe agents: `${NAME}` references kept as written (the agent expands them), literal
+    passwords and secret query values masked. Unlike `visible_endpoint` nothing else is rewritten, so the
+    references survive unencoded."""
+    if not endpoint:
+        return ""
+    head, sep, query = endpoint.partition("?")
+    scheme, slashes, rest = head.partition("://")
+    if slashes and "@" in rest.split("/", 1)[0]:
+        authority, slash, path = rest.partition("/")
+        userinfo, host = authority.rsplit("@", 1)
+        user, colon, password = userinfo.partition(":")
+        if colon and not is_reference_only(password):
+            password = MASK
+        head = f"{scheme}://{user}{colon}{password}@{host}{slash}{path}"
+    if sep:
+        pairs = []
+        for pair in query.split("#", 1)[0].split("&"):
+            name, equals, value = pair.partition("=")
+            if equals and is_secret_parameter(name) and value and not is_reference_only(value):
+                value = MASK
+            pairs.append(f"{name}{equals}{value}")
+        query = "&".join(pairs)
+    return f"{head}{sep}{query}"
 
 
 def visible_endpoint(endpoint: str) -> str:

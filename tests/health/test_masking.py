@@ -1,4 +1,5 @@
-"""Secrets in endpoints and headers never leave the health service, except to probe agents."""
+"""Literal secrets in endpoints and headers never leave the health service, not even to probe agents; `${NAME}`
+references do, for the agents to expand from their own environment."""
 
 from __future__ import annotations
 
@@ -73,13 +74,27 @@ async def test_no_read_returns_a_literal_secret_but_references_stay_readable(
     assert pim.probe.headers["Authorization"] == "Bearer ${PIM_TOKEN}"
 
 
-async def test_probe_agents_get_the_definition_as_configured(harness: ServiceHarness) -> None:
-    """ListProbeTargets is the one internal read that returns endpoint and headers unmasked."""
+async def test_probe_agents_get_references_and_never_a_literal_secret(harness: ServiceHarness) -> None:
+    """ListProbeTargets (unauthenticated, internal) hands out `${NAME}` references as written, for the agent to
+    expand from its own environment; literal secrets in the endpoint, headers or metrics URL come back masked."""
     stub = await start_health(harness)
-    await register(stub, definition("erp", API_ENDPOINT, probe=health_pb2.ProbeOptions(headers=HEADERS)))
+    probe = health_pb2.ProbeOptions(headers=HEADERS, metrics_url="https://m.example.test/metrics?token=MetricsToken42")
+    await register(stub, definition("erp", API_ENDPOINT, probe=probe))
     (target,) = (await stub.ListProbeTargets(health_pb2.ListProbeTargetsRequest(), timeout=TIMEOUT)).targets
-    assert target.definition.endpoint == API_ENDPOINT
-    assert dict(target.definition.probe.headers) == HEADERS
+    assert _leaks(target) == []
+    assert target.definition.endpoint.startswith(f"https://svc-user:{MASK}@erp.example.test/api?")
+    assert dict(target.definition.probe.headers) == {
+        "Authorization": MASK,
+        "Cookie": MASK,
+        "X-Api-Key": "${ERP_API_KEY}",
+        "X-Tenant": "b2x",
+    }
+    referenced = "postgresql://monitor:${PG_PASSWORD}@db.example.test:5432/app?sslmode=require&password=${PG_PW2}"
+    await register(stub, definition("db", referenced))
+    targets = (
+        await stub.ListProbeTargets(health_pb2.ListProbeTargetsRequest(services=["db"]), timeout=TIMEOUT)
+    ).targets
+    assert targets[0].definition.endpoint == referenced
 
 
 async def test_logs_and_errors_never_carry_a_secret(harness: ServiceHarness, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
-from b2c.stack.demo.config import write_demo_config
+from b2c.stack.demo.config import demo_environment, write_demo_config
 from b2c.stack.demo.endpoints import BEHAVIOURS, ByPort, Fault, SimulatedSystem, crm_fault, erp_fault, pim_fault
 from b2c.stack.demo.systems import SYSTEMS
 from b2c.stack.settings import StackPorts
@@ -111,8 +111,9 @@ async def test_the_crm_metrics_run_above_the_thresholds(systems) -> None:  # typ
 def test_the_demo_file_registers_the_three_systems_and_the_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The file `b2c up --demo` writes passes the health service's validation: ERP, PIM, CRM with tokens and
-    metrics URLs, the gateway with its metrics, PostgreSQL and Redis sampled by process name."""
+    """The file `b2c up --demo` writes passes the health service's validation: ERP, PIM, CRM with token
+    references (never a literal token) and metrics URLs, the gateway with its metrics, PostgreSQL and Redis
+    sampled by process name; the references resolve in the probes' environment."""
     monkeypatch.setenv("B2X_DEMO_CRM_PORT", "28083")
     path = write_demo_config(
         tmp_path, StackPorts.from_env(), database_url="postgresql://b2x@127.0.0.1:55432/b2x",
@@ -123,7 +124,8 @@ def test_the_demo_file_registers_the_three_systems_and_the_stack(
     assert list(services) == ["erp", "pim", "crm", "gateway", "postgres", "redis"]
     crm = services["crm"]
     assert crm.endpoint == "http://127.0.0.1:28083/api/health" and crm.probe.metrics_url.endswith(":28083/metrics")
-    assert crm.probe.headers == {"Authorization": "Bearer demo-crm-token"} and crm.name == "CRM Integration"
+    assert crm.probe.headers == {"Authorization": "Bearer ${B2X_DEMO_CRM_TOKEN}"} and crm.name == "CRM Integration"
+    assert demo_environment()["B2X_DEMO_CRM_TOKEN"] == "demo-crm-token"
     assert services["postgres"].probe.process_name == "postgres"
     assert services["redis"].probe.process_name == "redis-server"
     assert services["gateway"].probe.metrics_url.endswith("/metrics")

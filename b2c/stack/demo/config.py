@@ -35,7 +35,9 @@ def write_demo_config(data_dir: Path, ports: StackPorts, *, database_url: str = 
             "    max_retries: 1",
             "    http:",
             "      expect_status: [200]",
-            f"      headers: {{Authorization: 'Bearer {system.token}'}}",
+            # A reference, expanded by the probe agent from its environment (demo_environment()):
+            # ListProbeTargets never hands out a literal secret.
+            f"      headers: {{Authorization: 'Bearer ${{{system.token_variable}}}'}}",
             "    resources:",
             f"      metrics_url: {base}/metrics",
         ]
@@ -61,3 +63,8 @@ def write_demo_config(data_dir: Path, ports: StackPorts, *, database_url: str = 
     path = data_dir / "demo-services.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def demo_environment() -> dict[str, str]:
+    """What the demo's references resolve to in the probes' environment."""
+    return {system.token_variable: system.token for system in SYSTEMS}

@@ -19,6 +19,11 @@ class DemoSystem:
         """The bearer token the simulated system accepts (not a secret: it guards nothing)."""
         return f"demo-{self.slug}-token"
 
+    @property
+    def token_variable(self) -> str:
+        """The environment variable the demo services file references the token by."""
+        return f"B2X_DEMO_{self.slug.upper()}_TOKEN"
+
 
 SYSTEMS = (
     DemoSystem("erp", "enventa Trade ERP", "ERP", "B2X_DEMO_ERP_PORT", 18081,

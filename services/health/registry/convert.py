@@ -1,12 +1,13 @@
 """Domain ⇄ protobuf for the registry. Used by the gRPC API; its enum tables by every health converter.
 
 Two ways out: `service_to_proto` (every public read; endpoint and header secrets masked) and
-`definition_to_proto(..., raw)` which only ListProbeTargets uses with the raw definition.
+`definition_to_proto`, which only ListProbeTargets uses: `${NAME}` references as written, literal secrets
+masked (they never leave the health service).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from b2x.monitoring.v1 import common_pb2, health_pb2
 
@@ -22,6 +23,7 @@ from services.health.domain import (
     ServiceType,
     Source,
     Thresholds,
+    agent_endpoint,
     visible_endpoint,
     visible_headers,
 )
@@ -98,37 +100,39 @@ def _thresholds_to_proto(t: Thresholds) -> health_pb2.ResourceThresholds:
     )
 
 
-def _probe_to_proto(p: ProbeOptions, *, raw: bool) -> health_pb2.ProbeOptions:
+def _probe_to_proto(p: ProbeOptions, url: Callable[[str], str] = visible_endpoint) -> health_pb2.ProbeOptions:
     return health_pb2.ProbeOptions(
         http_method=p.http_method,
         expected_statuses=list(p.expected_statuses),
         body_contains=p.body_contains,
-        headers=dict(p.headers) if raw else visible_headers(p.headers),
+        headers=visible_headers(p.headers),
         tls_skip_verify=p.tls_skip_verify,
         ca_file=p.ca_file,
         timeout_seconds=p.timeout_seconds,
         max_retries=p.max_retries,
         grpc_service=p.grpc_service,
-        metrics_url=p.metrics_url if raw else visible_endpoint(p.metrics_url),
+        metrics_url=url(p.metrics_url),
         process_name=p.process_name,
         process_pid=p.process_pid,
     )
 
 
 def definition_to_proto(d: ServiceDefinition) -> health_pb2.ServiceDefinition:
-    """The definition exactly as configured, secrets included: for probe agents (ListProbeTargets) only."""
+    """The definition for probe agents (ListProbeTargets, an unauthenticated internal RPC): `${NAME}` references
+    as configured, for the agent to expand from its own environment; literal secrets masked, so they never
+    leave this service (a probe that needs one fails with a clear authentication error: reference it)."""
     return health_pb2.ServiceDefinition(
         slug=d.slug,
         name=d.name,
         type=SERVICE_TYPE.to_proto(d.type),
-        endpoint=d.endpoint,
+        endpoint=agent_endpoint(d.endpoint),
         probe_kind=PROBE_KIND.to_proto(d.probe_kind),
         description=d.description,
         labels=dict(d.labels),
         check_interval_seconds=d.check_interval_seconds,
         thresholds=_thresholds_to_proto(d.thresholds),
         enabled=d.enabled,
-        probe=_probe_to_proto(d.probe, raw=True),
+        probe=_probe_to_proto(d.probe, agent_endpoint),
     )
 
 
@@ -170,7 +174,7 @@ def service_to_proto(s: ConnectedService) -> health_pb2.ConnectedService:
         check_interval_seconds=d.check_interval_seconds,
         thresholds=_thresholds_to_proto(d.thresholds),
         enabled=d.enabled,
-        probe=_probe_to_proto(d.probe, raw=False),
+        probe=_probe_to_proto(d.probe),
         source=SOURCE.to_proto(s.source),
     )
     set_timestamp(msg.last_checked, s.last_checked)
