@@ -145,11 +145,15 @@ class Stack:
     async def database_roles(self, database_url: str) -> dict[str, str]:
         """Each service's own DSN (its role owns its schema only: services.common.roles); passwords are kept
         in the data directory. A B2X_DATABASE_URL whose user may not create roles is shared, with a warning."""
-        from services.common.roles import load_passwords, provision  # noqa: PLC0415
+        from services.common.roles import DatabaseUnreachable, load_passwords, provision  # noqa: PLC0415
 
         passwords = load_passwords(self.data_dir / "db-roles.json")
         try:
             return await provision(database_url, passwords)
+        except DatabaseUnreachable as error:
+            if self.postgres is not None:
+                raise CliError(f"embedded PostgreSQL: {error}") from None
+            return {}  # the services say which server they cannot reach, naming it
         except StartupError as error:
             if self.postgres is not None:
                 raise CliError(f"embedded PostgreSQL: {error}") from None

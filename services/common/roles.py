@@ -29,6 +29,12 @@ import asyncpg
 from services.common.errors import StartupError
 
 SERVICES = ("jobs", "health", "probes", "gateway")
+
+
+class DatabaseUnreachable(StartupError):
+    """The server did not answer; nothing about roles can be said yet."""
+
+
 DEFAULT_PREFIX = "b2x"
 
 
@@ -69,7 +75,10 @@ async def provision(
     prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, str]:
     """Create or update each service's role and hand it its schema; returns service → DSN."""
-    conn = await asyncpg.connect(admin_dsn)
+    try:
+        conn = await asyncpg.connect(admin_dsn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise DatabaseUnreachable(f"cannot connect to PostgreSQL to create the services' roles: {error}") from None
     try:
         database = await conn.fetchval("SELECT current_database()")
         async with conn.transaction():
