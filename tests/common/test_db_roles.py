@@ -15,12 +15,7 @@ from services.common.roles import SERVICES, load_passwords, provision, role_name
 from services.jobs.main import MIGRATIONS as JOBS_MIGRATIONS
 
 
-@pytest.fixture
-async def roles(database_url: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """Roles with a prefix of this test's own (roles are cluster-wide), dropped afterwards."""
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    dsns = await provision(database_url, load_passwords(None), prefix=prefix)
-    yield prefix, dsns
+async def _drop_roles(database_url: str, prefix: str) -> None:
     admin = await asyncpg.connect(database_url)
     try:
         for service in SERVICES:
@@ -28,6 +23,15 @@ async def roles(database_url: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
             await admin.execute(f'DROP ROLE IF EXISTS "{role_name(service, prefix)}"')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def roles(database_url: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """Roles with a prefix of this test's own (roles are cluster-wide), dropped afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    dsns = await provision(database_url, load_passwords(None), prefix=prefix)
+    yield prefix, dsns
+    await _drop_roles(database_url, prefix)
 
 
 async def test_each_service_migrates_and_owns_only_its_own_schema(roles: tuple[str, dict[str, str]]) -> None:
@@ -93,10 +97,4 @@ async def test_provisioning_an_existing_installation_hands_its_tables_to_the_rol
         finally:
             await jobs.close()
     finally:
-        conn = await asyncpg.connect(database_url)
-        try:
-            for service in SERVICES:
-                await conn.execute(f'DROP OWNED BY "{role_name(service, prefix)}" CASCADE')
-                await conn.execute(f'DROP ROLE IF EXISTS "{role_name(service, prefix)}"')
-        finally:
-            await conn.close()
+        await _drop_roles(database_url, prefix)
