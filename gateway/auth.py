@@ -113,6 +113,9 @@ class KeyStore:
         self._cache_size = cache_size
         self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._last_touch: dict[str, float] = {}
+        # Fingerprints of keys that verified within the last hour: not guesses, so the per-address throttle
+        # of failed authentications lets them through to be verified again (revoked ones still fail).
+        self._known: OrderedDict[str, float] = OrderedDict()
 
     async def create(
         self, name: str, role: Role, tenant_id: str | None = None, created_by: str = ""
@@ -161,6 +164,10 @@ class KeyStore:
         ):
             principal = Principal(row["id"], row["name"], Role(row["role"]), row["tenant_id"])
             await self._touch(key_id, now)
+            self._known[_hash(plain)] = now
+            self._known.move_to_end(_hash(plain))
+            while len(self._known) > self._cache_size:
+                self._known.popitem(last=False)
             self._cache[plain] = (now, principal)
             self._cache.move_to_end(plain)
             while len(self._cache) > self._cache_size:
@@ -179,6 +186,11 @@ class KeyStore:
             return None
         self._cache.move_to_end(plain)
         return cached[1]
+
+    def recently_valid(self, plain: str | None, within: float = 3600.0) -> bool:
+        """True when this exact key verified in this process within `within` seconds."""
+        seen = self._known.get(_hash(plain)) if plain else None
+        return seen is not None and time.monotonic() - seen < within
 
     def is_cached(self, plain: str) -> bool:
         return plain in self._cache

@@ -141,7 +141,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if principal is not None:
             return principal, None
         limiter = self.state.limiter
-        if await limiter.auth_blocked(address):
+        if not self.state.keys.recently_valid(key) and await limiter.auth_blocked(address):
             wait = limiter.retry_after()
             message = f"too many failed authentications from {address}; retry in {wait} s"
             return None, error_response(429, message, "RATE_LIMITED", {"Retry-After": str(wait)})

@@ -133,8 +133,9 @@ async def test_forwarded_addresses_count_from_trusted_proxies_only(harness: Serv
 
 async def test_failed_authentication_is_throttled_per_address(harness: ServiceHarness) -> None:
     """After 5 bad keys from one address in a minute, the next attempt is refused with 429 before any key is
-    looked up (even a valid one not seen before); a key verified earlier keeps working."""
-    url = await harness.gateway(auth_failures_per_minute=5, jobs_addr=await harness.jobs())
+    looked up (even a valid one not seen before); a key verified earlier keeps working, also once its cache
+    entry is gone."""
+    url = await harness.gateway(auth_failures_per_minute=5, api_key_cache_seconds=0, jobs_addr=await harness.jobs())
     pool = await asyncpg.create_pool(harness.settings.database_url, min_size=1, max_size=1)
     known, _ = await KeyStore(pool).create("known", Role.VIEWER)
     fresh, _ = await KeyStore(pool).create("fresh", Role.VIEWER)
