@@ -15,6 +15,7 @@ from gateway.extensions import ErrorCodes
 from gateway.jobs.mutations import JobMutations
 from gateway.jobs.queries import JobQueries
 from gateway.jobs.subscriptions import JobSubscriptions
+from gateway.jobs.trends import JobTrendQueries
 from gateway.probes.insights import InsightQueries, InsightSubscriptions
 from gateway.probes.mutations import ProbeMutations
 from gateway.probes.queries import ProbeQueries
@@ -25,7 +26,9 @@ from services.common.logging import get_logger
 
 log = get_logger(__name__)
 
-Query = merge_types("Query", (JobQueries, HealthQueries, RegistryQueries, ProbeQueries, InsightQueries, AdminQueries))
+Query = merge_types(
+    "Query", (JobQueries, JobTrendQueries, HealthQueries, RegistryQueries, ProbeQueries, InsightQueries, AdminQueries)
+)
 Mutation = merge_types("Mutation", (JobMutations, ProbeMutations, AdminMutations))
 Subscription = merge_types(
     "Subscription", (JobSubscriptions, HealthSubscriptions, ProbeSubscriptions, InsightSubscriptions)

@@ -23,6 +23,7 @@ from services.jobs.convert import (
 from services.jobs.domain import ProgressCounts
 from services.jobs.reporting import JobReportIn, Outcome, ReportResult, WorkerReporting
 from services.jobs.service import JobsService, NewJob
+from services.jobs.trends import JobTrends, OutcomeCounts
 
 SERVICE_NAME = jobs_pb2.DESCRIPTOR.services_by_name["JobsService"].full_name
 
@@ -41,10 +42,21 @@ def _outcome(report: jobs_pb2.JobReport) -> Outcome | None:
     return None
 
 
+def _counts(counts: OutcomeCounts) -> jobs_pb2.JobOutcomeCounts:
+    return jobs_pb2.JobOutcomeCounts(
+        completed=counts.completed,
+        failed=counts.failed,
+        cancelled=counts.cancelled,
+        success_rate_percent=counts.success_rate_percent,
+        average_duration_ms=counts.average_duration_ms,
+    )
+
+
 class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
-    def __init__(self, service: JobsService, reporting: WorkerReporting) -> None:
+    def __init__(self, service: JobsService, reporting: WorkerReporting, trends: JobTrends) -> None:
         self._service = service
         self._reporting = reporting
+        self._trends = trends
 
     async def CreateJob(
         self, request: jobs_pb2.CreateJobRequest, context: ServicerContext
@@ -150,6 +162,22 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
     async def RetryJob(self, request: jobs_pb2.RetryJobRequest, context: ServicerContext) -> jobs_pb2.RetryJobResponse:
         job, created = await self._service.retry_job(request.job_id, request.requested_by)
         return jobs_pb2.RetryJobResponse(job=job_to_proto(job), created=created)
+
+    async def GetJobTrend(
+        self, request: jobs_pb2.GetJobTrendRequest, context: ServicerContext
+    ) -> jobs_pb2.GetJobTrendResponse:
+        trend = await self._trends.trend(request.days, list(request.tenant_ids))
+        return jobs_pb2.GetJobTrendResponse(
+            days=[jobs_pb2.JobTrendDay(date=day.isoformat(), counts=_counts(c)) for day, c in trend.days],
+            by_type=[jobs_pb2.JobTypeTrend(job_type=name, counts=_counts(c)) for name, c in trend.by_type],
+            total=_counts(trend.total),
+        )
+
+    async def GetJobFacets(
+        self, request: jobs_pb2.GetJobFacetsRequest, context: ServicerContext
+    ) -> jobs_pb2.GetJobFacetsResponse:
+        facets = await self._trends.facets(list(request.tenant_ids))
+        return jobs_pb2.GetJobFacetsResponse(job_types=facets.job_types, tenant_ids=facets.tenant_ids)
 
     async def ClaimJobs(
         self, request: jobs_pb2.ClaimJobsRequest, context: ServicerContext
