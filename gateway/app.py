@@ -20,6 +20,7 @@ from gateway.audit import AuditLog
 from gateway.auth import KeyStore
 from gateway.clients import ServiceClients
 from gateway.context import AppState
+from gateway.dashboard import routes as dashboard_routes
 from gateway.schema import build_schema
 from gateway.settings import GatewaySettings
 from gateway.view import STATIC_DIR, GatewayGraphQL
@@ -126,5 +127,6 @@ def create_app(settings: GatewaySettings) -> Starlette:
         Route("/health/ready", ready),
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        *dashboard_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -36,7 +36,7 @@ class PostgresTrendRepository:
                     float(r["duration_ms_sum"]),
                     int(r["timed"]),
                 ),
-            )  # fmt: skip
+            )
             for r in rows
         ]
 

@@ -1,0 +1,78 @@
+// Who is signed in: the API key (sessionStorage only: gone when the tab closes), its role and tenant.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import { ApiError, configureClient, request } from '@/api/client'
+import { connectLive, disconnectLive } from '@/api/live'
+import { ViewerDocument, type Role, type ViewerQuery } from '@/generated/graphql'
+
+export const STORAGE_KEY = 'b2x.apiKey'
+const ROLE_RANK: Record<Role, number> = { VIEWER: 1, OPERATOR: 2, ADMIN: 3 }
+
+export type Viewer = ViewerQuery['viewer']
+
+/** The key carried by a sign-in link (`/#key=b2x_…`), or null. */
+export function keyFromFragment(hash: string): string | null {
+  const params = new URLSearchParams(hash.replace(/^#/, ''))
+  const key = params.get('key')
+  return key && /^b2x_[a-z0-9]{12}_[A-Za-z0-9_-]{32,64}$/.test(key) ? key : null
+}
+
+export const useSession = defineStore('session', () => {
+  const key = ref<string | null>(sessionStorage.getItem(STORAGE_KEY))
+  const viewer = ref<Viewer | null>(null)
+  const notice = ref<string | null>(null)
+
+  configureClient(
+    () => key.value,
+    () => signOut('Your API key is no longer valid (revoked or expired). Sign in again.'),
+  )
+
+  async function signIn(candidate: string): Promise<void> {
+    const trimmed = candidate.trim()
+    if (!trimmed) throw new ApiError('paste an API key (it starts with b2x_)', 'BAD_USER_INPUT')
+    const data = await request(ViewerDocument, {}, { key: trimmed })
+    key.value = trimmed
+    viewer.value = data.viewer
+    notice.value = null
+    sessionStorage.setItem(STORAGE_KEY, trimmed)
+    connectLive(trimmed)
+  }
+
+  /** Re-check a key kept from earlier in this tab; false when there is none or it stopped working. */
+  async function restore(): Promise<boolean> {
+    if (!key.value) return false
+    if (viewer.value) return true
+    try {
+      await signIn(key.value)
+      return true
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') {
+        signOut('Your API key is no longer valid (revoked or expired). Sign in again.')
+        return false
+      }
+      throw error
+    }
+  }
+
+  function signOut(message: string | null = null): void {
+    key.value = null
+    viewer.value = null
+    notice.value = message
+    sessionStorage.removeItem(STORAGE_KEY)
+    disconnectLive()
+  }
+
+  function can(role: Role): boolean {
+    return viewer.value ? ROLE_RANK[viewer.value.role] >= ROLE_RANK[role] : false
+  }
+
+  /** Why the signed-in key may not take an action that needs `role`, or null when it may. */
+  function whyNot(role: Role): string | null {
+    if (can(role)) return null
+    const name = viewer.value?.name ?? 'this key'
+    return `Needs the ${role.toLowerCase()} role; your key “${name}” is a ${viewer.value?.role.toLowerCase() ?? 'viewer'}.`
+  }
+
+  const signedIn = computed(() => viewer.value !== null)
+  return { key, viewer, notice, signedIn, signIn, restore, signOut, can, whyNot }
+})

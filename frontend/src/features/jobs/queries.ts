@@ -1,0 +1,18 @@
+export {
+  JobListDocument,
+  JobFacetsDocument,
+  JobRowChangedDocument,
+  JobDetailDocument,
+  JobDetailChangedDocument,
+  JobLogDocument,
+  JobLogFollowDocument,
+  RetryJobDocument,
+  CancelJobDocument,
+  type JobRowFragment,
+  type JobFullFragment,
+  type JobDetailQuery,
+  type LogLineFragment,
+  type LogLevel,
+  type JobStatus,
+  type StatusCount,
+} from '@/generated/graphql'

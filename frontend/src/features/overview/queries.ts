@@ -1,0 +1,7 @@
+export {
+  OverviewDocument,
+  OverviewHealthChangedDocument,
+  OverviewJobChangedDocument,
+  type OverviewQuery,
+  type OutcomeCountsFragment,
+} from '@/generated/graphql'
