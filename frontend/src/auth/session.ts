@@ -4,18 +4,11 @@ import { computed, ref } from 'vue'
 import { ApiError, configureClient, request } from '@/api/client'
 import { connectLive, disconnectLive } from '@/api/live'
 import { ViewerDocument, type Role, type ViewerQuery } from '@/generated/graphql'
+import { STORAGE_KEY } from './storage'
 
-export const STORAGE_KEY = 'b2x.apiKey'
 const ROLE_RANK: Record<Role, number> = { VIEWER: 1, OPERATOR: 2, ADMIN: 3 }
 
 export type Viewer = ViewerQuery['viewer']
-
-/** The key carried by a sign-in link (`/#key=b2x_…`), or null. */
-export function keyFromFragment(hash: string): string | null {
-  const params = new URLSearchParams(hash.replace(/^#/, ''))
-  const key = params.get('key')
-  return key && /^b2x_[a-z0-9]{12}_[A-Za-z0-9_-]{32,64}$/.test(key) ? key : null
-}
 
 export const useSession = defineStore('session', () => {
   const key = ref<string | null>(sessionStorage.getItem(STORAGE_KEY))

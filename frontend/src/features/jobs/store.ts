@@ -22,6 +22,7 @@ export const useJobsStore = defineStore('jobs', () => {
   const previous = ref<(string | null)[]>([])
   const loadedState = ref<JobListState | null>(null)
   let index = new Map<string, number>()
+  const unseen = new Set<string>()
   let generation = 0
 
   const batcher = new FrameBatcher<string, JobRowFragment>((batch) => {
@@ -48,6 +49,7 @@ export const useJobsStore = defineStore('jobs', () => {
       endCursor.value = data.jobs.pageInfo.endCursor
       counts.value = Object.fromEntries(data.jobStatusCounts.map((c) => [c.status, c.count]))
       newJobs.value = 0
+      unseen.clear()
       error.value = null
       loadedState.value = state
     } catch (e) {
@@ -65,11 +67,19 @@ export const useJobsStore = defineStore('jobs', () => {
     }
   }
 
-  /** A live event: rows on screen change on the next frame; new matching jobs are counted for a notice. */
-  function apply(change: string, job: JobRowFragment): void {
-    if (index.has(job.id)) batcher.push(job.id, job)
-    else if (change === 'created' && loadedState.value && !loadedState.value.after && matches(loadedState.value, job))
-      newJobs.value += 1
+  /** A live event: rows on screen change on the next frame; jobs that newly match the filter (created, or
+   * moved into a filtered status) are counted for a "new jobs" notice on the first page. */
+  function apply(change: string, previousStatus: JobStatus | null, job: JobRowFragment): void {
+    if (index.has(job.id)) {
+      batcher.push(job.id, job)
+      return
+    }
+    const state = loadedState.value
+    if (!state || state.after || unseen.has(job.id) || !matches(state, job)) return
+    if (change === 'created' || (previousStatus !== null && !matches(state, { ...job, status: previousStatus }))) {
+      unseen.add(job.id)
+      newJobs.value = unseen.size
+    }
   }
 
   const firstRow = computed(() => previous.value.length * (loadedState.value?.size ?? 0) + 1)

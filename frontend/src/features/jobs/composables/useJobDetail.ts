@@ -5,6 +5,7 @@ import { ApiError, request } from '@/api/client'
 import { useResync, useSubscription } from '@/api/live'
 import { useAnnouncer } from '@/composables/useAnnouncer'
 import { JOB_STATUS } from '@/composables/status'
+import { throttle } from '@/composables/throttle'
 import { CancelJobDocument, JobDetailChangedDocument, JobDetailDocument, RetryJobDocument, type JobDetailQuery } from '../queries'
 
 export function useJobDetail(id: Ref<string>) {
@@ -30,21 +31,27 @@ export function useJobDetail(id: Ref<string>) {
   }, { immediate: true })
   useResync(() => void load())
 
+  // Events carry the job's row, not its steps, stack trace or attempts: those are re-read, at most every 2 s.
+  const reload = throttle(() => void load(), 2000)
   let stop = (): void => {}
-  onScopeDispose(() => stop())
+  onScopeDispose(() => {
+    stop()
+    reload.cancel()
+  })
   watch(id, (current) => {
     stop()
     stop = useSubscription(JobDetailChangedDocument, () => ({ id: current }), (data) => {
       const event = data.jobStatusChanged
       if (!details.value || event.jobId !== id.value) return
       const before = details.value.job.status
+      const previous = details.value.job
       details.value = {
         ...details.value,
-        job: event.job,
+        job: { ...event.job, steps: previous.steps, errorStackTrace: event.job.errorStackTrace ?? previous.errorStackTrace },
         attempts: details.value.attempts.map((a) => (a.id === event.job.id ? { ...a, status: event.job.status } : a)),
       }
       if (before !== event.job.status) announce(`Job ${event.job.id.slice(0, 8)} is now ${JOB_STATUS[event.job.status].label}`)
-      if (event.change === 'retry_queued' || event.change === 'resync') void load()
+      reload()
     })
   }, { immediate: true })
 

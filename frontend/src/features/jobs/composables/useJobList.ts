@@ -20,7 +20,7 @@ export function useJobList() {
   useResync(() => void store.load(state.value))
   useSubscription(JobRowChangedDocument, () => ({}), (data) => {
     const event = data.jobStatusChanged
-    store.apply(event.change, event.job)
+    store.apply(event.change, event.previousStatus, event.job)
   })
 
   function navigate(next: JobListState): void {
