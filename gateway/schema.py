@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from gateway.admin.resolvers import AdminMutations, AdminQueries
 from gateway.errors import EXPECTED_CODES, classify_unlabelled
 from gateway.extensions import ErrorCodes
+from gateway.jobs.bulk import BulkJobMutations
 from gateway.jobs.mutations import JobMutations
 from gateway.jobs.queries import JobQueries
 from gateway.jobs.subscriptions import JobSubscriptions
@@ -29,7 +30,7 @@ log = get_logger(__name__)
 Query = merge_types(
     "Query", (JobQueries, JobTrendQueries, HealthQueries, RegistryQueries, ProbeQueries, InsightQueries, AdminQueries)
 )
-Mutation = merge_types("Mutation", (JobMutations, ProbeMutations, AdminMutations))
+Mutation = merge_types("Mutation", (JobMutations, BulkJobMutations, ProbeMutations, AdminMutations))
 Subscription = merge_types(
     "Subscription", (JobSubscriptions, HealthSubscriptions, ProbeSubscriptions, InsightSubscriptions)
 )

@@ -85,6 +85,17 @@ async def test_the_overview_shows_the_stacks_real_health_trend_and_figures(
     assert page.watch.foreign == [], page.watch.foreign
     assert page.watch.errors == [], page.watch.errors
 
+    # Quick action: failed jobs of the last 24 h that nobody retried get a new attempt, after a confirmation.
+    failed = await dashboard.running_job(f"UI_BULK_{uuid.uuid4().hex[:6].upper()}")
+    await dashboard.jobs.FailJob(jobs_pb2.FailJobRequest(job_id=failed, error_message="CRM token expired"), timeout=T)
+    await page.get_by_role("button", name="Retry failed jobs (24 h)…").click()
+    dialog = page.get_by_role("dialog", name="Retry failed jobs?")
+    await _no_violations(page, "overview with the bulk retry dialog")
+    await dialog.get_by_role("button", name="Retry failed jobs").click()
+    await page.locator(".notice", has_text=re.compile(r"\d+ failed jobs? retried")).wait_for(timeout=OPEN)
+    attempts = (await dashboard.jobs.GetJobDetails(jobs_pb2.GetJobDetailsRequest(job_id=failed), timeout=T)).attempts
+    assert len(attempts) == 2 and attempts[1].created_by.startswith("ui operator")
+
     for width, height, name in ((900, 1100, "tablet"), (390, 844, "mobile")):
         await page.set_viewport_size({"width": width, "height": height})
         await page.wait_for_timeout(300)
@@ -236,6 +247,12 @@ async def test_a_viewer_sees_retry_and_cancel_disabled_with_the_reason(open_page
     )
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     await _no_violations(page, "detail panel as a viewer")
+    await page.keyboard.press("Escape")
+    await page.get_by_role("link", name="Overview").click()
+    bulk = page.get_by_role("button", name="Retry failed jobs (24 h)…")
+    await bulk.wait_for(timeout=OPEN)
+    assert await bulk.get_attribute("aria-disabled") == "true"
+    assert "Needs the operator role" in await page.text_content("#bulk-why")
 
 
 async def test_every_action_works_from_the_keyboard_alone(open_page: Any, dashboard: Dashboard) -> None:

@@ -73,3 +73,37 @@ async def test_a_window_outside_one_to_ninety_days_is_bad_input(gw: Gateway) -> 
         body = (await gw.query(gw.viewer, TREND, {"days": days})).json()
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
         assert "between 1 and 90" in body["errors"][0]["message"]
+
+
+RETRY_FAILED = """mutation($f: JobFilter, $limit: Int!) {
+  retryFailedJobs(filter: $f, limit: $limit) { retried skipped errors attemptIds } }"""
+
+
+async def test_retry_failed_jobs_retries_only_those_not_retried_yet_within_scope(gw: Gateway) -> None:
+    """Three failed jobs of tenant-a, one already retried, and one of tenant-b: a tenant operator's bulk retry
+    makes two attempts and skips one; the other tenant is untouched; a viewer is FORBIDDEN; it is audited."""
+    failed = []
+    for tenant in ("tenant-a", "tenant-a", "tenant-a", "tenant-b"):
+        job = (
+            await gw.jobs.CreateJob(
+                jobs_pb2.CreateJobRequest(job_type="CRM_EXPORT", tenant_id=tenant, max_attempts=1), timeout=T
+            )
+        ).job
+        await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=T)
+        await gw.jobs.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="token expired"), timeout=T)
+        failed.append(job.id)
+    await gw.jobs.RetryJob(jobs_pb2.RetryJobRequest(job_id=failed[0]), timeout=T)
+
+    refused = (await gw.query(gw.viewer, RETRY_FAILED, {"limit": 10})).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    done = (await gw.query(gw.tenant_operator, RETRY_FAILED, {"limit": 10})).json()["data"]["retryFailedJobs"]
+    assert (done["retried"], done["skipped"], done["errors"]) == (2, 1, [])
+    for attempt_id in done["attemptIds"]:
+        attempt = (await gw.jobs.GetJob(jobs_pb2.GetJobRequest(job_id=attempt_id), timeout=T)).job
+        assert attempt.tenant_id == "tenant-a" and attempt.retry_of_job_id in failed[1:3]
+    other = (await gw.jobs.GetJobDetails(jobs_pb2.GetJobDetailsRequest(job_id=failed[3]), timeout=T)).attempts
+    assert len(other) == 1
+    again = (await gw.query(gw.operator, RETRY_FAILED, {"f": {"tenantId": ["tenant-a"]}, "limit": 10})).json()
+    assert again["data"]["retryFailedJobs"]["retried"] == 0
+    audit = (await gw.query(gw.admin, "{ auditLog(limit: 10) { action outcome } }")).json()["data"]["auditLog"]
+    assert [e["action"] for e in audit].count("retryFailedJobs") == 3

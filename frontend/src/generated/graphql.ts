@@ -50,6 +50,18 @@ export type AuditEntry = {
   errorCode: Maybe<Scalars['String']['output']>;
 };
 
+/** What a bulk retry did */
+export type BulkRetryResult = {
+  /** New attempts queued now */
+  retried: Scalars['Int']['output'];
+  /** Failed jobs already retried (automatically or by someone) */
+  skipped: Scalars['Int']['output'];
+  /** Jobs the jobs service refused, with its reason */
+  errors: Array<Scalars['String']['output']>;
+  /** The new attempts */
+  attemptIds: Array<Scalars['ID']['output']>;
+};
+
 /** The latest periodic check of a service and its circuit breaker */
 export type CheckState = {
   serviceId: Scalars['ID']['output'];
@@ -668,6 +680,8 @@ export type Mutation = {
   retryJob: RetryJobResult;
   /** Cancel a job: a queued one at once, a running one as soon as its worker stops (within seconds) */
   cancelJob: Job;
+  /** Retry up to `limit` failed jobs matching the filter that have not been retried yet (operator). The filter's status part is ignored: only FAILED jobs are retried. */
+  retryFailedJobs: BulkRetryResult;
   /** Run a connection test now (REQ-001 POST /services/{id}/test) and return its result. Follow its phases live with the connectionTestProgress subscription (filter by service). */
   testConnection: ConnectionTestResult;
   /** Create an API key (admin). The key is returned once. */
@@ -690,6 +704,12 @@ export type MutationRetryJobArgs = {
 export type MutationCancelJobArgs = {
   id: Scalars['ID']['input'];
   reason?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationRetryFailedJobsArgs = {
+  filter?: InputMaybe<JobFilter>;
+  limit?: Scalars['Int']['input'];
 };
 
 
@@ -1294,6 +1314,14 @@ export type OverviewJobChangedSubscriptionVariables = Exact<{ [key: string]: nev
 
 export type OverviewJobChangedSubscription = { jobStatusChanged: { jobId: string, change: string, status: JobStatus } };
 
+export type RetryFailedJobsMutationVariables = Exact<{
+  filter?: InputMaybe<JobFilter>;
+  limit: Scalars['Int']['input'];
+}>;
+
+
+export type RetryFailedJobsMutation = { retryFailedJobs: { retried: number, skipped: number, errors: Array<string> } };
+
 /** An operation string that carries its result and variables types. */
 export type TypedDocument<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 export const ViewerDocument = "query Viewer {\n  viewer {\n    keyId\n    name\n    role\n    tenantId\n  }\n}" as unknown as TypedDocument<ViewerQuery, ViewerQueryVariables>;
@@ -1309,3 +1337,4 @@ export const JobRowChangedDocument = "subscription JobRowChanged {\n  jobStatusC
 export const OverviewDocument = "query Overview($days: Int!) {\n  healthSummary {\n    overallStatus\n    overallReason\n    onlineCount\n    degradedCount\n    offlineCount\n    unknownCount\n    disabledCount\n    activeJobs\n    failedJobs24h\n    activeAlerts\n    generatedAt\n    components {\n      serviceId\n      slug\n      name\n      type\n      status\n      statusReason\n      averageLatencyMs\n      uptimePercent\n      lastChecked\n      lastSuccessful\n      enabled\n    }\n  }\n  jobTrend(days: $days) {\n    days {\n      date\n      counts {\n        ...OutcomeCounts\n      }\n    }\n    byType {\n      jobType\n      counts {\n        ...OutcomeCounts\n      }\n    }\n    total {\n      ...OutcomeCounts\n    }\n  }\n}\nfragment OutcomeCounts on JobOutcomeCounts {\n  completed\n  failed\n  cancelled\n  finished\n  successRatePercent\n  averageDurationMs\n}" as unknown as TypedDocument<OverviewQuery, OverviewQueryVariables>;
 export const OverviewHealthChangedDocument = "subscription OverviewHealthChanged {\n  healthStatusChanged {\n    serviceId\n    component\n    status\n    previousStatus\n    reason\n  }\n}" as unknown as TypedDocument<OverviewHealthChangedSubscription, OverviewHealthChangedSubscriptionVariables>;
 export const OverviewJobChangedDocument = "subscription OverviewJobChanged {\n  jobStatusChanged {\n    jobId\n    change\n    status\n  }\n}" as unknown as TypedDocument<OverviewJobChangedSubscription, OverviewJobChangedSubscriptionVariables>;
+export const RetryFailedJobsDocument = "mutation RetryFailedJobs($filter: JobFilter, $limit: Int!) {\n  retryFailedJobs(filter: $filter, limit: $limit) {\n    retried\n    skipped\n    errors\n  }\n}" as unknown as TypedDocument<RetryFailedJobsMutation, RetryFailedJobsMutationVariables>;

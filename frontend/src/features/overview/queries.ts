@@ -2,6 +2,7 @@ export {
   OverviewDocument,
   OverviewHealthChangedDocument,
   OverviewJobChangedDocument,
+  RetryFailedJobsDocument,
   type OverviewQuery,
   type OutcomeCountsFragment,
 } from '@/generated/graphql'
