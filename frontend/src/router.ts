@@ -20,6 +20,11 @@ export const router = createRouter({
 })
 
 router.beforeEach(async (to) => {
+  // Fetch the screen's code while the key is being checked, not after.
+  for (const record of to.matched) {
+    const view = record.components?.default
+    if (typeof view === 'function') void (view as () => Promise<unknown>)()
+  }
   if (to.meta.public) return true
   const session = useSession()
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { exportParams, fromQuery, matches, toQuery, toVariables } from '@/features/jobs/filters'
+import { exportParams, fromQuery, localDateTime, matches, toQuery, toVariables } from '@/features/jobs/filters'
 
 describe('job table state in the URL', () => {
   it('survives a round trip through the query string', () => {
@@ -37,5 +37,13 @@ describe('job table state in the URL', () => {
     const state = fromQuery({ status: 'QUEUED', tenant: 'tenant-a' })
     expect(matches(state, { status: 'QUEUED', jobType: 'X', tenantId: 'tenant-a' })).toBe(true)
     expect(matches(state, { status: 'QUEUED', jobType: 'X', tenantId: 'tenant-b' })).toBe(false)
+  })
+})
+
+describe('local times', () => {
+  it('writes a time the way datetime-local inputs and the URL hold it, in the browser zone', () => {
+    const date = new Date(2026, 0, 2, 8, 5, 59)
+    expect(localDateTime(date)).toBe('2026-01-02T08:05')
+    expect(fromQuery({ from: localDateTime(date) }).from).toBe('2026-01-02T08:05')
   })
 })

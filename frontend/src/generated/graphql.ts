@@ -1173,6 +1173,8 @@ export type SubscriptionJobStatusChangedArgs = {
   jobId?: InputMaybe<Scalars['ID']['input']>;
   status?: InputMaybe<Array<JobStatus>>;
   tenantId?: InputMaybe<Scalars['String']['input']>;
+  jobIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  changes?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 
@@ -1290,10 +1292,17 @@ export type JobFacetsQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type JobFacetsQuery = { jobFacets: { jobTypes: Array<string>, tenantIds: Array<string> } };
 
-export type JobRowChangedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+export type JobRowChangedSubscriptionVariables = Exact<{
+  ids: Array<Scalars['ID']['input']> | Scalars['ID']['input'];
+}>;
 
 
-export type JobRowChangedSubscription = { jobStatusChanged: { jobId: string, change: string, previousStatus: JobStatus | null, job: { id: string, jobType: string, tenantId: string, status: JobStatus, createdAt: string, startedAt: string | null, completedAt: string | null, updatedAt: string, durationMs: number, errorMessage: string | null, errorCategory: string | null, attempt: number, cancelRequested: boolean, progress: { totalItems: number, processedItems: number, succeededItems: number, failedItems: number, percent: number, itemsPerSecond: number, etaSeconds: number | null } } } };
+export type JobRowChangedSubscription = { jobStatusChanged: { jobId: string, change: string, job: { id: string, jobType: string, tenantId: string, status: JobStatus, createdAt: string, startedAt: string | null, completedAt: string | null, updatedAt: string, durationMs: number, errorMessage: string | null, errorCategory: string | null, attempt: number, cancelRequested: boolean, progress: { totalItems: number, processedItems: number, succeededItems: number, failedItems: number, percent: number, itemsPerSecond: number, etaSeconds: number | null } } } };
+
+export type JobListChangedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type JobListChangedSubscription = { jobStatusChanged: { jobId: string, change: string, previousStatus: JobStatus | null, job: { id: string, status: JobStatus, jobType: string, tenantId: string } } };
 
 export type OverviewQueryVariables = Exact<{
   days: Scalars['Int']['input'];
@@ -1333,8 +1342,9 @@ export const RetryJobDocument = "mutation RetryJob($id: ID!) {\n  retryJob(id: $
 export const CancelJobDocument = "mutation CancelJob($id: ID!, $reason: String) {\n  cancelJob(id: $id, reason: $reason) {\n    id\n    status\n    cancelRequested\n  }\n}" as unknown as TypedDocument<CancelJobMutation, CancelJobMutationVariables>;
 export const JobListDocument = "query JobList($filter: JobFilter, $sort: JobSort, $first: Int!, $after: String) {\n  jobs(filter: $filter, sort: $sort, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    nodes {\n      ...JobRow\n    }\n  }\n  jobStatusCounts(filter: $filter) {\n    status\n    count\n  }\n}\nfragment JobRow on Job {\n  id\n  jobType\n  tenantId\n  status\n  createdAt\n  startedAt\n  completedAt\n  updatedAt\n  durationMs\n  errorMessage\n  errorCategory\n  attempt\n  cancelRequested\n  progress {\n    totalItems\n    processedItems\n    succeededItems\n    failedItems\n    percent\n    itemsPerSecond\n    etaSeconds\n  }\n}" as unknown as TypedDocument<JobListQuery, JobListQueryVariables>;
 export const JobFacetsDocument = "query JobFacets {\n  jobFacets {\n    jobTypes\n    tenantIds\n  }\n}" as unknown as TypedDocument<JobFacetsQuery, JobFacetsQueryVariables>;
-export const JobRowChangedDocument = "subscription JobRowChanged {\n  jobStatusChanged {\n    jobId\n    change\n    previousStatus\n    job {\n      ...JobRow\n    }\n  }\n}\nfragment JobRow on Job {\n  id\n  jobType\n  tenantId\n  status\n  createdAt\n  startedAt\n  completedAt\n  updatedAt\n  durationMs\n  errorMessage\n  errorCategory\n  attempt\n  cancelRequested\n  progress {\n    totalItems\n    processedItems\n    succeededItems\n    failedItems\n    percent\n    itemsPerSecond\n    etaSeconds\n  }\n}" as unknown as TypedDocument<JobRowChangedSubscription, JobRowChangedSubscriptionVariables>;
+export const JobRowChangedDocument = "subscription JobRowChanged($ids: [ID!]!) {\n  jobStatusChanged(jobIds: $ids) {\n    jobId\n    change\n    job {\n      ...JobRow\n    }\n  }\n}\nfragment JobRow on Job {\n  id\n  jobType\n  tenantId\n  status\n  createdAt\n  startedAt\n  completedAt\n  updatedAt\n  durationMs\n  errorMessage\n  errorCategory\n  attempt\n  cancelRequested\n  progress {\n    totalItems\n    processedItems\n    succeededItems\n    failedItems\n    percent\n    itemsPerSecond\n    etaSeconds\n  }\n}" as unknown as TypedDocument<JobRowChangedSubscription, JobRowChangedSubscriptionVariables>;
+export const JobListChangedDocument = "subscription JobListChanged {\n  jobStatusChanged(\n    changes: [\"created\", \"started\", \"completed\", \"failed\", \"cancelled\", \"retry_queued\"]\n  ) {\n    jobId\n    change\n    previousStatus\n    job {\n      id\n      status\n      jobType\n      tenantId\n    }\n  }\n}" as unknown as TypedDocument<JobListChangedSubscription, JobListChangedSubscriptionVariables>;
 export const OverviewDocument = "query Overview($days: Int!) {\n  healthSummary {\n    overallStatus\n    overallReason\n    onlineCount\n    degradedCount\n    offlineCount\n    unknownCount\n    disabledCount\n    activeJobs\n    failedJobs24h\n    activeAlerts\n    generatedAt\n    components {\n      serviceId\n      slug\n      name\n      type\n      status\n      statusReason\n      averageLatencyMs\n      uptimePercent\n      lastChecked\n      lastSuccessful\n      enabled\n    }\n  }\n  jobTrend(days: $days) {\n    days {\n      date\n      counts {\n        ...OutcomeCounts\n      }\n    }\n    byType {\n      jobType\n      counts {\n        ...OutcomeCounts\n      }\n    }\n    total {\n      ...OutcomeCounts\n    }\n  }\n}\nfragment OutcomeCounts on JobOutcomeCounts {\n  completed\n  failed\n  cancelled\n  finished\n  successRatePercent\n  averageDurationMs\n}" as unknown as TypedDocument<OverviewQuery, OverviewQueryVariables>;
 export const OverviewHealthChangedDocument = "subscription OverviewHealthChanged {\n  healthStatusChanged {\n    serviceId\n    component\n    status\n    previousStatus\n    reason\n  }\n}" as unknown as TypedDocument<OverviewHealthChangedSubscription, OverviewHealthChangedSubscriptionVariables>;
-export const OverviewJobChangedDocument = "subscription OverviewJobChanged {\n  jobStatusChanged {\n    jobId\n    change\n    status\n  }\n}" as unknown as TypedDocument<OverviewJobChangedSubscription, OverviewJobChangedSubscriptionVariables>;
+export const OverviewJobChangedDocument = "subscription OverviewJobChanged {\n  jobStatusChanged(\n    changes: [\"created\", \"started\", \"completed\", \"failed\", \"cancelled\", \"retry_queued\", \"resync\"]\n  ) {\n    jobId\n    change\n    status\n  }\n}" as unknown as TypedDocument<OverviewJobChangedSubscription, OverviewJobChangedSubscriptionVariables>;
 export const RetryFailedJobsDocument = "mutation RetryFailedJobs($filter: JobFilter, $limit: Int!) {\n  retryFailedJobs(filter: $filter, limit: $limit) {\n    retried\n    skipped\n    errors\n  }\n}" as unknown as TypedDocument<RetryFailedJobsMutation, RetryFailedJobsMutationVariables>;

@@ -35,6 +35,12 @@ function list(value: Query[string]): string[] {
 
 const LOCAL_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/
 
+/** A time as <input type="datetime-local"> and the URL hold it: the browser's own zone, to the minute. */
+export function localDateTime(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0')
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`
+}
+
 /** Read the table's state from the URL; anything malformed falls back to the default. */
 export function fromQuery(query: Query): JobListState {
   const sort = one(query.sort)?.toUpperCase() as JobSortField | undefined

@@ -2,6 +2,7 @@ export {
   JobListDocument,
   JobFacetsDocument,
   JobRowChangedDocument,
+  JobListChangedDocument,
   JobDetailDocument,
   JobDetailChangedDocument,
   JobLogDocument,

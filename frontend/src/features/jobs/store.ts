@@ -67,15 +67,19 @@ export const useJobsStore = defineStore('jobs', () => {
     }
   }
 
-  /** A live event: rows on screen change on the next frame; jobs that newly match the filter (created, or
-   * moved into a filtered status) are counted for a "new jobs" notice on the first page. */
-  function apply(change: string, previousStatus: JobStatus | null, job: JobRowFragment): void {
-    if (index.has(job.id)) {
-      batcher.push(job.id, job)
-      return
-    }
+  /** A change of a row on screen: applied on the next animation frame, the latest per row winning. */
+  function applyRow(job: JobRowFragment): void {
+    if (index.has(job.id)) batcher.push(job.id, job)
+  }
+
+  /** A job created or moved into a filtered status elsewhere: counted for a "new jobs" notice on page 1. */
+  function noticeChange(
+    change: string,
+    previousStatus: JobStatus | null,
+    job: { id: string; status: JobStatus; jobType: string; tenantId: string },
+  ): void {
     const state = loadedState.value
-    if (!state || state.after || unseen.has(job.id) || !matches(state, job)) return
+    if (!state || state.after || index.has(job.id) || unseen.has(job.id) || !matches(state, job)) return
     if (change === 'created' || (previousStatus !== null && !matches(state, { ...job, status: previousStatus }))) {
       unseen.add(job.id)
       newJobs.value = unseen.size
@@ -85,6 +89,6 @@ export const useJobsStore = defineStore('jobs', () => {
   const firstRow = computed(() => previous.value.length * (loadedState.value?.size ?? 0) + 1)
   return {
     rows, totalCount, hasNextPage, endCursor, counts, loading, error, newJobs, facets, previous, firstRow,
-    load, loadFacets, apply,
+    load, loadFacets, applyRow, noticeChange,
   }
 })

@@ -1,11 +1,11 @@
 // The job table bound to the URL: reading the route's query loads the page; changing a filter, the sort
 // or the page pushes a new URL (so the back button and shared links work).
-import { computed, watch } from 'vue'
+import { computed, onScopeDispose, watch } from 'vue'
 import { useRoute, useRouter } from 'vue-router'
 import { storeToRefs } from 'pinia'
 import { useResync, useSubscription } from '@/api/live'
 import { fromQuery, toQuery, type JobListState, type Query } from '../filters'
-import { JobRowChangedDocument } from '../queries'
+import { JobListChangedDocument, JobRowChangedDocument } from '../queries'
 import { useJobsStore } from '../store'
 
 export function useJobList() {
@@ -18,9 +18,19 @@ export function useJobList() {
   watch(key, () => void store.load(state.value), { immediate: true })
   void store.loadFacets()
   useResync(() => void store.load(state.value))
-  useSubscription(JobRowChangedDocument, () => ({}), (data) => {
+  // One subscription for the rows on screen, renewed when they change; one for the "new jobs" notice.
+  const rowIds = computed(() => store.rows.map((row) => row.id).join(','))
+  let stopRows = (): void => {}
+  watch(rowIds, (ids) => {
+    stopRows()
+    stopRows = ids
+      ? useSubscription(JobRowChangedDocument, () => ({ ids: ids.split(',') }), (data) => store.applyRow(data.jobStatusChanged.job))
+      : () => {}
+  }, { immediate: true })
+  onScopeDispose(() => stopRows())
+  useSubscription(JobListChangedDocument, () => ({}), (data) => {
     const event = data.jobStatusChanged
-    store.apply(event.change, event.previousStatus, event.job)
+    store.noticeChange(event.change, event.previousStatus, event.job)
   })
 
   function navigate(next: JobListState): void {
