@@ -4,6 +4,7 @@ survived with the screen brought up to date."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -153,3 +154,25 @@ async def test_after_a_gateway_restart_the_screen_reconnects_and_catches_up(
     )
     await page.wait_for_selector(f"{_bar(job_id)}[aria-valuenow='70']", timeout=10_000)
     await asyncio.sleep(0)  # the restarted gateway is the one later tests use
+
+
+async def test_with_websockets_blocked_the_screen_polls_and_still_moves(open_page: Any, dashboard: Dashboard) -> None:
+    """A proxy that refuses websockets: the header says the app is polling, and progress still reaches the row
+    within a polling period or two."""
+    job_type = f"UI_POLLING_{uuid.uuid4().hex[:6].upper()}"
+    job_id = await dashboard.running_job(job_type)
+    page = await open_page()
+
+    async def refuse(ws: Any) -> None:
+        await ws.close(code=1013, reason="websockets are blocked here")
+
+    await page.route_web_socket(re.compile(r"/graphql$"), refuse)
+    await page.goto(f"{dashboard.url}/#key={dashboard.operator}")
+    await page.goto(f"{dashboard.url}/jobs?type={job_type}")
+    await page.wait_for_selector(_bar(job_id), timeout=OPEN)
+    await page.wait_for_function(
+        "() => document.querySelector('[data-testid=connection-state]').textContent.includes('Polling')",
+        timeout=15_000,
+    )
+    await _progress(dashboard, job_id, 60, 1)
+    await page.wait_for_selector(f"{_bar(job_id)}[aria-valuenow='60']", timeout=15_000)
