@@ -23,7 +23,8 @@ from services.jobs.convert import (
 from services.jobs.domain import ProgressCounts
 from services.jobs.reporting import JobReportIn, Outcome, ReportResult, WorkerReporting
 from services.jobs.service import JobsService, NewJob
-from services.jobs.trends import JobTrends, OutcomeCounts
+from services.jobs.trends.domain import OutcomeCounts
+from services.jobs.trends.service import JobTrends
 
 SERVICE_NAME = jobs_pb2.DESCRIPTOR.services_by_name["JobsService"].full_name
 

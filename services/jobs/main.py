@@ -18,8 +18,8 @@ from services.jobs.reporting import WorkerReporting
 from services.jobs.repository import PostgresJobRepository
 from services.jobs.service import JobsService
 from services.jobs.settings import JobsSettings
-from services.jobs.trends import JobTrends
-from services.jobs.trends_repository import PostgresTrendRepository
+from services.jobs.trends.repository import PostgresTrendRepository
+from services.jobs.trends.service import JobTrends
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
