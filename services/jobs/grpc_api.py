@@ -17,13 +17,13 @@ from services.jobs.convert import (
     job_to_proto,
     level_from_proto,
     log_to_proto,
+    outcome_counts_to_proto,
     report_from_proto,
     sort_from_proto,
 )
 from services.jobs.domain import ProgressCounts
 from services.jobs.reporting import JobReportIn, Outcome, ReportResult, WorkerReporting
 from services.jobs.service import JobsService, NewJob
-from services.jobs.trends.domain import OutcomeCounts
 from services.jobs.trends.service import JobTrends
 
 SERVICE_NAME = jobs_pb2.DESCRIPTOR.services_by_name["JobsService"].full_name
@@ -41,16 +41,6 @@ def _outcome(report: jobs_pb2.JobReport) -> Outcome | None:
     if kind == "cancelled":
         return Outcome("cancelled", report.cancelled.message)
     return None
-
-
-def _counts(counts: OutcomeCounts) -> jobs_pb2.JobOutcomeCounts:
-    return jobs_pb2.JobOutcomeCounts(
-        completed=counts.completed,
-        failed=counts.failed,
-        cancelled=counts.cancelled,
-        success_rate_percent=counts.success_rate_percent,
-        average_duration_ms=counts.average_duration_ms,
-    )
 
 
 class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
@@ -169,9 +159,13 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
     ) -> jobs_pb2.GetJobTrendResponse:
         trend = await self._trends.trend(request.days, list(request.tenant_ids))
         return jobs_pb2.GetJobTrendResponse(
-            days=[jobs_pb2.JobTrendDay(date=day.isoformat(), counts=_counts(c)) for day, c in trend.days],
-            by_type=[jobs_pb2.JobTypeTrend(job_type=name, counts=_counts(c)) for name, c in trend.by_type],
-            total=_counts(trend.total),
+            days=[
+                jobs_pb2.JobTrendDay(date=day.isoformat(), counts=outcome_counts_to_proto(c)) for day, c in trend.days
+            ],
+            by_type=[
+                jobs_pb2.JobTypeTrend(job_type=name, counts=outcome_counts_to_proto(c)) for name, c in trend.by_type
+            ],
+            total=outcome_counts_to_proto(trend.total),
         )
 
     async def GetJobFacets(
