@@ -62,6 +62,7 @@ frontend-check: $(STAMP) $(NODE_MODULES) ## schema/type drift, type check and un
 	cd frontend && npx vue-tsc --noEmit && npx vitest run
 
 screenshots: $(STAMP) $(DASHBOARD) ## the browser tests, saving a screenshot of each screen to docs/screenshots/
+	mkdir -p docs/screenshots
 	B2X_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/dashboard
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print their figures (see bench/RESULTS.md)

@@ -133,18 +133,20 @@ class JobSubscriptions:
             await subscription.close()
 
     @strawberry.subscription(
-        description="New log lines of one job as they are stored (REQ-001 log follow). After a gap in the live "
-        "stream, the lines missed meanwhile are re-read and sent in order."
+        description="New log lines of one job as they are stored (REQ-001 log follow). With `afterSequence` (0 "
+        "included) the lines stored after it are sent first, so nothing between a read and the subscription is "
+        "lost; without it, only lines from now on. After a gap in the live stream, the lines missed meanwhile are "
+        "re-read and sent in order."
     )
     async def job_log_appended(
-        self, info: Info, job_id: strawberry.ID, after_sequence: int = 0
+        self, info: Info, job_id: strawberry.ID, after_sequence: int | None = None
     ) -> AsyncGenerator[t.JobLogEvent, None]:
         ctx = info.context
         await visible_job(info, str(job_id))  # NOT_FOUND for unknown or other tenants' jobs
         subscription = await ctx.state.bus.subscribe(Topic.JOB_LOGS)
-        last = after_sequence
+        last = after_sequence or 0
         try:
-            if after_sequence:
+            if after_sequence is not None:
                 missed = await _read_logs_after(ctx, str(job_id), last)
                 if missed:
                     last = missed[-1].sequence

@@ -99,6 +99,8 @@ async def test_the_overview_shows_the_stacks_real_health_trend_and_figures(
     for width, height, name in ((900, 1100, "tablet"), (390, 844, "mobile")):
         await page.set_viewport_size({"width": width, "height": height})
         await page.wait_for_timeout(300)
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the overview is {overflow} px wider than a {name}"
         await _no_violations(page, f"overview on a {name}")
         if name == "mobile":
             await screenshot(page, "overview-mobile", full_page=True)

@@ -56,3 +56,22 @@ async def _nothing_more(ws: GraphQLWebSocket) -> bool:
     except TimeoutError:
         return True
     return False
+
+
+async def test_log_follow_from_sequence_zero_gets_lines_stored_before_it_subscribed(gw: Gateway) -> None:
+    """A follower that read an empty log and subscribes with afterSequence 0 still gets the lines stored in
+    between (the race a dashboard or `b2c jobs logs --follow` would otherwise lose them to)."""
+    job = (await gw.jobs.CreateJob(jobs_pb2.CreateJobRequest(job_type="PIM_IMPORT"), timeout=T)).job
+    entry = jobs_pb2.LogEntry(sequence=1, level=3, message="stored before the subscription")  # type: ignore[arg-type]
+    entry.timestamp.GetCurrentTime()
+    await gw.jobs.ReportBatch(
+        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=[entry])]), timeout=T
+    )
+    async with GraphQLWebSocket(gw.url, {"Authorization": f"Bearer {gw.viewer}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.subscribe(
+            "subscription($id: ID!) { jobLogAppended(jobId: $id, afterSequence: 0) { lines { sequence message } } }",
+            {"id": job.id},
+        )
+        lines = (await ws.receive())["payload"]["data"]["jobLogAppended"]["lines"]
+    assert lines == [{"sequence": 1, "message": "stored before the subscription"}]

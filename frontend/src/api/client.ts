@@ -37,11 +37,14 @@ export async function request<R, V>(
   variables: V,
   options: { key?: string; signal?: AbortSignal } = {},
 ): Promise<R> {
+  const key = options.key ?? keySource()
+  // Signed out (or never signed in): a request could only be refused, so it is not sent.
+  if (!key) throw new ApiError('not signed in', 'UNAUTHENTICATED', 401)
   let response: Response
   try {
     response = await fetch('/graphql', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...authHeader(options.key ?? keySource()) },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...authHeader(key) },
       body: JSON.stringify({ query: document, variables, operationName: operationName(document) }),
       signal: options.signal,
     })
