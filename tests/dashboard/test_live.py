@@ -32,8 +32,9 @@ def _bar(job_id: str) -> str:
 
 
 async def test_progress_moves_on_screen_while_the_job_reports(open_page: Any, dashboard: Dashboard) -> None:
-    """A running job's bar goes 0 → 40 → 85 % with the reports, without a reload, with aria-valuenow/max set;
-    the demo's own jobs move too; the page passes axe as rows update."""
+    """A running job's bar goes 0 → 40 → 85 % with the reports, without a reload, with aria-valuenow/max set and
+    no animation when the operator prefers reduced motion; the demo's own jobs move too; axe passes as rows
+    update."""
     job_type = f"UI_PROGRESS_{uuid.uuid4().hex[:6].upper()}"
     job_id = await dashboard.running_job(job_type)
     page = await open_page(dashboard.operator, f"/jobs?type={job_type}")
@@ -44,6 +45,11 @@ async def test_progress_moves_on_screen_while_the_job_reports(open_page: Any, da
         await _progress(dashboard, job_id, processed, sequence)
         await page.wait_for_selector(f"{_bar(job_id)}[aria-valuenow='{processed}']", timeout=5000)
     assert "85 / 100" in await page.text_content(f"tr[data-job-id='{job_id}']")
+    fill = f"tr[data-job-id='{job_id}'] .progress-fill"
+    assert await page.eval_on_selector(fill, "el => getComputedStyle(el).transitionDuration") != "0s"
+    await page.emulate_media(reduced_motion="reduce")  # the operator asked the OS for less motion
+    assert await page.eval_on_selector(fill, "el => getComputedStyle(el).transitionDuration") == "0s"
+    await page.emulate_media(reduced_motion="no-preference")
 
     for _ in range(60):  # the demo worker needs a few seconds after `b2c up` to have jobs running
         running = await dashboard.graphql(
