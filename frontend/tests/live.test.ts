@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { backoffDelay } from '@/api/backoff'
 import { keyFromFragment } from '@/auth/storage'
 import { FrameBatcher } from '@/composables/frameBatcher'
-import { formatDuration } from '@/composables/format'
+import { formatDuration, readable } from '@/composables/format'
 import { mergeLines } from '@/features/jobs/composables/useJobLog'
 
 describe('live updates', () => {
@@ -37,6 +37,10 @@ describe('live updates', () => {
     expect(keyFromFragment(`#key=${key}`)).toBe(key)
     expect(keyFromFragment('#key=<script>')).toBeNull()
     expect(keyFromFragment('')).toBeNull()
+  })
+
+  it('lays stored stack traces out on lines again', () => {
+    expect(readable('Traceback:\\n  File "x", line 1\\nValueError')).toBe('Traceback:\n  File "x", line 1\nValueError')
   })
 
   it('reads durations the way an operator says them', () => {

@@ -36,3 +36,9 @@ export function formatDuration(ms: number | null | undefined): string {
 export function shortId(id: string): string {
   return id.slice(0, 8)
 }
+
+/** Stack traces are stored with control characters escaped (`\\n` for a line break, as the CLI shows them
+ * too): lay them out on lines again for reading. */
+export function readable(text: string): string {
+  return text.replace(/\\r\\n|\\n/g, '\n').replace(/\\t/g, '  ')
+}

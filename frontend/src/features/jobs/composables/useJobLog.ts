@@ -3,6 +3,7 @@
 import { onScopeDispose, ref, shallowRef, watch, type Ref } from 'vue'
 import { ApiError, request } from '@/api/client'
 import { useResync, useSubscription } from '@/api/live'
+import { readable } from '@/composables/format'
 import { JobLogDocument, JobLogFollowDocument, type LogLevel, type LogLineFragment } from '../queries'
 
 export const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL']
@@ -18,7 +19,7 @@ export function mergeLines(current: LogLineFragment[], incoming: LogLineFragment
 
 export function formatLog(lines: LogLineFragment[]): string {
   return lines
-    .map((l) => `${l.timestamp} ${l.level.padEnd(8)} ${l.message}${l.stackTrace ? `\n${l.stackTrace}` : ''}`)
+    .map((l) => `${l.timestamp} ${l.level.padEnd(8)} ${l.message}${l.stackTrace ? `\n${readable(l.stackTrace)}` : ''}`)
     .join('\n')
 }
 
