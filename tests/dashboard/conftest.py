@@ -41,6 +41,7 @@ class Dashboard:
     link: str
     operator: str
     viewer: str
+    tenant_viewer: str  # a viewer limited to tenant-ui, the tenant of the tests' own jobs
     jobs: jobs_pb2_grpc.JobsServiceStub
     channel: grpc.aio.Channel
 
@@ -96,17 +97,27 @@ async def dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[D
     try:
         link = next(m.group(1) for line in running.output if (m := re.search(r"Dashboard\s+(\S+)", line)))
         keys = {}
-        for role in ("OPERATOR", "VIEWER"):
+        for name, role, tenant in (
+            ("OPERATOR", "OPERATOR", None),
+            ("VIEWER", "VIEWER", None),
+            ("TENANT", "VIEWER", "tenant-ui"),
+        ):
             created = await graphql(
                 running.api,
                 running.admin_key,
-                "mutation($n: String!, $r: Role!) { createApiKey(name: $n, role: $r) { key } }",
-                {"n": f"ui {role.lower()}", "r": role},
+                "mutation($n: String!, $r: Role!, $t: String) { createApiKey(name: $n, role: $r, tenantId: $t) { key } }",
+                {"n": f"ui {name.lower()}", "r": role, "t": tenant},
             )
-            keys[role] = created["data"]["createApiKey"]["key"]
+            keys[name] = created["data"]["createApiKey"]["key"]
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port('B2X_JOBS_PORT')}") as channel:
             yield Dashboard(
-                running, link, keys["OPERATOR"], keys["VIEWER"], jobs_pb2_grpc.JobsServiceStub(channel), channel
+                running,
+                link,
+                keys["OPERATOR"],
+                keys["VIEWER"],
+                keys["TENANT"],
+                jobs_pb2_grpc.JobsServiceStub(channel),
+                channel,
             )
     finally:
         if running.process.returncode is None:

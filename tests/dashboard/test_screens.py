@@ -257,17 +257,36 @@ async def test_a_viewer_sees_retry_and_cancel_disabled_with_the_reason(open_page
     assert "Needs the operator role" in await page.text_content("#bulk-why")
 
 
+async def test_a_tenant_key_sees_its_tenant_only(open_page: Any, dashboard: Dashboard) -> None:
+    """A key limited to tenant-ui: the header names the tenant, the tenant filter is fixed to it, and the table
+    and its status counts hold that tenant's jobs only, though the demo's tenants have many more."""
+    await dashboard.queued_job(f"UI_TENANT_{uuid.uuid4().hex[:6].upper()}")
+    page = await open_page(dashboard.tenant_viewer, "/jobs?size=200")
+    await page.wait_for_selector("tr.job-row", timeout=OPEN)
+    assert "tenant-ui" in await page.text_content("[data-testid=who]")
+    tenant = page.get_by_label("Tenant", exact=True)
+    assert await tenant.is_disabled() and await tenant.input_value() == "tenant-ui"
+    tenants = await page.eval_on_selector_all(
+        "tr.job-row td[data-label=Tenant]", "cells => [...new Set(cells.map(c => c.textContent.trim()))]"
+    )
+    assert tenants == ["tenant-ui"]
+    everyone = (await dashboard.graphql(dashboard.operator, "{ jobs(first: 1) { totalCount } }"))["data"]["jobs"]
+    mine = (await dashboard.graphql(dashboard.tenant_viewer, "{ jobs(first: 1) { totalCount } }"))["data"]["jobs"]
+    assert mine["totalCount"] < everyone["totalCount"]
+    assert f"of {mine['totalCount']}" in await page.text_content("[data-testid=row-range]")
+
+
 async def test_every_action_works_from_the_keyboard_alone(open_page: Any, dashboard: Dashboard) -> None:
-    """Tab and Enter only: skip link, the Jobs tab, a filter, sort, open a job, its Cancel dialog, Escape back out;
-    focus is always visible and stays inside an open panel."""
+    """Keys only: skip link, the Jobs tab, the error-text search and Clear filters, the job type picked by typing,
+    sort, open a job, its Cancel dialog, Escape back out; focus is always visible and stays inside an open panel."""
     job_type = f"UI_KEYS_{uuid.uuid4().hex[:6].upper()}"
     job_id = await dashboard.queued_job(job_type)
     page = await open_page(dashboard.operator, "/")
     await page.wait_for_selector("section[data-ready=true]", timeout=OPEN)
 
-    async def tab_to(predicate: str, limit: int = 60) -> None:
+    async def tab_to(predicate: str, limit: int = 60, *, back: bool = False) -> None:
         for _ in range(limit):
-            await page.keyboard.press("Tab")
+            await page.keyboard.press("Shift+Tab" if back else "Tab")
             if await page.evaluate(f"(() => {{ const el = document.activeElement; return !!el && ({predicate}); }})()"):
                 outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
                 assert outline != "none", f"no visible focus on {predicate}"
@@ -286,10 +305,13 @@ async def test_every_action_works_from_the_keyboard_alone(open_page: Any, dashbo
     await tab_to("el.textContent.trim() === 'Clear filters'")
     await page.keyboard.press("Enter")
     await page.wait_for_function("() => !location.search.includes('q=')")
-    await tab_to("el.classList.contains('sort') && el.textContent.includes('Type')")
-    await page.keyboard.press("Enter")  # job type, descending: the UI_* test types come first
-    await page.wait_for_url(re.compile(r"sort=JOB_TYPE"))
+    await tab_to("el.id === 'filter-type'", back=True)
+    await page.keyboard.type(job_type)  # a closed <select> picks the option typed, as for any keyboard user
+    await page.wait_for_url(re.compile(f"type={job_type}"))
     await page.wait_for_selector(f"tr[data-job-id='{job_id}']", timeout=OPEN)
+    await tab_to("el.classList.contains('sort') && el.textContent.includes('Type')")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(re.compile(r"sort=JOB_TYPE"))
     await tab_to(f"el.closest('tr')?.dataset.jobId === '{job_id}'")
     await page.keyboard.press("Enter")
     await page.wait_for_selector("[data-testid=job-detail]", timeout=OPEN)
