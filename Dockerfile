@@ -1,4 +1,13 @@
 # One image for every B2X Monitoring process; docker-compose.yml picks the command per service.
+
+# The dashboard: built once with Node.js, only its output (gateway/webapp/) goes into the image.
+FROM node:20-slim AS dashboard
+WORKDIR /src/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
+
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,6 +20,7 @@ COPY pyproject.toml README.md ./
 COPY protos ./protos
 COPY services ./services
 COPY gateway ./gateway
+COPY --from=dashboard /src/gateway/webapp ./gateway/webapp
 COPY b2c ./b2c
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home b2x

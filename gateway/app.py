@@ -21,6 +21,7 @@ from gateway.audit import AuditLog
 from gateway.auth import KeyStore
 from gateway.clients import ServiceClients
 from gateway.context import AppState
+from gateway.dashboard import routes as dashboard_routes
 from gateway.limits import RequestLimiter
 from gateway.revocations import SocketRegistry
 from gateway.schema import build_schema
@@ -144,5 +145,6 @@ def create_app(settings: GatewaySettings) -> Starlette:
         Route("/health/ready", ready),
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        *dashboard_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeadersMiddleware)])

@@ -74,6 +74,7 @@ def test_mounted_files_and_dockerfile_sources_exist() -> None:
             if source.startswith("./"):
                 assert (ROOT / source).exists(), source
     for line in (ROOT / "Dockerfile").read_text().splitlines():
-        if match := re.match(r"^COPY\s+(.+)\s+\S+$", line.strip()):
+        # COPY --from=<stage> copies from an earlier build stage, not from the repository.
+        if (match := re.match(r"^COPY\s+(.+)\s+\S+$", line.strip())) and "--from=" not in match.group(1):
             for source in match.group(1).split():
                 assert (ROOT / source).exists(), source

@@ -383,6 +383,9 @@ async def _run(stack: Stack) -> int:
         for part in stack.parts:
             if part.process is None:
                 await stack.spawn(part)
+        # The key travels in the URL fragment, which browsers never send to a server; the app drops it from the
+        # address bar and history at once and keeps it for the tab only.
+        say(f"  Dashboard   {ports.api_url}/#key={key}  (open to sign in; the link carries the admin key)")
         say(f"  GraphQL     {ports.api_url}/graphql  (GraphiQL in a browser; subscriptions over graphql-transport-ws)")
         say(f"  Metrics     {ports.api_url}/metrics · services :{ports.jobs_metrics} :{ports.health_metrics} "
             f":{ports.probes_metrics}")  # fmt: skip

@@ -189,3 +189,14 @@ def filter_to_proto(flt: t.JobFilter | None, tenant_scope: str | None) -> jobs_p
         del msg.tenant_ids[:]
         msg.tenant_ids.append(tenant_scope)
     return msg
+
+
+def outcome_counts_to_gql(c: jobs_pb2.JobOutcomeCounts) -> t.JobOutcomeCounts:
+    return t.JobOutcomeCounts(
+        completed=c.completed,
+        failed=c.failed,
+        cancelled=c.cancelled,
+        finished=c.completed + c.failed + c.cancelled,
+        success_rate_percent=c.success_rate_percent if c.HasField("success_rate_percent") else None,
+        average_duration_ms=c.average_duration_ms if c.HasField("average_duration_ms") else None,
+    )

@@ -1,6 +1,9 @@
-"""Job queries: `jobs` (filter, sort, cursor pagination) and `job(id)`."""
+"""Job queries: `jobs` (filter, sort, cursor pagination), `job(id)`, logs, counts, and the dashboard's trend
+(`jobTrend`, from daily rollups) and filter choices (`jobFacets`)."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import strawberry
 from b2x.monitoring.v1 import common_pb2, jobs_pb2
@@ -15,10 +18,12 @@ from gateway.jobs.convert import (
     filter_to_proto,
     job_to_gql,
     log_to_gql,
+    outcome_counts_to_gql,
     status_to_gql,
 )
 
 MAX_FIRST = 500
+MAX_TREND_DAYS = 90
 MAX_LOG_LINES = 10_000
 
 
@@ -135,3 +140,31 @@ class JobQueries:
             for c in response.counts
             if (status := status_to_gql(c.status)) is not None
         ]
+
+    @strawberry.field(description="Jobs finished per day (UTC) and per type over the last `days` days (1-90)")
+    async def job_trend(self, info: Info, days: int = 7) -> t.JobTrend:
+        principal = info.context.require()
+        if not 1 <= days <= MAX_TREND_DAYS:
+            raise gql_error(f"days must be between 1 and {MAX_TREND_DAYS} (got {days})", "BAD_USER_INPUT")
+        tenants = [principal.tenant_id] if principal.tenant_id else []
+        clients = info.context.state.clients
+        r = await clients.call(
+            clients.jobs, clients.jobs.stub.GetJobTrend, jobs_pb2.GetJobTrendRequest(days=days, tenant_ids=tenants)
+        )
+        return t.JobTrend(
+            days=[
+                t.JobTrendDay(date=date.fromisoformat(d.date), counts=outcome_counts_to_gql(d.counts)) for d in r.days
+            ],
+            by_type=[t.JobTypeTrend(job_type=x.job_type, counts=outcome_counts_to_gql(x.counts)) for x in r.by_type],
+            total=outcome_counts_to_gql(r.total),
+        )
+
+    @strawberry.field(description="Job types and tenants to offer in filters (within the caller's tenant scope)")
+    async def job_facets(self, info: Info) -> t.JobFacets:
+        principal = info.context.require()
+        tenants = [principal.tenant_id] if principal.tenant_id else []
+        clients = info.context.state.clients
+        r = await clients.call(
+            clients.jobs, clients.jobs.stub.GetJobFacets, jobs_pb2.GetJobFacetsRequest(tenant_ids=tenants)
+        )
+        return t.JobFacets(job_types=list(r.job_types), tenant_ids=list(r.tenant_ids))

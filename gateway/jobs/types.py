@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
 import strawberry
@@ -223,3 +223,48 @@ class JobStatusEvent:
 class JobLogEvent:
     job_id: strawberry.ID
     lines: list[JobLogLine]
+
+
+@strawberry.type(description="Jobs that finished in a period, by outcome")
+class JobOutcomeCounts:
+    completed: int
+    failed: int
+    cancelled: int
+    finished: int
+    success_rate_percent: float | None = strawberry.field(
+        description="Completed among completed and failed (cancelled jobs count for neither); null when none"
+    )
+    average_duration_ms: float | None = strawberry.field(description="Mean start-to-finish time; null when none")
+
+
+@strawberry.type(description="One UTC calendar day of the trend")
+class JobTrendDay:
+    date: date
+    counts: JobOutcomeCounts
+
+
+@strawberry.type(description="One job type over the whole trend window")
+class JobTypeTrend:
+    job_type: str
+    counts: JobOutcomeCounts
+
+
+@strawberry.type(description="Finished jobs per day and per type over the last days, read from daily rollups")
+class JobTrend:
+    days: list[JobTrendDay] = strawberry.field(description="Every day of the window, oldest first")
+    by_type: list[JobTypeTrend] = strawberry.field(description="Per job type, most failures first")
+    total: JobOutcomeCounts
+
+
+@strawberry.type(description="What job filters can offer: job types and tenants seen lately or active now")
+class JobFacets:
+    job_types: list[str]
+    tenant_ids: list[str]
+
+
+@strawberry.type(description="What a bulk retry did")
+class BulkRetryResult:
+    retried: int = strawberry.field(description="New attempts queued now")
+    skipped: int = strawberry.field(description="Failed jobs already retried (automatically or by someone)")
+    errors: list[str] = strawberry.field(description="Jobs the jobs service refused, with its reason")
+    attempt_ids: list[strawberry.ID] = strawberry.field(description="The new attempts")

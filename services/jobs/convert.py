@@ -23,6 +23,7 @@ from services.jobs.domain import (
     StepUpdate,
     StoredLog,
 )
+from services.jobs.trends.domain import OutcomeCounts
 
 STATUS_TO_PROTO: dict[JobStatus, jobs_pb2.JobStatus.ValueType] = {
     JobStatus.QUEUED: jobs_pb2.JOB_STATUS_QUEUED,
@@ -220,3 +221,13 @@ def report_from_proto(report: jobs_pb2.JobReport) -> tuple[ProgressReport | None
             raise InvalidArgumentError(f"step {step.index} has no valid status")
         steps.append(StepUpdate(step.index, step.name[:200], status, step.message[:500], from_timestamp(step.at)))
     return progress, logs, steps
+
+
+def outcome_counts_to_proto(counts: OutcomeCounts) -> jobs_pb2.JobOutcomeCounts:
+    return jobs_pb2.JobOutcomeCounts(
+        completed=counts.completed,
+        failed=counts.failed,
+        cancelled=counts.cancelled,
+        success_rate_percent=counts.success_rate_percent,
+        average_duration_ms=counts.average_duration_ms,
+    )

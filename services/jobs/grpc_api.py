@@ -17,12 +17,14 @@ from services.jobs.convert import (
     job_to_proto,
     level_from_proto,
     log_to_proto,
+    outcome_counts_to_proto,
     report_from_proto,
     sort_from_proto,
 )
 from services.jobs.domain import ProgressCounts
 from services.jobs.reporting import JobReportIn, Outcome, ReportResult, WorkerReporting
 from services.jobs.service import JobsService, NewJob
+from services.jobs.trends.service import JobTrends
 
 SERVICE_NAME = jobs_pb2.DESCRIPTOR.services_by_name["JobsService"].full_name
 
@@ -42,9 +44,10 @@ def _outcome(report: jobs_pb2.JobReport) -> Outcome | None:
 
 
 class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
-    def __init__(self, service: JobsService, reporting: WorkerReporting) -> None:
+    def __init__(self, service: JobsService, reporting: WorkerReporting, trends: JobTrends) -> None:
         self._service = service
         self._reporting = reporting
+        self._trends = trends
 
     async def CreateJob(
         self, request: jobs_pb2.CreateJobRequest, context: ServicerContext
@@ -153,6 +156,26 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
     async def RetryJob(self, request: jobs_pb2.RetryJobRequest, context: ServicerContext) -> jobs_pb2.RetryJobResponse:
         job, created = await self._service.retry_job(request.job_id, request.requested_by)
         return jobs_pb2.RetryJobResponse(job=job_to_proto(job), created=created)
+
+    async def GetJobTrend(
+        self, request: jobs_pb2.GetJobTrendRequest, context: ServicerContext
+    ) -> jobs_pb2.GetJobTrendResponse:
+        trend = await self._trends.trend(request.days, list(request.tenant_ids))
+        return jobs_pb2.GetJobTrendResponse(
+            days=[
+                jobs_pb2.JobTrendDay(date=day.isoformat(), counts=outcome_counts_to_proto(c)) for day, c in trend.days
+            ],
+            by_type=[
+                jobs_pb2.JobTypeTrend(job_type=name, counts=outcome_counts_to_proto(c)) for name, c in trend.by_type
+            ],
+            total=outcome_counts_to_proto(trend.total),
+        )
+
+    async def GetJobFacets(
+        self, request: jobs_pb2.GetJobFacetsRequest, context: ServicerContext
+    ) -> jobs_pb2.GetJobFacetsResponse:
+        facets = await self._trends.facets(list(request.tenant_ids))
+        return jobs_pb2.GetJobFacetsResponse(job_types=facets.job_types, tenant_ids=facets.tenant_ids)
 
     async def ClaimJobs(
         self, request: jobs_pb2.ClaimJobsRequest, context: ServicerContext

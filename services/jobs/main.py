@@ -18,6 +18,8 @@ from services.jobs.reporting import WorkerReporting
 from services.jobs.repository import PostgresJobRepository
 from services.jobs.service import JobsService
 from services.jobs.settings import JobsSettings
+from services.jobs.trends.repository import PostgresTrendRepository
+from services.jobs.trends.service import JobTrends
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -31,7 +33,8 @@ def build_server(resources: Resources, settings: CommonSettings) -> GrpcServer:
     logs = LogStore(resources.pool)
     events = BusJobEvents(resources.bus)
     service = JobsService(repository, events, logs, jobs_settings.retry_policy())
-    servicer = JobsServicer(service, WorkerReporting(service, repository, logs, events))
+    trends = JobTrends(PostgresTrendRepository(resources.pool))
+    servicer = JobsServicer(service, WorkerReporting(service, repository, logs, events), trends)
     maintenance = Maintenance(
         service,
         repository,

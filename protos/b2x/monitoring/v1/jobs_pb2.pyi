@@ -1066,6 +1066,201 @@ class CountJobsResponse(_message.Message):
 Global___CountJobsResponse: _TypeAlias = CountJobsResponse  # noqa: Y015
 
 @_typing.final
+class GetJobTrendRequest(_message.Message):
+    """---- Trends for dashboards (read from daily rollups, never by scanning jobs) -----------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    TENANT_IDS_FIELD_NUMBER: _builtins.int
+    days: _builtins.int
+    """Calendar days (UTC) ending today, 1 to 90; 0 = 7."""
+    @_builtins.property
+    def tenant_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these tenants; empty = all."""
+
+    def __init__(
+        self,
+        *,
+        days: _builtins.int = ...,
+        tenant_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days", "tenant_ids", b"tenant_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJobTrendRequest: _TypeAlias = GetJobTrendRequest  # noqa: Y015
+
+@_typing.final
+class JobOutcomeCounts(_message.Message):
+    """Jobs that finished in one period: counts by outcome, success rate and average duration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    SUCCESS_RATE_PERCENT_FIELD_NUMBER: _builtins.int
+    AVERAGE_DURATION_MS_FIELD_NUMBER: _builtins.int
+    completed: _builtins.int
+    failed: _builtins.int
+    cancelled: _builtins.int
+    success_rate_percent: _builtins.float
+    """completed / (completed + failed), percent; unset when neither happened."""
+    average_duration_ms: _builtins.float
+    """Mean start-to-finish time of the finished jobs that had started, milliseconds; unset when none."""
+    def __init__(
+        self,
+        *,
+        completed: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        cancelled: _builtins.int = ...,
+        success_rate_percent: _builtins.float | None = ...,
+        average_duration_ms: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_average_duration_ms", b"_average_duration_ms", "_success_rate_percent", b"_success_rate_percent", "average_duration_ms", b"average_duration_ms", "success_rate_percent", b"success_rate_percent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_average_duration_ms", b"_average_duration_ms", "_success_rate_percent", b"_success_rate_percent", "average_duration_ms", b"average_duration_ms", "cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "success_rate_percent", b"success_rate_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__average_duration_ms: _TypeAlias = _typing.Literal["average_duration_ms"]  # noqa: Y015
+    _WhichOneofArgType__average_duration_ms: _TypeAlias = _typing.Literal["_average_duration_ms", b"_average_duration_ms"]  # noqa: Y015
+    _WhichOneofReturnType__success_rate_percent: _TypeAlias = _typing.Literal["success_rate_percent"]  # noqa: Y015
+    _WhichOneofArgType__success_rate_percent: _TypeAlias = _typing.Literal["_success_rate_percent", b"_success_rate_percent"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__average_duration_ms) -> _WhichOneofReturnType__average_duration_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__success_rate_percent) -> _WhichOneofReturnType__success_rate_percent | None: ...
+
+Global___JobOutcomeCounts: _TypeAlias = JobOutcomeCounts  # noqa: Y015
+
+@_typing.final
+class JobTrendDay(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """YYYY-MM-DD, UTC."""
+    @_builtins.property
+    def counts(self) -> Global___JobOutcomeCounts: ...
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        counts: Global___JobOutcomeCounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "date", b"date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobTrendDay: _TypeAlias = JobTrendDay  # noqa: Y015
+
+@_typing.final
+class JobTypeTrend(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_TYPE_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    job_type: _builtins.str
+    @_builtins.property
+    def counts(self) -> Global___JobOutcomeCounts: ...
+    def __init__(
+        self,
+        *,
+        job_type: _builtins.str = ...,
+        counts: Global___JobOutcomeCounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "job_type", b"job_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobTypeTrend: _TypeAlias = JobTypeTrend  # noqa: Y015
+
+@_typing.final
+class GetJobTrendResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    BY_TYPE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobTrendDay]:
+        """Every day of the window, oldest first; days without finished jobs have zero counts."""
+
+    @_builtins.property
+    def by_type(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobTypeTrend]:
+        """Per job type over the whole window, most failures first."""
+
+    @_builtins.property
+    def total(self) -> Global___JobOutcomeCounts: ...
+    def __init__(
+        self,
+        *,
+        days: _abc.Iterable[Global___JobTrendDay] | None = ...,
+        by_type: _abc.Iterable[Global___JobTypeTrend] | None = ...,
+        total: Global___JobOutcomeCounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_type", b"by_type", "days", b"days", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJobTrendResponse: _TypeAlias = GetJobTrendResponse  # noqa: Y015
+
+@_typing.final
+class GetJobFacetsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tenant_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        tenant_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_ids", b"tenant_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJobFacetsRequest: _TypeAlias = GetJobFacetsRequest  # noqa: Y015
+
+@_typing.final
+class GetJobFacetsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_TYPES_FIELD_NUMBER: _builtins.int
+    TENANT_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def job_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Job types and tenants seen in the last 90 days or active now, sorted; what filters offer."""
+
+    @_builtins.property
+    def tenant_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        job_types: _abc.Iterable[_builtins.str] | None = ...,
+        tenant_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_types", b"job_types", "tenant_ids", b"tenant_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJobFacetsResponse: _TypeAlias = GetJobFacetsResponse  # noqa: Y015
+
+@_typing.final
 class ClaimJobsRequest(_message.Message):
     """---- Workers and the job SDK -----------------------------------------------------------------"""
 

@@ -94,6 +94,16 @@ class JobsServiceStub:
                 request_serializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
                 response_deserializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
                 _registered_method=True)
+        self.GetJobTrend = channel.unary_unary(
+                '/b2x.monitoring.v1.JobsService/GetJobTrend',
+                request_serializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobTrendRequest.SerializeToString,
+                response_deserializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobTrendResponse.FromString,
+                _registered_method=True)
+        self.GetJobFacets = channel.unary_unary(
+                '/b2x.monitoring.v1.JobsService/GetJobFacets',
+                request_serializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobFacetsRequest.SerializeToString,
+                response_deserializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobFacetsResponse.FromString,
+                _registered_method=True)
         self.ClaimJobs = channel.unary_unary(
                 '/b2x.monitoring.v1.JobsService/ClaimJobs',
                 request_serializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.ClaimJobsRequest.SerializeToString,
@@ -181,6 +191,20 @@ class JobsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetJobTrend(self, request, context):
+        """Finished jobs per day and per type from daily rollups (dashboard trends).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJobFacets(self, request, context):
+        """The job types and tenants a filter can offer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ClaimJobs(self, request, context):
         """Workers: claim queued jobs of some types (FOR UPDATE SKIP LOCKED).
         """
@@ -257,6 +281,16 @@ def add_JobsServiceServicer_to_server(servicer, server):
                     servicer.RetryJob,
                     request_deserializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.RetryJobRequest.FromString,
                     response_serializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.RetryJobResponse.SerializeToString,
+            ),
+            'GetJobTrend': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobTrend,
+                    request_deserializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobTrendRequest.FromString,
+                    response_serializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobTrendResponse.SerializeToString,
+            ),
+            'GetJobFacets': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobFacets,
+                    request_deserializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobFacetsRequest.FromString,
+                    response_serializer=b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobFacetsResponse.SerializeToString,
             ),
             'ClaimJobs': grpc.unary_unary_rpc_method_handler(
                     servicer.ClaimJobs,
@@ -593,6 +627,60 @@ class JobsService:
             '/b2x.monitoring.v1.JobsService/RetryJob',
             b2x_dot_monitoring_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
             b2x_dot_monitoring_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobTrend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/b2x.monitoring.v1.JobsService/GetJobTrend',
+            b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobTrendRequest.SerializeToString,
+            b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobTrendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobFacets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/b2x.monitoring.v1.JobsService/GetJobFacets',
+            b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobFacetsRequest.SerializeToString,
+            b2x_dot_monitoring_dot_v1_dot_jobs__pb2.GetJobFacetsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class JobsServiceStub:
     ListJobLogs: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.ListJobLogsRequest, _jobs_pb2.ListJobLogsResponse]
     CancelJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]
     RetryJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.RetryJobRequest, _jobs_pb2.RetryJobResponse]
+    GetJobTrend: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.GetJobTrendRequest, _jobs_pb2.GetJobTrendResponse]
+    """Finished jobs per day and per type from daily rollups (dashboard trends)."""
+    GetJobFacets: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.GetJobFacetsRequest, _jobs_pb2.GetJobFacetsResponse]
+    """The job types and tenants a filter can offer."""
     ClaimJobs: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.ClaimJobsRequest, _jobs_pb2.ClaimJobsResponse]
     """Workers: claim queued jobs of some types (FOR UPDATE SKIP LOCKED)."""
     ReportBatch: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.ReportBatchRequest, _jobs_pb2.ReportBatchResponse]
@@ -63,6 +67,10 @@ class JobsServiceAsyncStub(JobsServiceStub):
     ListJobLogs: _aio.UnaryUnaryMultiCallable[_jobs_pb2.ListJobLogsRequest, _jobs_pb2.ListJobLogsResponse]  # type: ignore[assignment]
     CancelJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]  # type: ignore[assignment]
     RetryJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.RetryJobRequest, _jobs_pb2.RetryJobResponse]  # type: ignore[assignment]
+    GetJobTrend: _aio.UnaryUnaryMultiCallable[_jobs_pb2.GetJobTrendRequest, _jobs_pb2.GetJobTrendResponse]  # type: ignore[assignment]
+    """Finished jobs per day and per type from daily rollups (dashboard trends)."""
+    GetJobFacets: _aio.UnaryUnaryMultiCallable[_jobs_pb2.GetJobFacetsRequest, _jobs_pb2.GetJobFacetsResponse]  # type: ignore[assignment]
+    """The job types and tenants a filter can offer."""
     ClaimJobs: _aio.UnaryUnaryMultiCallable[_jobs_pb2.ClaimJobsRequest, _jobs_pb2.ClaimJobsResponse]  # type: ignore[assignment]
     """Workers: claim queued jobs of some types (FOR UPDATE SKIP LOCKED)."""
     ReportBatch: _aio.UnaryUnaryMultiCallable[_jobs_pb2.ReportBatchRequest, _jobs_pb2.ReportBatchResponse]  # type: ignore[assignment]
@@ -152,6 +160,22 @@ class JobsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _jobs_pb2.RetryJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_jobs_pb2.RetryJobResponse, _abc.Awaitable[_jobs_pb2.RetryJobResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetJobTrend(
+        self,
+        request: _jobs_pb2.GetJobTrendRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_pb2.GetJobTrendResponse, _abc.Awaitable[_jobs_pb2.GetJobTrendResponse]]:
+        """Finished jobs per day and per type from daily rollups (dashboard trends)."""
+
+    @_abc_1.abstractmethod
+    def GetJobFacets(
+        self,
+        request: _jobs_pb2.GetJobFacetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_pb2.GetJobFacetsResponse, _abc.Awaitable[_jobs_pb2.GetJobFacetsResponse]]:
+        """The job types and tenants a filter can offer."""
 
     @_abc_1.abstractmethod
     def ClaimJobs(

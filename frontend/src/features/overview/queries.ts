@@ -1,0 +1,8 @@
+export {
+  OverviewDocument,
+  OverviewHealthChangedDocument,
+  OverviewJobChangedDocument,
+  RetryFailedJobsDocument,
+  type OverviewQuery,
+  type OutcomeCountsFragment,
+} from '@/generated/graphql'

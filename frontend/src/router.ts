@@ -1,0 +1,40 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import { useSession } from '@/auth/session'
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: '/sign-in', name: 'sign-in', component: () => import('@/auth/SignInPage.vue'), meta: { public: true, title: 'Sign in' } },
+    { path: '/', name: 'overview', component: () => import('@/features/overview/components/OverviewPage.vue'), meta: { title: 'Overview' } },
+    {
+      path: '/jobs',
+      component: () => import('@/features/jobs/components/JobsPage.vue'),
+      meta: { title: 'Jobs' },
+      children: [
+        { path: '', name: 'jobs', component: { render: () => null } },
+        { path: ':id', name: 'job', component: () => import('@/features/jobs/components/JobDetailPanel.vue'), meta: { title: 'Job' } },
+      ],
+    },
+    { path: '/:pathMatch(.*)*', redirect: '/' },
+  ],
+})
+
+router.beforeEach(async (to) => {
+  // Fetch the screen's code while the key is being checked, not after.
+  for (const record of to.matched) {
+    const view = record.components?.default
+    if (typeof view === 'function') void (view as () => Promise<unknown>)()
+  }
+  if (to.meta.public) return true
+  const session = useSession()
+  try {
+    if (await session.restore()) return true
+  } catch {
+    return true // the gateway is unreachable: show the page with its error rather than a sign-in loop
+  }
+  return { name: 'sign-in', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+})
+
+router.afterEach((to) => {
+  document.title = `${(to.meta.title as string | undefined) ?? 'Dashboard'} · B2X Monitoring`
+})
