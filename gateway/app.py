@@ -20,11 +20,14 @@ from gateway.audit import AuditLog
 from gateway.auth import KeyStore
 from gateway.clients import ServiceClients
 from gateway.context import AppState
+from gateway.metrics import HttpMetricsMiddleware
 from gateway.schema import build_schema
 from gateway.settings import GatewaySettings
 from gateway.view import STATIC_DIR, GatewayGraphQL
 from services.common.db import create_pool, migrate
 from services.common.events import EventBus, connect_redis
+from services.common.metrics import announce
+from services.common.tracing import asgi_middleware, tracing_enabled
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LIVE_SUBSCRIBERS = Gauge("b2x_gateway_live_subscribers", "GraphQL subscriptions currently attached to the event bus")
@@ -45,7 +48,11 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
         redis = await connect_redis(settings.redis_url, timeout=settings.db_connect_timeout_seconds)
         bus = EventBus(redis, settings.namespace)
         clients = ServiceClients(
-            settings.jobs_addr, settings.health_addr, settings.probes_addr, settings.grpc_deadline_seconds
+            settings.jobs_addr,
+            settings.health_addr,
+            settings.probes_addr,
+            settings.grpc_deadline_seconds,
+            settings.grpc_tls(),
         )
         try:
             yield AppState(
@@ -108,9 +115,11 @@ async def metrics(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(settings: GatewaySettings) -> Starlette:
-    """The ASGI app; resources are opened by its lifespan, never at import."""
-    schema = build_schema(settings.max_query_depth, settings.max_aliases)
+def create_app(settings: GatewaySettings) -> Any:
+    """The ASGI app; resources are opened by its lifespan, never at import. Wrapped in the HTTP metrics
+    middleware and, when tracing is on, OpenTelemetry's ASGI middleware (services/common/tracing.py)."""
+    announce("gateway")
+    schema = build_schema(settings.max_query_depth, settings.max_aliases, traced=tracing_enabled())
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -127,4 +136,4 @@ def create_app(settings: GatewaySettings) -> Starlette:
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return asgi_middleware(HttpMetricsMiddleware(Starlette(routes=routes, lifespan=lifespan)))

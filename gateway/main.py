@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -11,25 +12,43 @@ from gateway.settings import GatewaySettings
 from services.common.errors import StartupError
 from services.common.logging import configure_logging
 from services.common.settings import load_settings
+from services.common.tracing import configure_tracing
 
 
-def run() -> None:
-    try:
-        settings = load_settings(GatewaySettings)
-    except StartupError as error:
-        print(f"b2x-gateway: {error}", file=sys.stderr)
-        sys.exit(1)
-    configure_logging("gateway", settings.log_level, settings.log_format)
+def server_config(
+    settings: GatewaySettings, app: Any, *, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
+    """uvicorn's configuration for the gateway: HTTPS with our own TLS context when B2X_TLS_* are set.
+
+    uvicorn's own context would accept its default cipher list and leave the floor to OpenSSL; ours sets
+    TLS 1.2 as the minimum (services/common/tls.py).
+    """
+    context = settings.ssl_context()  # StartupError names the variable when a file is wrong
     config = uvicorn.Config(
-        create_app(settings),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
+        app,
+        host=settings.gateway_host if host is None else host,
+        port=settings.gateway_port if port is None else port,
         log_config=None,  # our structlog handler formats uvicorn's records too
         access_log=False,
         ws="websockets-sansio",
         lifespan="on",
         timeout_graceful_shutdown=int(settings.grpc_grace_seconds),
     )
+    if context is not None:
+        config.load()
+        config.ssl = context
+    return config
+
+
+def run() -> None:
+    try:
+        settings = load_settings(GatewaySettings)
+        configure_logging("gateway", settings.log_level, settings.log_format)
+        configure_tracing("gateway")
+        config = server_config(settings, create_app(settings))
+    except StartupError as error:
+        print(f"b2x-gateway: {error}", file=sys.stderr)
+        sys.exit(1)
     server = uvicorn.Server(config)
     try:
         server.run()

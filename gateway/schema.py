@@ -15,6 +15,7 @@ from gateway.extensions import ErrorCodes
 from gateway.jobs.mutations import JobMutations
 from gateway.jobs.queries import JobQueries
 from gateway.jobs.subscriptions import JobSubscriptions
+from gateway.metrics import GraphQLMetrics
 from gateway.probes.insights import InsightQueries, InsightSubscriptions
 from gateway.probes.mutations import ProbeMutations
 from gateway.probes.queries import ProbeQueries
@@ -41,14 +42,17 @@ class GatewaySchema(strawberry.Schema):
                 log.error("graphql error", message=error.message, code=code, path=error.path)
 
 
-def build_schema(max_depth: int = 12, max_aliases: int = 30) -> strawberry.Schema:
-    return GatewaySchema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-            ErrorCodes,
-        ],
-    )
+def build_schema(max_depth: int = 12, max_aliases: int = 30, *, traced: bool = False) -> strawberry.Schema:
+    """The schema with its limits; `GraphQLMetrics` wraps `ErrorCodes` so it counts labelled errors.
+    With `traced`, each operation and resolver is a span (Strawberry's OpenTelemetry extension)."""
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        GraphQLMetrics,
+        ErrorCodes,
+    ]
+    if traced:
+        from strawberry.extensions.tracing import OpenTelemetryExtension  # noqa: PLC0415
+
+        extensions.insert(0, OpenTelemetryExtension)
+    return GatewaySchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

@@ -27,6 +27,7 @@ from services.common import errors
 from services.common.db import CONNECTION_ERRORS
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from services.common.tls import GrpcTLS
 
 log = get_logger(__name__)
 
@@ -204,10 +205,14 @@ class GrpcServer:
         self.port = 0
         self._watch: asyncio.Task[None] | None = None
 
-    async def start(self, host: str, port: int) -> int:
-        """Bind and start; returns the bound port (useful with port 0). Raises StartupError if taken."""
+    async def start(self, host: str, port: int, tls: GrpcTLS | None = None) -> int:
+        """Bind and start (TLS when `tls` has a certificate); returns the bound port (useful with port 0).
+        Raises StartupError if the port is taken."""
         try:
-            self.port = self.server.add_insecure_port(f"{host}:{port}")
+            if tls is not None and tls.serves_tls:
+                self.port = self.server.add_secure_port(f"{host}:{port}", tls.server_credentials())
+            else:
+                self.port = self.server.add_insecure_port(f"{host}:{port}")
         except RuntimeError as error:
             raise errors.StartupError(f"cannot listen on {host}:{port}: {error}") from None
         if self.port == 0:
@@ -218,7 +223,14 @@ class GrpcServer:
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         if self._readiness is not None:
             self._watch = asyncio.create_task(self._watch_readiness(), name=f"{self.name}-readiness")
-        log.info("grpc server listening", host=host, port=self.port, services=self.service_names)
+        log.info(
+            "grpc server listening",
+            host=host,
+            port=self.port,
+            services=self.service_names,
+            tls=bool(tls and tls.serves_tls),
+            client_auth=bool(tls and tls.client_auth),
+        )
         return self.port
 
     async def _set_all(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
