@@ -2,7 +2,8 @@
 
 `GrpcServer` builds a `grpc.aio` server with:
 - `grpc.health.v1` (the "" service and each named service), kept NOT_SERVING while PostgreSQL is
-  unreachable, and set NOT_SERVING first on shutdown so load balancers drain before the stop;
+  unreachable, and set NOT_SERVING first on shutdown so load balancers drain before the stop; plus
+  `b2x.liveness`, SERVING for as long as the process runs (Kubernetes liveness probes ask it);
 - server reflection, so `grpcurl -plaintext host:port list` works without proto files;
 - `ErrorMappingInterceptor`: binds request context into logs, counts and times every call, and maps
   domain errors to status codes through the one table in `STATUS_FOR`.
@@ -44,6 +45,9 @@ STATUS_FOR: dict[type[errors.DomainError], grpc.StatusCode] = {
 
 ServicerContext = grpc.aio.ServicerContext[Any, Any]
 CORRELATION_HEADER = "x-correlation-id"
+# grpc.health.v1 service that stays SERVING while the process runs, even when PostgreSQL is away and
+# the others turn NOT_SERVING: what a liveness probe asks (restarting cannot bring a database back).
+LIVENESS_SERVICE = "b2x.liveness"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
@@ -221,6 +225,7 @@ class GrpcServer:
             await self._on_start()
         await self.server.start()
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self._readiness is not None:
             self._watch = asyncio.create_task(self._watch_readiness(), name=f"{self.name}-readiness")
         log.info(
