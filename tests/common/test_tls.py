@@ -1,0 +1,179 @@
+"""TLS with certificates made by trustme: the gateway over HTTPS, gRPC between services, and the errors
+that name a wrong setting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import trustme
+import uvicorn
+from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
+
+from gateway.app import create_app
+from gateway.main import server_config
+from gateway.settings import GatewaySettings
+from services.common.channels import open_channel
+from services.common.errors import StartupError
+from services.common.tls import GrpcTLS
+from services.jobs.main import build_server
+from tests.support import ServiceHarness
+
+
+@dataclass
+class Pki:
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, a certificate for 127.0.0.1 and localhost signed by it, and an unrelated CA."""
+    folder = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    issued.private_key_pem.write_to_path(str(folder / "key.pem"))
+    (folder / "cert.pem").write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+    trustme.CA().cert_pem.write_to_path(str(folder / "other-ca.pem"))
+    return Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem", folder / "other-ca.pem")
+
+
+@contextlib.asynccontextmanager
+async def https_gateway(settings: GatewaySettings) -> AsyncIterator[str]:
+    config = server_config(settings, create_app(settings), host="127.0.0.1", port=0)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_the_gateway_serves_https_with_tls_1_2_at_least(harness: ServiceHarness, pki: Pki) -> None:
+    """With B2X_TLS_CERT_FILE / B2X_TLS_KEY_FILE the gateway answers over HTTPS a client that trusts the
+    CA (TLS 1.3 negotiated by default, 1.2 accepted); a TLS 1.1 client, an untrusting client and plain
+    HTTP get no answer."""
+    settings = harness.settings_for(GatewaySettings, tls_cert_file=str(pki.cert), tls_key_file=str(pki.key))
+    context = settings.ssl_context()
+    assert context is not None and context.minimum_version is ssl.TLSVersion.TLSv1_2
+    async with https_gateway(settings) as url:
+        trusting = ssl.create_default_context(cafile=str(pki.ca))
+        async with httpx.AsyncClient(verify=trusting) as client:
+            response = await client.get(f"{url}/health/live")
+            assert response.status_code == 200 and response.json() == {"status": "ok"}
+            metrics = await client.get(f"{url}/metrics")
+            assert 'b2x_http_requests_total{method="GET",route="/health/live",status="200"}' in metrics.text
+        _, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]), ssl=trusting)
+        assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
+        writer.close()
+
+        tls12 = ssl.create_default_context(cafile=str(pki.ca))
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        async with httpx.AsyncClient(verify=tls12) as client:
+            assert (await client.get(f"{url}/health/live")).status_code == 200
+
+        tls11 = ssl.create_default_context(cafile=str(pki.ca))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # that is the point: an outdated client
+            tls11.minimum_version = ssl.TLSVersion.TLSv1
+            tls11.maximum_version = ssl.TLSVersion.TLSv1_1
+        tls11.set_ciphers("ALL:@SECLEVEL=0")
+        with pytest.raises(httpx.ConnectError):
+            async with httpx.AsyncClient(verify=tls11) as client:
+                await client.get(f"{url}/health/live")
+
+        untrusting = ssl.create_default_context(cafile=str(pki.other_ca))
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            async with httpx.AsyncClient(verify=untrusting) as client:
+                await client.get(f"{url}/health/live")
+        with pytest.raises(httpx.HTTPError):
+            async with httpx.AsyncClient() as client:
+                await client.get(url.replace("https://", "http://") + "/health/live")
+
+
+def test_a_wrong_tls_setting_stops_the_gateway_with_a_line_naming_it(pki: Pki, tmp_path: Path) -> None:
+    """Half a pair, an unreadable file, a file that is not PEM and a key of another certificate each
+    raise StartupError naming the variable."""
+    base = {"database_url": "postgresql://x@127.0.0.1/b2x", "redis_url": "redis://127.0.0.1:6379/0"}
+    with pytest.raises(StartupError, match="B2X_TLS_CERT_FILE and B2X_TLS_KEY_FILE must be set together"):
+        GatewaySettings(**base, tls_cert_file=str(pki.cert)).ssl_context()
+    with pytest.raises(StartupError, match="B2X_TLS_KEY_FILE: cannot read"):
+        GatewaySettings(**base, tls_cert_file=str(pki.cert), tls_key_file=str(tmp_path / "nope.pem")).ssl_context()
+    (tmp_path / "text.pem").write_text("not a certificate")
+    with pytest.raises(StartupError, match=r"B2X_TLS_CERT_FILE: .* is not a PEM file"):
+        GatewaySettings(**base, tls_cert_file=str(tmp_path / "text.pem"), tls_key_file=str(pki.key)).ssl_context()
+    other = trustme.CA().issue_cert("localhost")
+    other.private_key_pem.write_to_path(str(tmp_path / "other-key.pem"))
+    with pytest.raises(StartupError, match="B2X_TLS_KEY_FILE: the key does not match B2X_TLS_CERT_FILE"):
+        GatewaySettings(**base, tls_cert_file=str(pki.cert), tls_key_file=str(tmp_path / "other-key.pem")).ssl_context()
+    with pytest.raises(StartupError, match="B2X_GRPC_TLS_CLIENT_AUTH needs B2X_GRPC_TLS_CA_FILE"):
+        GrpcTLS(str(pki.cert), str(pki.key), client_auth=True).check()
+
+
+async def start_jobs(harness: ServiceHarness, tls: GrpcTLS) -> str:
+    resources = await harness.resources("jobs")
+    server = build_server(resources, harness.settings)
+    port = await server.start("127.0.0.1", 0, tls)
+    harness._stack.push_async_callback(server.stop, 0)
+    return f"localhost:{port}"
+
+
+async def create(channel: grpc.aio.Channel) -> str:
+    stub = jobs_pb2_grpc.JobsServiceStub(channel)
+    reply = await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="ERP_STOCK_SYNC"), timeout=5)
+    return str(reply.job.status)
+
+
+async def test_services_speak_grpc_over_tls_and_verify_each_other(harness: ServiceHarness, pki: Pki) -> None:
+    """A service with a certificate accepts clients that trust its CA; a plaintext client and one trusting
+    another CA are refused (UNAVAILABLE)."""
+    address = await start_jobs(harness, GrpcTLS(str(pki.cert), str(pki.key)))
+    async with open_channel(address, GrpcTLS(ca_file=str(pki.ca)), target="jobs") as channel:
+        assert await create(channel) == str(jobs_pb2.JOB_STATUS_QUEUED)
+    for channel in (
+        grpc.aio.insecure_channel(address),
+        open_channel(address, GrpcTLS(ca_file=str(pki.other_ca))),
+    ):
+        async with channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await create(channel)
+            assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_with_client_auth_a_service_admits_only_clients_with_a_certificate_of_the_ca(
+    harness: ServiceHarness, pki: Pki
+) -> None:
+    """Mutual TLS: a client presenting the CA's certificate gets in, one without a certificate does not."""
+    address = await start_jobs(harness, GrpcTLS(str(pki.cert), str(pki.key), str(pki.ca), client_auth=True))
+    async with open_channel(address, GrpcTLS(str(pki.cert), str(pki.key), str(pki.ca))) as channel:
+        assert await create(channel) == str(jobs_pb2.JOB_STATUS_QUEUED)
+    async with open_channel(address, GrpcTLS(ca_file=str(pki.ca))) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await create(channel)
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_the_gateway_reaches_a_tls_service_when_given_the_ca(harness: ServiceHarness, pki: Pki) -> None:
+    """`/health/ready` of a gateway with B2X_GRPC_TLS_CA_FILE reports the TLS jobs service as reachable."""
+    address = await start_jobs(harness, GrpcTLS(str(pki.cert), str(pki.key)))
+    url = await harness.gateway(jobs_addr=address, grpc_tls_ca_file=str(pki.ca))
+    async with httpx.AsyncClient() as client:
+        checks = (await client.get(f"{url}/health/ready")).json()["checks"]
+    assert checks["jobs"] == "ok"
