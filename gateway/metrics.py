@@ -38,6 +38,7 @@ GRAPHQL_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+UNCHECKED = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_REQUEST"})
 ROUTES = ("/graphql", "/health/live", "/health/ready", "/metrics")
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
@@ -102,8 +103,12 @@ class GraphQLMetrics(SchemaExtension):
         started = time.perf_counter()
         yield
         context = self.execution_context
+        result: Any = context.result
+        errors = context.pre_execution_errors or (getattr(result, "errors", None) if result is not None else None)
+        outcome = _outcome(errors)
         operation: OperationDefinitionNode | None = None
-        if context.graphql_document is not None and not context.pre_execution_errors:
+        # A document that did not parse or validate may name anything: never let its words become labels.
+        if context.graphql_document is not None and outcome not in UNCHECKED:
             for definition in context.graphql_document.definitions:
                 if isinstance(definition, OperationDefinitionNode) and (
                     context.operation_name is None
@@ -113,7 +118,5 @@ class GraphQLMetrics(SchemaExtension):
                     break
         op_type = operation.operation.value if operation is not None else "invalid"
         root = _root_field(operation)
-        result: Any = context.result
-        errors = context.pre_execution_errors or (getattr(result, "errors", None) if result is not None else None)
-        GRAPHQL_OPERATIONS.labels(op_type, root, _outcome(errors)).inc()
+        GRAPHQL_OPERATIONS.labels(op_type, root, outcome).inc()
         GRAPHQL_LATENCY.labels(op_type, root).observe(time.perf_counter() - started)
