@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from gateway.auth import Principal
 from services.common.logging import get_logger
 from services.common.masking import mask_value
+from services.common.tracing import current_ids
 
 log = get_logger(__name__)
 
@@ -31,6 +32,7 @@ class AuditEntry:
     arguments: dict[str, Any]
     outcome: str
     error_code: str | None
+    trace_id: str | None = None
 
 
 class AuditLog:
@@ -49,9 +51,10 @@ class AuditLog:
         client_ip: str | None = None,
         request_id: str | None = None,
     ) -> None:
+        trace_id = current_ids()[0] or None
         await self._pool.execute(
             "INSERT INTO gateway.audit_log (key_id, key_name, role, tenant_id, action, target, arguments,"
-            " outcome, error_code, client_ip, request_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+            " outcome, error_code, client_ip, request_id, trace_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
             principal.key_id if principal else None,
             principal.name if principal else None,
             principal.role.value if principal else None,
@@ -63,6 +66,7 @@ class AuditLog:
             error_code,
             client_ip,
             request_id,
+            trace_id,
         )
         log.info("audit", action=action, target=target, outcome=outcome, error_code=error_code)
 
@@ -115,6 +119,7 @@ class AuditLog:
                 arguments=r["arguments"],
                 outcome=r["outcome"],
                 error_code=r["error_code"],
+                trace_id=r["trace_id"],
             )
             for r in rows
         ]

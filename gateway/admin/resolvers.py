@@ -58,6 +58,7 @@ class AdminQueries:
                 arguments=JSON(e.arguments),
                 outcome=e.outcome,
                 error_code=e.error_code,
+                trace_id=e.trace_id,
             )
             for e in entries
         ]

@@ -48,6 +48,9 @@ class AuditEntry:
     arguments: JSON
     outcome: str
     error_code: str | None
+    trace_id: str | None = strawberry.field(
+        default=None, description="W3C trace id of the request (when tracing is on): its spans in Jaeger"
+    )
 
 
 @strawberry.type(description="The caller, as the gateway sees its API key")

@@ -191,7 +191,8 @@ async def test_every_dashboard_and_rule_query_reads_metrics_the_stack_exposes(op
 async def test_a_traced_mutation_shows_gateway_jobs_service_and_database_spans_in_one_trace(ops: OpsStack) -> None:
     """`createJob` sent with a W3C traceparent: the gateway's HTTP and GraphQL spans, its gRPC client span,
     the jobs service's gRPC server span, its SQL statements and its event PUBLISH all arrive at the OTLP
-    receiver in that one trace, parent-linked across processes; log lines carry the trace id."""
+    receiver in that one trace, parent-linked across processes; the audit entry and the jobs service's log
+    line carry the trace id."""
     trace_id = uuid.uuid4().hex
     parent = uuid.uuid4().hex[:16]
     async with httpx.AsyncClient(base_url=ops.stack.api, timeout=15) as client:
@@ -216,6 +217,14 @@ async def test_a_traced_mutation_shows_gateway_jobs_service_and_database_spans_i
     sql = [s for s in jobs if s.attributes.get("db.system") == "postgresql"]
     assert any("INSERT INTO jobs.jobs" in str(s.attributes.get("db.statement", "")) for s in sql), sql
     assert any(s.name == "PUBLISH" for s in jobs), [s.name for s in jobs]
+
+    async with httpx.AsyncClient(base_url=ops.stack.api, timeout=15) as client:
+        audit = await client.post(
+            "/graphql",
+            json={"query": "{ auditLog(limit: 10) { action outcome traceId } }"},
+            headers={"Authorization": f"Bearer {ops.stack.admin_key}"},
+        )
+    assert {"action": "createJob", "outcome": "ok", "traceId": trace_id} in audit.json()["data"]["auditLog"]
 
     log_lines = await asyncio.to_thread((Path(ops.stack.env["B2X_DATA_DIR"]) / "logs" / "jobs.log").read_text)
     created = [json.loads(line) for line in log_lines.splitlines() if job_id in line and line.startswith("{")]
