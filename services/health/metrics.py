@@ -25,6 +25,8 @@ from redis.exceptions import RedisError
 from services.common.metrics import GaugeSpec, Samples, Snapshot, one_hot
 
 STATUSES = ("ONLINE", "DEGRADED", "OFFLINE", "UNKNOWN")
+# On Redis < 7 (no `lag` in XINFO GROUPS) undelivered entries are counted by reading their ids, up to this many.
+UNDELIVERED_CAP = 5000
 
 ALERTS_FIRING = Gauge("b2x_alerts_firing", "Alerts firing now, by rule and severity", ["rule", "severity"])
 NOTIFICATIONS_SENT = Counter("b2x_notifications_sent_total", "Notifications delivered, by channel", ["channel"])
@@ -86,16 +88,25 @@ class HealthSnapshotReader:
         }
 
     async def _backlog(self) -> list[tuple[tuple[str, ...], float]]:
-        """lag (not yet delivered) + pending (delivered, not acknowledged) of each stream's group."""
+        """Entries not yet delivered to each stream's group (`lag`) plus delivered but unacknowledged ones."""
         found: list[tuple[tuple[str, ...], float]] = []
         for name, key in self._streams.items():
             try:
                 groups = await self._redis.xinfo_groups(key)
+                for group in groups:
+                    group_name = _text(group["name"])
+                    lag = group.get("lag")
+                    if lag is None:  # Redis < 7 has no lag: count what follows the last delivered entry
+                        lag = await self._undelivered(key, _text(group["last-delivered-id"]))
+                    found.append(((name, group_name), float(group.get("pending") or 0) + float(lag)))
             except RedisError:
                 continue  # no stream yet (nothing published) or Redis away: no figure rather than a wrong one
-            for group in groups:
-                group_name = group["name"].decode() if isinstance(group["name"], bytes) else str(group["name"])
-                lag = group.get("lag")
-                backlog = float(group.get("pending") or 0) + float(lag or 0)
-                found.append(((name, group_name), backlog))
         return found
+
+    async def _undelivered(self, key: str, last_delivered: str) -> int:
+        entries = await self._redis.xrange(key, min=f"({last_delivered}", max="+", count=UNDELIVERED_CAP)
+        return len(entries or [])
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
