@@ -17,6 +17,8 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
+from services.common.metrics import LATENCY_BUCKETS
+
 HTTP_REQUESTS = Counter(
     "b2x_http_requests_total", "HTTP requests answered by the gateway", ["route", "method", "status"]
 )
@@ -24,7 +26,7 @@ HTTP_LATENCY = Histogram(
     "b2x_http_request_duration_seconds",
     "Time to answer an HTTP request (to the end of the response body)",
     ["route", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=LATENCY_BUCKETS,
 )
 GRAPHQL_OPERATIONS = Counter(
     "b2x_graphql_operations_total",
@@ -35,7 +37,7 @@ GRAPHQL_LATENCY = Histogram(
     "b2x_graphql_operation_duration_seconds",
     "Time to execute a GraphQL query or mutation (subscriptions: until they end)",
     ["operation_type", "root_field"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=LATENCY_BUCKETS,
 )
 
 UNCHECKED = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_REQUEST"})

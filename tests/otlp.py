@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.support import serving
+
 PROTOBUF = "application/x-protobuf"
 
 
@@ -101,16 +103,7 @@ class OtlpReceiver:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[OtlpReceiver]:
         app = Starlette(routes=[Route("/v1/traces", self._traces, methods=["POST"])])
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.endpoint = f"http://127.0.0.1:{port}"
-        try:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+        async with serving(config) as port:
+            self.endpoint = f"http://127.0.0.1:{port}"
             yield self
-        finally:
-            server.should_exit = True
-            await task

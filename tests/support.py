@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -87,6 +87,26 @@ class ServiceHarness:
         from services.jobs.main import build_server
 
         return await self.serve("jobs", build_server)
+
+
+@contextlib.asynccontextmanager
+async def serving(config: Any) -> AsyncIterator[int]:
+    """A real uvicorn server for `config` (port 0 picks a free one) while the block runs; yields its port."""
+    import asyncio
+
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def start_gateway(stack: contextlib.AsyncExitStack, settings: Any) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram
 
+from services.common.metrics import LATENCY_BUCKETS
 from services.common.tls import GrpcTLS
 
 CLIENT_REQUESTS = Counter(
@@ -23,7 +24,7 @@ CLIENT_LATENCY = Histogram(
     "b2x_grpc_client_request_duration_seconds",
     "Latency of gRPC calls to a B2X service, as the caller saw it",
     ["target", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=LATENCY_BUCKETS,
 )
 
 

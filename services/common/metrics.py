@@ -34,13 +34,15 @@ from services.common.logging import get_logger
 log = get_logger(__name__)
 
 OTHER = "other"
+# Request latencies, 1 ms to 10 s: shared by gRPC (server and client) and HTTP histograms.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 GRPC_REQUESTS = Counter("b2x_grpc_requests_total", "gRPC requests handled", ["service", "method", "code"])
 GRPC_LATENCY = Histogram(
     "b2x_grpc_request_duration_seconds",
     "gRPC request latency",
     ["service", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=LATENCY_BUCKETS,
 )
 BUILD_INFO = Gauge(
     "b2x_build_info", "Always 1; the version and process of this B2X component", ["component", "version"]

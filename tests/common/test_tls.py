@@ -15,7 +15,6 @@ import grpc
 import httpx
 import pytest
 import trustme
-import uvicorn
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
 
 from gateway.app import create_app
@@ -25,7 +24,7 @@ from services.common.channels import open_channel
 from services.common.errors import StartupError
 from services.common.tls import GrpcTLS
 from services.jobs.main import build_server
-from tests.support import ServiceHarness
+from tests.support import ServiceHarness, serving
 
 
 @dataclass
@@ -51,19 +50,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @contextlib.asynccontextmanager
 async def https_gateway(settings: GatewaySettings) -> AsyncIterator[str]:
-    config = server_config(settings, create_app(settings), host="127.0.0.1", port=0)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with serving(server_config(settings, create_app(settings), host="127.0.0.1", port=0)) as port:
         yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_the_gateway_serves_https_with_tls_1_2_at_least(harness: ServiceHarness, pki: Pki) -> None:
