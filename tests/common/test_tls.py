@@ -24,6 +24,7 @@ from services.common.channels import open_channel
 from services.common.errors import StartupError
 from services.common.tls import GrpcTLS
 from services.jobs.main import build_server
+from services.jobs.sdk import JobMonitor
 from tests.support import ServiceHarness, serving
 
 
@@ -165,3 +166,22 @@ async def test_the_gateway_reaches_a_tls_service_when_given_the_ca(harness: Serv
     async with httpx.AsyncClient() as client:
         checks = (await client.get(f"{url}/health/ready")).json()["checks"]
     assert checks["jobs"] == "ok"
+
+
+async def test_the_job_sdk_reports_to_a_jobs_service_that_requires_mutual_tls(
+    harness: ServiceHarness, pki: Pki
+) -> None:
+    """A worker's JobMonitor given the CA and a client certificate creates, starts and completes a job on a
+    jobs service that serves TLS and requires client certificates."""
+    address = await start_jobs(harness, GrpcTLS(str(pki.cert), str(pki.key), str(pki.ca), client_auth=True))
+    tls = GrpcTLS(str(pki.cert), str(pki.key), str(pki.ca))
+    async with JobMonitor(address, "tls-worker", flush_interval=0.05, tls=tls) as monitor:
+        info = await monitor.create_job("ERP_STOCK_SYNC", total_items=2)
+        handle = monitor.attach(info.id)
+        handle.start()
+        handle.progress(2, succeeded=2)
+        handle.complete("done")
+    # Leaving the block delivered everything reported.
+    async with open_channel(address, tls) as channel:
+        job = await jobs_pb2_grpc.JobsServiceStub(channel).GetJob(jobs_pb2.GetJobRequest(job_id=info.id), timeout=5)
+    assert job.job.status == jobs_pb2.JOB_STATUS_COMPLETED and job.job.worker_id == "tls-worker"
