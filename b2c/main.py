@@ -30,8 +30,14 @@ def up(
     logs: bool = typer.Option(False, "--logs", help="also stream the services' logs to this terminal"),
 ) -> None:
     """Start the whole stack: embedded PostgreSQL and Redis (unless B2X_DATABASE_URL/B2X_REDIS_URL are set),
-    the jobs, health and probes services and the gateway. Ctrl-C stops it all."""
-    from b2c.stack import run_stack  # noqa: PLC0415 - heavy imports only for `up`
+    the jobs, health and probes services and the gateway. Ctrl-C stops it all.
+
+    Ports, each moved by its variable: B2X_GATEWAY_PORT (8080);
+    B2X_JOBS_PORT, B2X_HEALTH_PORT, B2X_PROBES_PORT (50051-50053);
+    B2X_JOBS_METRICS_PORT, B2X_HEALTH_METRICS_PORT, B2X_PROBES_METRICS_PORT (9101-9103);
+    with --demo B2X_DEMO_ERP_PORT, B2X_DEMO_PIM_PORT, B2X_DEMO_CRM_PORT (18081-18083).
+    Everything listens on B2X_BIND_HOST (127.0.0.1)."""
+    from b2c.stack.up import run_stack  # noqa: PLC0415 - heavy imports only for `up`
 
     raise typer.Exit(run_stack(demo=demo, data_dir=data_dir, stream_logs=logs))
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from bench.support import print_table, save
 from services.common.embedded import free_port
 from services.probes.domain import ProbeKind, ProbeOptions, Target, Timing
-from services.probes.engine import EngineConfig, ProbeEngine
+from services.probes.probing.engine import EngineConfig, ProbeEngine
 
 RUNS = int(os.environ.get("B2X_BENCH_RUNS", "60"))
 WARMUP = 5

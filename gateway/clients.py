@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +39,12 @@ class ServiceClient:
     health: grpc_health_pb2_grpc.HealthStub = field(repr=False)
 
 
+def _metadata() -> tuple[tuple[str, str], ...]:
+    """The caller's request id travels to the service as its correlation id (a new one when there is none)."""
+    correlation = structlog.contextvars.get_contextvars().get("request_id") or str(uuid.uuid4())
+    return ((CORRELATION_HEADER, str(correlation)),)
+
+
 class ServiceClients:
     """Channels to jobs, health and probes; `call` adds the deadline and correlation id."""
 
@@ -61,13 +68,30 @@ class ServiceClients:
         self, client: ServiceClient, method: Callable[..., Awaitable[R]], request: Any, *, timeout: float | None = None
     ) -> R:
         """Invoke a unary RPC; gRPC failures become GraphQL errors with codes."""
-        correlation = structlog.contextvars.get_contextvars().get("request_id") or str(uuid.uuid4())
         try:
-            return await method(
-                request, timeout=timeout or self.deadline, metadata=((CORRELATION_HEADER, str(correlation)),)
-            )
+            return await method(request, timeout=timeout or self.deadline, metadata=_metadata())
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error, client.name) from None
+
+    @asynccontextmanager
+    async def stream(
+        self, client: ServiceClient, method: Callable[..., Any], request: Any, *, timeout: float
+    ) -> AsyncIterator[AsyncIterator[Any]]:
+        """A server-streaming RPC, like `call`: a deadline (for the whole stream), the correlation id, gRPC
+        failures as GraphQL errors; the call is cancelled when the block ends (the subscriber went away)."""
+        rpc = method(request, timeout=timeout, metadata=_metadata())
+
+        async def messages() -> AsyncIterator[Any]:
+            try:
+                async for message in rpc:
+                    yield message
+            except grpc.aio.AioRpcError as error:
+                raise from_rpc_error(error, client.name) from None
+
+        try:
+            yield messages()
+        finally:
+            rpc.cancel()
 
     async def serving(self, client: ServiceClient, timeout: float = 1.5) -> bool:
         try:

@@ -12,25 +12,23 @@ from strawberry.tools import merge_types
 from gateway.admin.resolvers import AdminMutations, AdminQueries
 from gateway.errors import EXPECTED_CODES, classify_unlabelled
 from gateway.extensions import ErrorCodes
+from gateway.health.queries import HealthQueries
+from gateway.health.subscriptions import HealthSubscriptions
 from gateway.jobs.mutations import JobMutations
 from gateway.jobs.queries import JobQueries
 from gateway.jobs.subscriptions import JobSubscriptions
 from gateway.metrics import GraphQLMetrics
-from gateway.probes.insights import InsightQueries, InsightSubscriptions
 from gateway.probes.mutations import ProbeMutations
 from gateway.probes.queries import ProbeQueries
 from gateway.probes.subscriptions import ProbeSubscriptions
-from gateway.registry.health import HealthQueries, HealthSubscriptions
 from gateway.registry.queries import RegistryQueries
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
 
-Query = merge_types("Query", (JobQueries, HealthQueries, RegistryQueries, ProbeQueries, InsightQueries, AdminQueries))
+Query = merge_types("Query", (JobQueries, HealthQueries, RegistryQueries, ProbeQueries, AdminQueries))
 Mutation = merge_types("Mutation", (JobMutations, ProbeMutations, AdminMutations))
-Subscription = merge_types(
-    "Subscription", (JobSubscriptions, HealthSubscriptions, ProbeSubscriptions, InsightSubscriptions)
-)
+Subscription = merge_types("Subscription", (JobSubscriptions, HealthSubscriptions, ProbeSubscriptions))
 
 
 class GatewaySchema(strawberry.Schema):

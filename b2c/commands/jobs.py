@@ -69,12 +69,12 @@ def list_jobs(
     if (created_after := parse_since(since)) is not None:
         flt["createdAfter"] = created_after.isoformat()
     if watch:
-        from b2c.jobs_live import watch_jobs  # noqa: PLC0415 - websockets load only for live views
+        from b2c.jobs.live import watch_jobs  # noqa: PLC0415 - websockets load only for live views
 
         raise typer.Exit(_run_live(watch_jobs(config, flt, limit, chosen)))
     from b2c.client import run_query  # noqa: PLC0415
-    from b2c.jobs_api import LIST  # noqa: PLC0415
-    from b2c.jobs_render import jobs_table, summary_line  # noqa: PLC0415
+    from b2c.jobs.api import LIST  # noqa: PLC0415
+    from b2c.jobs.render import jobs_table, summary_line  # noqa: PLC0415
 
     data = run_query(config, LIST, {"filter": flt or None, "first": limit})["jobs"]
     jobs = data["nodes"]
@@ -94,8 +94,8 @@ def show_job(
     fmt: FormatOpt = None,
 ) -> None:
     """A job's details: status, progress, timing, steps, attempts, error and its last log lines."""
-    from b2c.jobs_api import DETAILS, resolve_job_id  # noqa: PLC0415
-    from b2c.jobs_render import job_detail  # noqa: PLC0415
+    from b2c.jobs.api import DETAILS, resolve_job_id  # noqa: PLC0415
+    from b2c.jobs.render import job_detail  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -120,8 +120,8 @@ def job_logs(
     fmt: FormatOpt = None,
 ) -> None:
     """A job's execution log. With --follow, the exit code is the job's: 0 completed, 1 cancelled, 2 failed."""
-    from b2c.jobs_api import LOGS, resolve_job_id  # noqa: PLC0415
-    from b2c.jobs_live import _emit, follow_logs  # noqa: PLC0415
+    from b2c.jobs.api import LOGS, resolve_job_id  # noqa: PLC0415
+    from b2c.jobs.live import _emit, follow_logs  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -145,7 +145,7 @@ def job_logs(
 @app.command("retry")
 def retry_job(job_id: IdArg, fmt: FormatOpt = None) -> None:
     """Retry a failed or cancelled job: a new attempt with the same parameters (operator)."""
-    from b2c.jobs_api import RETRY, resolve_job_id  # noqa: PLC0415
+    from b2c.jobs.api import RETRY, resolve_job_id  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -176,7 +176,7 @@ def cancel_job(
     fmt: FormatOpt = None,
 ) -> None:
     """Cancel a queued or running job (operator). A running one stops within seconds."""
-    from b2c.jobs_api import CANCEL, resolve_job_id  # noqa: PLC0415
+    from b2c.jobs.api import CANCEL, resolve_job_id  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)

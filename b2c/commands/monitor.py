@@ -53,8 +53,8 @@ def health(
     fmt: FormatOpt = None,
 ) -> None:
     """System health at a glance. Exit 0 healthy, 1 degraded (or nothing checked yet), 2 unhealthy."""
-    from b2c.monitor_api import HEALTH, HEALTH_HISTORY  # noqa: PLC0415
-    from b2c.monitor_render import health_view, history_table  # noqa: PLC0415
+    from b2c.monitor.api import HEALTH, HEALTH_HISTORY  # noqa: PLC0415
+    from b2c.monitor.render import health_view, history_table  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -80,8 +80,8 @@ def _watch_health(config: CliConfig, detailed: bool, component: str | None, fmt:
     """The seed's auto-refresh every 5 seconds; one JSON object per refresh with --format json."""
     import time  # noqa: PLC0415
 
-    from b2c.monitor_api import HEALTH  # noqa: PLC0415
-    from b2c.monitor_render import health_view  # noqa: PLC0415
+    from b2c.monitor.api import HEALTH  # noqa: PLC0415
+    from b2c.monitor.render import health_view  # noqa: PLC0415
 
     try:
         if fmt == "json":
@@ -106,8 +106,8 @@ def services(
     fmt: FormatOpt = None,
 ) -> None:
     """Connected services with their status. Exit 1 when one is degraded, 2 when one is offline."""
-    from b2c.monitor_api import SERVICES  # noqa: PLC0415
-    from b2c.monitor_render import services_table  # noqa: PLC0415
+    from b2c.monitor.api import SERVICES  # noqa: PLC0415
+    from b2c.monitor.render import services_table  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -135,8 +135,8 @@ def run_test(
     """Run a connection test (operator). Exit 0 passed, 1 slow or degraded, 2 failed."""
     if export is not None and export.suffix.lower() not in (".pdf", ".json", ".txt"):
         raise CliError(f"--export must end in .pdf, .json or .txt (got {export.name})")
-    from b2c.monitor_api import SERVICES, TEST  # noqa: PLC0415
-    from b2c.monitor_render import test_report, tests_table  # noqa: PLC0415
+    from b2c.monitor.api import SERVICES, TEST  # noqa: PLC0415
+    from b2c.monitor.render import test_report, tests_table  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -173,7 +173,7 @@ def run_test(
 def _export_test(config: CliConfig, test_id: str, path: Path) -> None:
     import base64  # noqa: PLC0415
 
-    from b2c.monitor_api import EXPORT_TEST  # noqa: PLC0415
+    from b2c.monitor.api import EXPORT_TEST  # noqa: PLC0415
 
     export_format = {".pdf": "PDF", ".json": "JSON", ".txt": "TEXT"}[path.suffix.lower()]
     file = run_query(config, EXPORT_TEST, {"id": test_id, "format": export_format})["exportConnectionTest"]
@@ -183,8 +183,8 @@ def _export_test(config: CliConfig, test_id: str, path: Path) -> None:
 
 async def _stream_test(config: CliConfig, service: str) -> dict[str, Any]:
     """Print each phase as it completes (the seed's --verbose view); return the final result."""
-    from b2c.monitor_api import RUN_TEST  # noqa: PLC0415
-    from b2c.monitor_render import PHASE_LABEL, ms  # noqa: PLC0415
+    from b2c.monitor.api import RUN_TEST  # noqa: PLC0415
+    from b2c.monitor.render import PHASE_LABEL, ms  # noqa: PLC0415
     from b2c.ws import LiveConnection  # noqa: PLC0415
 
     con = output.console()
@@ -221,8 +221,8 @@ def errors(
     fmt: FormatOpt = None,
 ) -> None:
     """Recent communication errors, or one error's full evidence (`b2c monitor errors <error-id>`)."""
-    from b2c.monitor_api import ERROR, ERRORS, PATTERNS, SERVICES  # noqa: PLC0415
-    from b2c.monitor_render import error_detail, errors_table  # noqa: PLC0415
+    from b2c.monitor.api import ERROR, ERRORS, PATTERNS, SERVICES  # noqa: PLC0415
+    from b2c.monitor.render import error_detail, errors_table  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -263,8 +263,8 @@ def resources(
     fmt: FormatOpt = None,
 ) -> None:
     """CPU, memory, pool, threads and queue of connected services. Exit 1 while a resource alert is active."""
-    from b2c.monitor_api import RESOURCES  # noqa: PLC0415
-    from b2c.monitor_render import resources_table  # noqa: PLC0415
+    from b2c.monitor.api import RESOURCES  # noqa: PLC0415
+    from b2c.monitor.render import resources_table  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -293,8 +293,8 @@ def _live_resources(run: Any, config: CliConfig, rows: list[dict[str, Any]], top
 async def _watch_resources(config: CliConfig, rows: list[dict[str, Any]], top: bool, fmt: str) -> int:
     from rich.live import Live  # noqa: PLC0415
 
-    from b2c.monitor_api import RESOURCE_SUB  # noqa: PLC0415
-    from b2c.monitor_render import resources_table  # noqa: PLC0415
+    from b2c.monitor.api import RESOURCE_SUB  # noqa: PLC0415
+    from b2c.monitor.render import resources_table  # noqa: PLC0415
     from b2c.ws import LiveConnection  # noqa: PLC0415
 
     by_id = {r["serviceId"]: r for r in rows}
@@ -342,7 +342,7 @@ def _error_filter(
 
 def _export_errors(config: CliConfig, path: Path, export_format: str, variables: dict[str, Any]) -> None:
     """Write the export the probes service renders (masked evidence) for the errors of this filter."""
-    from b2c.monitor_api import EXPORT_ERRORS  # noqa: PLC0415
+    from b2c.monitor.api import EXPORT_ERRORS  # noqa: PLC0415
 
     query_vars = {k: variables.get(k) for k in ("since", "types", "groups", "severities")}
     query_vars |= {"s": variables.get("service"), "format": export_format, "limit": variables["first"]}

@@ -1,4 +1,4 @@
-"""PostgreSQL access: the asyncpg pool and the migrations runner.
+"""PostgreSQL access: the asyncpg pool, the migrations runner, and newest-first keyset pages.
 
 Each service owns one schema and is its only writer. Migrations are numbered SQL files
 (`NNN_name.sql`) in the service's `migrations/` folder, applied in order at start-up, each in its own
@@ -8,16 +8,21 @@ transaction, under an advisory lock so replicas starting together apply them onc
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import re
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 
-from services.common.errors import StartupError
+from services.common.errors import InvalidArgumentError, StartupError
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -134,3 +139,57 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[int]
 
 def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
     return dict(record) if record is not None else None
+
+
+# -- keyset pages, newest first ------------------------------------------------------------------------
+# Lists of things that happened (tests, errors, alerts) page by (time, id) descending: the cursor is the
+# last row's time and id, so a page costs an index range scan however deep it is (docs/adr/0005).
+
+
+def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (time, id) of a cursor this service issued; INVALID_ARGUMENT for anything else."""
+    try:
+        at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgumentError("page_token is not a token this service issued") from None
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    rows: list[asyncpg.Record]
+    next_cursor: str | None  # None on the last page
+    total: int  # rows matching the filter, on every page
+
+
+async def newest_first(
+    pool: asyncpg.Pool,
+    *,
+    columns: str,
+    table: str,
+    where: str,
+    params: Sequence[Any],
+    time_column: str,
+    page_size: int,
+    cursor: str | None,
+) -> KeysetPage:
+    """One page of `table` rows matching `where` (parameters $1.. in `params`), ordered by
+    (`time_column`, id) descending, after `cursor`; with the count of every matching row."""
+    args = list(params)
+    total = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE {where}", *args)
+    if cursor:
+        at, last = decode_cursor(cursor)
+        args += [at, last]
+        where += f" AND ({time_column}, id) < (${len(args) - 1}, ${len(args)})"
+    args.append(page_size + 1)
+    rows = await pool.fetch(
+        f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {time_column} DESC, id DESC LIMIT ${len(args)}", *args
+    )
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    token = encode_cursor(rows[-1][time_column], rows[-1]["id"]) if more and rows else None
+    return KeysetPage(rows, token, int(total or 0))

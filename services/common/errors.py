@@ -9,8 +9,8 @@
     ├── ResourceExhaustedError    a limit was hit: RESOURCE_EXHAUSTED
     └── UnavailableError          a dependency (PostgreSQL, Redis, a service) is down: UNAVAILABLE
 
-The table that maps them to gRPC status codes lives in `services.common.grpc_errors`; the gateway's
-table maps gRPC codes to GraphQL `extensions.code`.
+The table that maps them to gRPC status codes is `STATUS_FOR` in `services.common.grpc_server`; the
+gateway's (`GRPC_TO_CODE` in `gateway/errors.py`) maps gRPC codes to GraphQL `extensions.code`.
 """
 
 from __future__ import annotations

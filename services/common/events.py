@@ -59,6 +59,11 @@ class Topic(StrEnum):
     COMMUNICATION_ERRORS = "communication-errors"
 
 
+def check_states_stream(namespace: str) -> str:
+    """The Redis Stream of the durable probes → health hand-off (one `ServiceCheckState` per check)."""
+    return f"{namespace}:probes:check-states"
+
+
 @dataclass(frozen=True)
 class Resync:
     """Events may have been missed since the last one delivered; re-read state."""

@@ -4,7 +4,7 @@ snapshot collectors.
 Each service defines its own domain metrics next to its code (`services/jobs/metrics.py`,
 `services/health/metrics.py`, `services/probes/metrics.py`, `gateway/metrics.py`), so a process
 exposes only the metrics it really updates. The catalogue of every metric, its labels and where it is
-updated is in README.md ("Operating B2X") and docs/adr/0010.
+updated is in README.md ("Operating B2X") and docs/adr/0011.
 
 Two rules keep scrapes cheap and series bounded:
 - **State that lives in PostgreSQL** (jobs by status, a service's status, the latest resource figures)

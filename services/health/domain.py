@@ -1,7 +1,7 @@
 """The registry of connected services: what a service is, where its definition comes from. No I/O here.
 
 A `ServiceDefinition` is what an operator configures (declarative file or RegisterService); it is
-always valid, because the only way to build one from outside input is `rules.define_service`. A
+always valid, because the only way to build one from outside input is `registry.rules.define_service`. A
 `ConnectedService` is a stored definition plus the status the health aggregation maintains.
 
 Endpoints and header values may hold `${NAME}` placeholders. They are references to the probe
@@ -12,10 +12,11 @@ secrets are masked on the way out (`visible_endpoint`, `visible_headers`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from services.common.errors import InvalidArgumentError
 from services.common.masking import MASK, is_sensitive_key, mask_text, sanitize_url
@@ -184,6 +185,12 @@ class StatusChange:
     previous_status: ServiceStatus
     reason: str
     changed_at: datetime
+
+
+class StatusAnnouncer(Protocol):
+    """Where status changes go (the bus in production); the registry and the aggregation both announce."""
+
+    async def status_changed(self, changes: Sequence[StatusChange]) -> None: ...
 
 
 @dataclass(frozen=True)

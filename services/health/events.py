@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.common.events import EventBus, Topic, new_event
+from services.health.aggregation.feeds import status_change_to_proto
 from services.health.domain import StatusChange
-from services.health.feeds import status_change_to_proto
 
 
 class BusStatusAnnouncer:

@@ -9,16 +9,16 @@ from b2x.monitoring.v1 import health_pb2, health_pb2_grpc
 
 from services.common.grpc_server import ServicerContext
 from services.common.protoconv import from_timestamp
-from services.health.convert import (
+from services.health.overview.convert import HISTORY_BUCKET, history_to_proto, summary_to_proto
+from services.health.overview.service import HealthOverview
+from services.health.registry.convert import (
     definition_from_proto,
     definition_to_proto,
     service_to_proto,
     statuses_from_proto,
     types_from_proto,
 )
-from services.health.convert_overview import bucket_from_proto, history_to_proto, summary_to_proto
-from services.health.overview import HealthOverview
-from services.health.service import RegistryService
+from services.health.registry.service import RegistryService
 
 SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["HealthService"].full_name
 
@@ -90,7 +90,7 @@ class HealthServicer(health_pb2_grpc.HealthServiceServicer):
             request.service,
             from_timestamp(request.range.start) if request.HasField("range") else None,
             from_timestamp(request.range.end) if request.HasField("range") else None,
-            bucket_from_proto(request.bucket),
+            HISTORY_BUCKET.from_proto(request.bucket, "bucket"),
             request.time_zone,
         )
         return history_to_proto(history)

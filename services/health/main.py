@@ -13,18 +13,18 @@ from services.common.grpc_server import GrpcServer
 from services.common.logging import configure_logging, get_logger
 from services.common.runtime import Resources, run_process, serve_until_signal
 from services.common.settings import CommonSettings, load_settings
-from services.health.aggregation import Aggregator
-from services.health.aggregation_store import PostgresAggregationStore
-from services.health.config import HealthConfig, load_config
-from services.health.consumer import CheckStateConsumer, ConsumerConfig
+from services.health.aggregation.consumer import CheckStateConsumer, ConsumerConfig
+from services.health.aggregation.maintenance import Maintenance
+from services.health.aggregation.resource_feed import ResourceFeed
+from services.health.aggregation.service import Aggregator
+from services.health.aggregation.store import PostgresAggregationStore
 from services.health.events import BusStatusAnnouncer
 from services.health.grpc_api import SERVICE_NAME, HealthServicer
-from services.health.maintenance import Maintenance
-from services.health.overview import HealthOverview
-from services.health.overview_repository import PostgresOverview
-from services.health.repository import PostgresRegistry
-from services.health.resource_feed import ResourceFeed
-from services.health.service import RegistryService
+from services.health.overview.repository import PostgresOverview
+from services.health.overview.service import HealthOverview
+from services.health.registry.config import HealthConfig, load_config
+from services.health.registry.repository import PostgresRegistry
+from services.health.registry.service import RegistryService
 from services.health.settings import HealthSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -77,6 +78,14 @@ def check_transition(job_id: str, current: JobStatus, target: JobStatus) -> None
             f"job {job_id} is {current.value}; it cannot become {target.value}"
             + (" because it has already finished" if current.is_terminal else "")
         )
+
+
+def parse_job_id(value: str) -> uuid.UUID:
+    """A job id as a UUID; INVALID_ARGUMENT (quoting at most 60 characters of it) for anything else."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidArgumentError(f"job id {str(value)[:60]!r} is not a valid UUID") from None
 
 
 def validate_job_type(value: str) -> str:

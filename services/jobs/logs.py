@@ -14,8 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from services.common.logging import get_logger
-from services.jobs.domain import JobStep, LogLevel, LogLine, StepStatus, StepUpdate, StoredLog
-from services.jobs.repository import parse_job_id
+from services.jobs.domain import JobStep, LogLevel, LogLine, StepStatus, StepUpdate, StoredLog, parse_job_id
 
 log = get_logger(__name__)
 _PARTITION = re.compile(r"^job_logs_p(\d{8})$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from services.common.errors import DomainError, InvalidArgumentError
 from services.common.logging import get_logger
@@ -16,9 +17,9 @@ from services.jobs.domain import (
     ProgressReport,
     StepUpdate,
     clean_text,
+    parse_job_id,
     validate_job_type,
 )
-from services.jobs.repository import PostgresJobRepository, parse_job_id
 from services.jobs.service import JobEventSink, JobsService, LogRepository, clean_log_line
 
 log = get_logger(__name__)
@@ -55,11 +56,19 @@ class ReportResult:
     started: Job | None = None  # the job after the start, when the report started it
 
 
+class WorkerRepository(Protocol):
+    """What claims and batched reports need of the job store, beyond the jobs service's own use cases."""
+
+    async def claim(self, worker_id: str, job_types: Sequence[str], limit: int) -> list[Job]: ...
+    async def apply_progress(self, reports: Sequence[ProgressReport]) -> list[Job]: ...
+    async def heartbeat(self, job_ids: Sequence[str], worker_id: str) -> list[tuple[str, bool]]: ...
+
+
 class WorkerReporting:
     """Claims and batched reports, built on the jobs service's rules."""
 
     def __init__(
-        self, jobs: JobsService, repository: PostgresJobRepository, logs: LogRepository, events: JobEventSink
+        self, jobs: JobsService, repository: WorkerRepository, logs: LogRepository, events: JobEventSink
     ) -> None:
         self._jobs = jobs
         self._repo = repository

@@ -14,7 +14,16 @@ from typing import Any
 import asyncpg
 
 from services.common.errors import InvalidArgumentError, NotFoundError
-from services.jobs.domain import ErrorClass, Job, JobFilter, JobPage, JobStatus, ProgressReport, SortField
+from services.jobs.domain import (
+    ErrorClass,
+    Job,
+    JobFilter,
+    JobPage,
+    JobStatus,
+    ProgressReport,
+    SortField,
+    parse_job_id,
+)
 
 # Sort expression and its SQL type per sort field. NULL times sort as the oldest possible.
 _SORT: dict[SortField, tuple[str, str]] = {
@@ -99,13 +108,6 @@ UPDATE jobs.jobs j SET
 FROM c WHERE j.id = c.id
 RETURNING {_returning("j")}
 """
-
-
-def parse_job_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise InvalidArgumentError(f"job id {str(value)[:60]!r} is not a valid UUID") from None
 
 
 def row_to_job(row: asyncpg.Record) -> Job:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from b2x.monitoring.v1 import common_pb2, health_pb2, probes_pb2
 
-from services.common.errors import FailedPreconditionError, InvalidArgumentError
-from services.common.protoconv import set_timestamp
+from services.common.errors import FailedPreconditionError
+from services.common.protoconv import ProtoEnum, set_timestamp
 from services.probes.domain import (
     BreakerState,
     Classification,
@@ -16,10 +16,12 @@ from services.probes.domain import (
     ErrorGroup,
     ErrorType,
     Phase,
+    PhaseStatus,
     ProbeKind,
     ProbeOptions,
     ResourceSource,
     Severity,
+    SpeedRating,
     Target,
     Thresholds,
     Timing,
@@ -40,48 +42,20 @@ _SCHEME_KINDS = {
 }
 
 
-def error_type_to_proto(value: ErrorType) -> probes_pb2.CommunicationErrorType.ValueType:
-    return probes_pb2.CommunicationErrorType.Value(f"COMMUNICATION_ERROR_TYPE_{value.value}")
-
-
-def error_type_from_proto(value: int) -> ErrorType:
-    try:
-        return ErrorType(probes_pb2.CommunicationErrorType.Name(value).removeprefix("COMMUNICATION_ERROR_TYPE_"))  # type: ignore[arg-type]
-    except ValueError:
-        raise InvalidArgumentError(f"unknown communication error type {value}") from None
-
-
-def group_to_proto(value: ErrorGroup) -> probes_pb2.CommunicationErrorGroup.ValueType:
-    return probes_pb2.CommunicationErrorGroup.Value(f"COMMUNICATION_ERROR_GROUP_{value.value}")
-
-
-def group_from_proto(value: int) -> ErrorGroup:
-    try:
-        return ErrorGroup(probes_pb2.CommunicationErrorGroup.Name(value).removeprefix("COMMUNICATION_ERROR_GROUP_"))  # type: ignore[arg-type]
-    except ValueError:
-        raise InvalidArgumentError(f"unknown communication error group {value}") from None
-
-
-def severity_to_proto(value: Severity) -> common_pb2.ErrorSeverity.ValueType:
-    return common_pb2.ErrorSeverity.Value(f"ERROR_SEVERITY_{value.value}")
-
-
-def severity_from_proto(value: int) -> Severity:
-    try:
-        return Severity(common_pb2.ErrorSeverity.Name(value).removeprefix("ERROR_SEVERITY_"))  # type: ignore[arg-type]
-    except ValueError:
-        raise InvalidArgumentError(f"unknown error severity {value}") from None
-
-
-def kind_to_proto(value: ProbeKind) -> health_pb2.ProbeKind.ValueType:
-    return health_pb2.ProbeKind.Value(f"PROBE_KIND_{value.value}")
+ERROR_TYPE = ProtoEnum(ErrorType, probes_pb2.CommunicationErrorType, "communication error type")
+ERROR_GROUP = ProtoEnum(ErrorGroup, probes_pb2.CommunicationErrorGroup, "communication error group")
+SEVERITY = ProtoEnum(Severity, common_pb2.ErrorSeverity, "error severity")
+PROBE_KIND = ProtoEnum(ProbeKind, health_pb2.ProbeKind, "probe kind")
+BREAKER = ProtoEnum(BreakerState, probes_pb2.CircuitBreakerState, "circuit breaker state")
+SPEED = ProtoEnum(SpeedRating, probes_pb2.SpeedRating, "speed rating")
+PHASE_STATUS = ProtoEnum(PhaseStatus, probes_pb2.PhaseStatus, "phase status")
 
 
 def target_from_proto(target: health_pb2.ProbeTarget) -> Target:
     """A registry entry as the engine needs it; the kind is inferred from the scheme when unset."""
     definition = target.definition
-    if definition.probe_kind != health_pb2.PROBE_KIND_UNSPECIFIED:
-        kind = ProbeKind(health_pb2.ProbeKind.Name(definition.probe_kind).removeprefix("PROBE_KIND_"))
+    if (known := PROBE_KIND.from_proto(definition.probe_kind, "probe_kind")) is not None:
+        kind = known
     else:
         scheme = definition.endpoint.split("://", 1)[0].lower() if "://" in definition.endpoint else ""
         if scheme not in _SCHEME_KINDS:
@@ -137,12 +111,6 @@ def thresholds_to_proto(t: Thresholds) -> health_pb2.ResourceThresholds:
     )
 
 
-def breaker_to_proto(value: BreakerState | None) -> probes_pb2.CircuitBreakerState.ValueType:
-    if value is None:
-        return probes_pb2.CIRCUIT_BREAKER_STATE_UNSPECIFIED
-    return probes_pb2.CircuitBreakerState.Value(f"CIRCUIT_BREAKER_STATE_{value.value}")
-
-
 def timing_to_proto(timing: Timing) -> probes_pb2.NetworkTimingMetrics:
     msg = probes_pb2.NetworkTimingMetrics(total_time_ms=timing.total_ms)
     for field, value in (
@@ -192,7 +160,7 @@ def details_to_proto(details: ErrorDetails) -> probes_pb2.CommunicationErrorDeta
 def phase_to_proto(phase: Phase) -> probes_pb2.ConnectionTestPhase:
     return probes_pb2.ConnectionTestPhase(
         name=phase.name.value,
-        status=probes_pb2.PhaseStatus.Value(f"PHASE_STATUS_{phase.status.value}"),
+        status=PHASE_STATUS.to_proto(phase.status),
         duration_ms=phase.duration_ms,
         detail=phase.detail,
         attempt=phase.attempt,
@@ -214,9 +182,9 @@ def metrics_to_proto(metrics: ConnectionTestMetrics) -> probes_pb2.ConnectionTes
 
 
 def _set_classification(msg: probes_pb2.ConnectionTestResult, error: Classification) -> None:
-    msg.error_type = error_type_to_proto(error.error_type)
-    msg.error_group = group_to_proto(error.group)
-    msg.severity = severity_to_proto(error.severity)
+    msg.error_type = ERROR_TYPE.to_proto(error.error_type)
+    msg.error_group = ERROR_GROUP.to_proto(error.group)
+    msg.severity = SEVERITY.to_proto(error.severity)
     msg.error_message = error.message
 
 
@@ -229,18 +197,17 @@ def result_to_proto(result: ConnectionTestResult) -> probes_pb2.ConnectionTestRe
         recommendations=result.recommendations,
         phases=[phase_to_proto(p) for p in result.phases],
         endpoint=result.endpoint,
-        probe_kind=kind_to_proto(result.kind),
+        probe_kind=PROBE_KIND.to_proto(result.kind),
         correlation_id=result.correlation_id,
         service_slug=result.service_slug,
         degraded=result.degraded,
         summary=result.summary,
         evidence=details_to_proto(result.evidence),
         communication_error_id=result.communication_error_id or "",
-        circuit_breaker=breaker_to_proto(result.breaker),
+        circuit_breaker=BREAKER.to_proto(result.breaker),
     )
     set_timestamp(msg.executed_at, result.executed_at)
-    if result.speed_rating is not None:
-        msg.speed_rating = probes_pb2.SpeedRating.Value(f"SPEED_RATING_{result.speed_rating.value}")
+    msg.speed_rating = SPEED.to_proto(result.speed_rating)
     if result.error is not None:
         _set_classification(msg, result.error)
     return msg
@@ -251,11 +218,11 @@ def error_to_proto(error: CommunicationError) -> probes_pb2.CommunicationError:
     msg = probes_pb2.CommunicationError(
         id=error.id,
         service_id=error.service_id,
-        error_type=error_type_to_proto(c.error_type),
-        error_group=group_to_proto(c.group),
+        error_type=ERROR_TYPE.to_proto(c.error_type),
+        error_group=ERROR_GROUP.to_proto(c.group),
         error_code=c.code,
         message=c.message,
-        severity=severity_to_proto(c.severity),
+        severity=SEVERITY.to_proto(c.severity),
         correlated_job_id=error.correlated_job_id or "",
         details=details_to_proto(error.details),
         connection_test_id=error.connection_test_id or "",

@@ -207,7 +207,7 @@ class Classification:
 
 @dataclass
 class ErrorDetails:
-    """REQ-001 CommunicationErrorDetails: masked evidence of one attempt. Built only by `evidence.py`."""
+    """REQ-001 CommunicationErrorDetails: masked evidence of one attempt. Built only by `probing/evidence.py`."""
 
     http_method: str = ""
     endpoint_url: str = ""

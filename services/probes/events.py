@@ -5,10 +5,10 @@ from __future__ import annotations
 from b2x.monitoring.v1 import events_pb2
 
 from services.common.events import EventBus, Topic, new_event
+from services.probes.agent.resources.model import ResourceAlert, ResourceMetrics
 from services.probes.convert import error_to_proto, phase_to_proto, result_to_proto
-from services.probes.convert_insights import resource_alert_to_proto, resource_metrics_to_proto
 from services.probes.domain import CommunicationError, ConnectionTestResult, Phase
-from services.probes.resources.model import ResourceAlert, ResourceMetrics
+from services.probes.insights.convert import resource_alert_to_proto, resource_metrics_to_proto
 
 
 class BusProbeEvents:

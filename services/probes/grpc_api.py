@@ -16,18 +16,11 @@ from b2x.monitoring.v1 import probes_pb2, probes_pb2_grpc
 
 from services.common.grpc_server import ServicerContext
 from services.common.protoconv import from_timestamp
-from services.probes.convert import (
-    error_to_proto,
-    error_type_from_proto,
-    group_from_proto,
-    phase_to_proto,
-    result_to_proto,
-    severity_from_proto,
-)
-from services.probes.convert_insights import (
+from services.probes.convert import ERROR_GROUP, ERROR_TYPE, SEVERITY, error_to_proto, phase_to_proto, result_to_proto
+from services.probes.domain import ErrorFilter, Page, Phase
+from services.probes.insights.convert import (
+    HISTORY_BUCKET,
     agent_to_proto,
-    bucket_from_proto,
-    bucket_to_proto,
     check_state_to_proto,
     format_from_proto,
     latency_point_to_proto,
@@ -36,8 +29,7 @@ from services.probes.convert_insights import (
     resource_point_to_proto,
     service_resources_to_proto,
 )
-from services.probes.domain import ErrorFilter, Page, Phase
-from services.probes.insights import InsightsService
+from services.probes.insights.service import InsightsService
 from services.probes.service import ConnectionTestRequest, ProbesService
 
 SERVICE_NAME = probes_pb2.DESCRIPTOR.services_by_name["ProbesService"].full_name
@@ -176,10 +168,11 @@ class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
     ) -> probes_pb2.GetLatencyHistoryResponse:
         start, end = _range(request)
         service_id, bucket, points, summary = await self._insights.latency_history(
-            request.service, start, end, bucket_from_proto(request.bucket)
+            request.service, start, end, HISTORY_BUCKET.from_proto(request.bucket, "bucket")
         )
         return probes_pb2.GetLatencyHistoryResponse(
-            service_id=service_id, bucket=bucket_to_proto(bucket), points=[latency_point_to_proto(p) for p in points],
+            service_id=service_id, bucket=HISTORY_BUCKET.to_proto(bucket),
+            points=[latency_point_to_proto(p) for p in points],
             summary=latency_point_to_proto(summary),
         )  # fmt: skip
 
@@ -200,10 +193,12 @@ class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
     ) -> probes_pb2.GetResourceHistoryResponse:
         start, end = _range(request)
         service_id, bucket, points = await self._insights.resource_history(
-            request.service, start, end, bucket_from_proto(request.bucket)
+            request.service, start, end, HISTORY_BUCKET.from_proto(request.bucket, "bucket")
         )
         return probes_pb2.GetResourceHistoryResponse(
-            service_id=service_id, bucket=bucket_to_proto(bucket), points=[resource_point_to_proto(p) for p in points]
+            service_id=service_id,
+            bucket=HISTORY_BUCKET.to_proto(bucket),
+            points=[resource_point_to_proto(p) for p in points],
         )
 
     async def ListResourceAlerts(
@@ -229,9 +224,9 @@ def _error_filter(
     since, until = _range(request)
     return ErrorFilter(
         service=request.service.strip(),
-        types=tuple(error_type_from_proto(t) for t in request.types),
-        groups=tuple(group_from_proto(g) for g in request.groups),
+        types=tuple(ERROR_TYPE.require(t, "types") for t in request.types),
+        groups=tuple(ERROR_GROUP.require(g, "groups") for g in request.groups),
         since=since,
         until=until,
-        severities=tuple(severity_from_proto(s) for s in request.severities),
+        severities=tuple(SEVERITY.require(s, "severities") for s in request.severities),
     )

@@ -20,20 +20,21 @@ from services.common.runtime import Resources, run_process, serve_until_signal
 from services.common.settings import CommonSettings, load_settings
 from services.probes.agent.breaker import BreakerPolicy
 from services.probes.agent.checker import CheckAgent
+from services.probes.agent.handoff import CheckStateStream
 from services.probes.agent.leases import AgentIdentity, Coordination
 from services.probes.agent.maintenance import Maintenance
-from services.probes.agent.recorder import CheckRecorder, CheckStateStream
+from services.probes.agent.recorder import CheckRecorder
+from services.probes.agent.resources.agent import ResourceAgent
+from services.probes.agent.resources.store import ResourceStore
 from services.probes.agent.runtime import AgentRuntime, RuntimeConfig, TargetLister, new_identity
 from services.probes.agent.store import CheckStore
-from services.probes.engine import EngineConfig, ProbeEngine
 from services.probes.events import BusProbeEvents
 from services.probes.grpc_api import SERVICE_NAME, ProbesServicer
-from services.probes.insights import InsightsService
-from services.probes.insights_repository import InsightsRepository
+from services.probes.insights.repository import InsightsRepository
+from services.probes.insights.service import InsightsService
 from services.probes.partitions import Partitions
+from services.probes.probing.engine import EngineConfig, ProbeEngine
 from services.probes.repository import PostgresProbeRepository
-from services.probes.resources.agent import ResourceAgent
-from services.probes.resources.store import ResourceStore
 from services.probes.service import ProbesService
 from services.probes.settings import ProbesSettings
 from services.probes.targets import HealthTargetSource

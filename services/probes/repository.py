@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from services.common.db import newest_first
 from services.common.errors import InvalidArgumentError, NotFoundError
 from services.probes import codec
-from services.probes.classify import GROUP, SEVERITY
 from services.probes.domain import (
     BreakerState,
     Classification,
@@ -28,6 +26,7 @@ from services.probes.domain import (
 )
 from services.probes.fingerprint import endpoint_key
 from services.probes.partitions import Connection, Partitions
+from services.probes.probing.classify import GROUP, SEVERITY
 
 _TEST_COLUMNS = (
     "id, service_id, service_slug, executed_at, success, degraded, probe_kind, endpoint, correlation_id, "
@@ -45,18 +44,6 @@ def parse_id(value: str, what: str) -> uuid.UUID:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
         raise InvalidArgumentError(f"{what} {value[:60]!r} is not a valid UUID") from None
-
-
-def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(row_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgumentError("page_token is not a token this service issued") from None
 
 
 async def insert_errors(conn: Connection, errors: list[CommunicationError], partitions: Partitions) -> None:
@@ -101,7 +88,8 @@ async def insert_errors(conn: Connection, errors: list[CommunicationError], part
 
 
 class PostgresProbeRepository:
-    """The only module of the probes service that speaks SQL."""
+    """Connection tests and communication errors in PostgreSQL (the agents' writes are in `agent/store.py`,
+    the read side's in `insights/repository.py`)."""
 
     def __init__(self, pool: asyncpg.Pool, partitions: Partitions | None = None) -> None:
         self._pool = pool
@@ -153,21 +141,11 @@ class PostgresProbeRepository:
         if service:
             params.append(service)
             where = "(service_id = $1 OR service_slug = $1)"
-        total = await self._pool.fetchval(f"SELECT count(*) FROM probes.connection_tests WHERE {where}", *params)
-        if cursor:
-            at, last = decode_cursor(cursor)
-            params += [at, last]
-            where += f" AND (executed_at, id) < (${len(params) - 1}, ${len(params)})"
-        params.append(page_size + 1)
-        rows = await self._pool.fetch(
-            f"SELECT {_TEST_COLUMNS} FROM probes.connection_tests WHERE {where} "
-            f"ORDER BY executed_at DESC, id DESC LIMIT ${len(params)}",
-            *params,
-        )
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        token = encode_cursor(rows[-1]["executed_at"], rows[-1]["id"]) if more and rows else None
-        return Page([_row_to_test(r) for r in rows], token, int(total or 0))
+        page = await newest_first(
+            self._pool, columns=_TEST_COLUMNS, table="probes.connection_tests", where=where, params=params,
+            time_column="executed_at", page_size=page_size, cursor=cursor,
+        )  # fmt: skip
+        return Page([_row_to_test(r) for r in page.rows], page.next_cursor, page.total)
 
     async def breaker_state(self, service_id: str) -> BreakerState | None:
         """The periodic checks' breaker of a service, as its agent last stored it."""
@@ -186,21 +164,11 @@ class PostgresProbeRepository:
 
     async def list_errors(self, flt: ErrorFilter, page_size: int, cursor: str | None) -> Page[CommunicationError]:
         where, params = error_where(flt)
-        total = await self._pool.fetchval(f"SELECT count(*) FROM probes.communication_errors WHERE {where}", *params)
-        if cursor:
-            at, last = decode_cursor(cursor)
-            params += [at, last]
-            where += f" AND (occurred_at, id) < (${len(params) - 1}, ${len(params)})"
-        params.append(page_size + 1)
-        rows = await self._pool.fetch(
-            f"SELECT {ERROR_COLUMNS} FROM probes.communication_errors WHERE {where} "
-            f"ORDER BY occurred_at DESC, id DESC LIMIT ${len(params)}",
-            *params,
-        )
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        token = encode_cursor(rows[-1]["occurred_at"], rows[-1]["id"]) if more and rows else None
-        return Page([row_to_error(r) for r in rows], token, int(total or 0))
+        page = await newest_first(
+            self._pool, columns=ERROR_COLUMNS, table="probes.communication_errors", where=where, params=params,
+            time_column="occurred_at", page_size=page_size, cursor=cursor,
+        )  # fmt: skip
+        return Page([row_to_error(r) for r in page.rows], page.next_cursor, page.total)
 
 
 def error_where(flt: ErrorFilter) -> tuple[str, list[Any]]:

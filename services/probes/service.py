@@ -29,7 +29,7 @@ from services.probes.domain import (
     Target,
     error_from_result,
 )
-from services.probes.engine import ProbeEngine
+from services.probes.probing.engine import ProbeEngine
 
 log = get_logger(__name__)
 

@@ -32,7 +32,7 @@ class ProbesSettings(CommonSettings):
     # checks from its rollups: 500 000 entries are ~4 h at 1 000 targets every 30 s (~150 MB of Redis).
     probes_results_stream_maxlen: int = Field(default=500_000, ge=0, description="Redis stream of check states")
 
-    # Resource sampling (services/probes/resources).
+    # Resource sampling (services/probes/agent/resources).
     probes_resource_interval_seconds: float = Field(default=5.0, gt=0, le=3600, description="Sampling period")
 
     # Retention, in days; whole partitions are dropped.

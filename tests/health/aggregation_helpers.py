@@ -11,8 +11,8 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from b2x.monitoring.v1 import probes_pb2
 
+from services.common.events import check_states_stream
 from services.common.protoconv import set_timestamp
-from services.health.consumer import stream_key
 
 T = TypeVar("T")
 DEADLINE = 20.0
@@ -28,7 +28,7 @@ def check_state(
     latency_ms: float = 40.0,
     at: datetime | None = None,
 ) -> probes_pb2.ServiceCheckState:
-    """What CheckStateStream appends for one periodic check (services/probes/convert_insights.py)."""
+    """What CheckStateStream appends for one periodic check (services/probes/agent/handoff.py)."""
     msg = probes_pb2.ServiceCheckState(
         service_id=service_id,
         service_slug=slug,
@@ -52,7 +52,9 @@ async def append(redis: aioredis.Redis, namespace: str, *states: probes_pb2.Serv
     """XADD each state, field `state`, like the probes' recorder."""
     async with redis.pipeline(transaction=False) as pipe:
         for state in states:
-            pipe.xadd(stream_key(namespace), {"state": state.SerializeToString()}, maxlen=100_000, approximate=True)
+            pipe.xadd(
+                check_states_stream(namespace), {"state": state.SerializeToString()}, maxlen=100_000, approximate=True
+            )
         await pipe.execute()
 
 

@@ -12,16 +12,16 @@ import redis.asyncio as aioredis
 from b2x.monitoring.v1 import common_pb2, events_pb2, health_pb2
 
 from services.common.embedded import EmbeddedRedis
-from services.common.events import Resync, Subscription, Topic, new_event
+from services.common.events import Resync, Subscription, Topic, check_states_stream, new_event
 from services.common.runtime import Resources
-from services.health.aggregation import Aggregator
-from services.health.aggregation_store import PostgresAggregationStore
-from services.health.consumer import GROUP, CheckStateConsumer, ConsumerConfig, stream_key
+from services.health.aggregation.consumer import GROUP, CheckStateConsumer, ConsumerConfig
+from services.health.aggregation.service import Aggregator
+from services.health.aggregation.store import PostgresAggregationStore
 from services.health.domain import ConnectedService
 from services.health.events import BusStatusAnnouncer
-from services.health.repository import PostgresRegistry
-from services.health.rules import define_service
-from services.health.service import RegistryService
+from services.health.registry.repository import PostgresRegistry
+from services.health.registry.rules import define_service
+from services.health.registry.service import RegistryService
 from services.health.status import CheckState
 from tests.health.aggregation_helpers import append, check_state, eventually
 from tests.health.helpers import TIMEOUT, definition, register, start_health
@@ -152,12 +152,12 @@ async def test_a_restart_after_storing_but_before_acknowledging_counts_nothing_t
     assert await crashing.step() == 0  # its own pending list is empty at first
     with pytest.raises(ConnectionError):
         await crashing.step()
-    assert (await resources.redis.xpending(stream_key(ns), GROUP))["pending"] == 5
+    assert (await resources.redis.xpending(check_states_stream(ns), GROUP))["pending"] == 5
     assert await _checks_counted(resources) == 5
 
     restarted = _consumer(resources, ns, "replica-1")
     assert await restarted.step() == 5  # its own pending entries come first
-    assert (await resources.redis.xpending(stream_key(ns), GROUP))["pending"] == 0
+    assert (await resources.redis.xpending(check_states_stream(ns), GROUP))["pending"] == 0
     assert await _checks_counted(resources) == 5
 
 
@@ -182,7 +182,7 @@ async def test_a_restart_before_storing_loses_nothing(harness: ServiceHarness) -
     restarted.start()
     await eventually(lambda: _checks_counted(resources), lambda n: n == 3)
     await restarted.stop()
-    assert (await resources.redis.xpending(stream_key(ns), GROUP))["pending"] == 0
+    assert (await resources.redis.xpending(check_states_stream(ns), GROUP))["pending"] == 0
 
 
 async def test_two_replicas_share_the_group_and_each_entry_is_stored_once(harness: ServiceHarness) -> None:
@@ -200,7 +200,9 @@ async def test_two_replicas_share_the_group_and_each_entry_is_stored_once(harnes
     assert await second.step() == 50
     assert (first.stored, second.stored) == (50, 50)
     assert await _checks_counted(resources) == 100
-    consumers = {c["name"].decode(): c["pending"] for c in await resources.redis.xinfo_consumers(stream_key(ns), GROUP)}
+    consumers = {
+        c["name"].decode(): c["pending"] for c in await resources.redis.xinfo_consumers(check_states_stream(ns), GROUP)
+    }
     assert consumers == {"replica-a": 0, "replica-b": 0}
 
 
@@ -212,13 +214,13 @@ async def test_a_replica_takes_over_what_a_stopped_one_had_read(harness: Service
     live = _consumer(resources, ns, "replica-live", claim_idle_seconds=0.2, block_ms=50)
     await live.ensure_group()
     await append(resources.redis, ns, *[check_state(erp.id, "erp") for _ in range(4)])
-    read = await resources.redis.xreadgroup(GROUP, "replica-dead", {stream_key(ns): ">"}, count=10)
+    read = await resources.redis.xreadgroup(GROUP, "replica-dead", {check_states_stream(ns): ">"}, count=10)
     assert len(read[0][1]) == 4
     await asyncio.sleep(0.3)
     live.start()
     await eventually(lambda: _checks_counted(resources), lambda n: n == 4)
     await live.stop()
-    assert (await resources.redis.xpending(stream_key(ns), GROUP))["pending"] == 0
+    assert (await resources.redis.xpending(check_states_stream(ns), GROUP))["pending"] == 0
 
 
 async def test_a_health_server_consumes_states_written_before_it_first_started(harness: ServiceHarness) -> None:
@@ -234,14 +236,14 @@ async def test_a_health_server_consumes_states_written_before_it_first_started(h
     )
     await append(resources.redis, ns, check_state(service_id, "erp"), check_state("not-a-uuid", "x"))
     await append(resources.redis, ns, check_state("0b6f0c8e-0000-4000-8000-000000000000", "gone"))
-    await resources.redis.xadd(stream_key(ns), {"state": b"\xff\xfe not a protobuf"})
+    await resources.redis.xadd(check_states_stream(ns), {"state": b"\xff\xfe not a protobuf"})
     stub = await start_health(harness)
     got = await eventually(
         lambda: stub.GetService(health_pb2.GetServiceRequest(service="erp"), timeout=TIMEOUT),
         lambda r: r.service.status == ONLINE,
     )
     assert got.service.uptime_percent == 100
-    await eventually(lambda: resources.redis.xpending(stream_key(ns), GROUP), lambda p: p["pending"] == 0)
+    await eventually(lambda: resources.redis.xpending(check_states_stream(ns), GROUP), lambda p: p["pending"] == 0)
 
 
 async def test_resource_samples_fill_the_service_and_pressure_degrades_it(harness: ServiceHarness) -> None:
@@ -348,7 +350,7 @@ async def test_the_consumer_rides_out_a_redis_restart_and_says_so(
         await asyncio.sleep(2)
         server = EmbeddedRedis.start(tmp_path / "redis", port=server.port, persist=False)
         writer = aioredis.from_url(server.url())  # the probes' side, connected to the new server
-        await eventually(lambda: writer.exists(stream_key(ns)), lambda n: n == 1)  # the group came back
+        await eventually(lambda: writer.exists(check_states_stream(ns)), lambda n: n == 1)  # the group came back
         await append(writer, ns, check_state(erp.id, "erp"))
         await eventually(lambda: _checks_counted(resources), lambda n: n == 2, deadline=40)
         await writer.aclose()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import StartupError
-from services.health.config import load_config, parse_config
 from services.health.domain import ProbeKind, ServiceType
 from services.health.main import build_server
+from services.health.registry.config import load_config, parse_config
 from services.health.settings import HealthSettings
 from tests.support import ROOT, ServiceHarness
 

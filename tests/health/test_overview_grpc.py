@@ -10,11 +10,11 @@ from b2x.monitoring.v1 import common_pb2, health_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.runtime import Resources
-from services.health.aggregation import Aggregator
-from services.health.aggregation_store import PostgresAggregationStore
+from services.health.aggregation.maintenance import Maintenance
+from services.health.aggregation.service import Aggregator
+from services.health.aggregation.store import PostgresAggregationStore
 from services.health.domain import ResourceSnapshot
 from services.health.events import BusStatusAnnouncer
-from services.health.maintenance import Maintenance
 from services.health.status import CheckState
 from tests.health.helpers import TIMEOUT, definition, register, start_health
 from tests.support import ServiceHarness

@@ -6,7 +6,7 @@ import pytest
 
 from services.common.masking import MASK
 from services.health.domain import InvalidFieldError, ProbeKind, ProbeOptions, ServiceType, Thresholds, visible_headers
-from services.health.rules import define_service, parse_ref
+from services.health.registry.rules import define_service, parse_ref
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.health.domain import ResourceSnapshot, ServiceStatus, ServiceType, Thresholds
+from services.health.overview.summary import Component, summarize
 from services.health.status import (
     BreakerState,
     CheckState,
@@ -18,7 +19,6 @@ from services.health.status import (
     judge_silence,
     resource_pressure,
 )
-from services.health.summary import Component, summarize
 
 AT = datetime(2026, 1, 2, 14, 5, tzinfo=UTC)
 ONLINE, DEGRADED, OFFLINE, UNKNOWN = (

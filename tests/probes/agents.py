@@ -11,7 +11,6 @@ from typing import TypeVar
 from services.common.errors import NotFoundError
 from services.probes.agent.breaker import BreakerSnapshot
 from services.probes.agent.records import CheckRecord
-from services.probes.classify import make
 from services.probes.domain import (
     BreakerState,
     ErrorType,
@@ -22,6 +21,7 @@ from services.probes.domain import (
     Thresholds,
     Timing,
 )
+from services.probes.probing.classify import make
 from services.probes.settings import ProbesSettings
 from tests.support import ServiceHarness
 

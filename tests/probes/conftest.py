@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.probes.domain import ProbeKind, ProbeOptions, Target
-from services.probes.engine import EngineConfig, ProbeEngine
+from services.probes.probing.engine import EngineConfig, ProbeEngine
 from tests.probes.servers import Pki
 
 # Values that must never appear in anything a test records, returns, logs or publishes.

@@ -11,9 +11,9 @@ from b2x.monitoring.v1 import probes_pb2
 
 from services.common.events import Resync, Topic
 from services.probes.domain import BreakerState, ErrorType
-from services.probes.engine import ProbeEngine
 from services.probes.events import BusProbeEvents
 from services.probes.main import build_agent, engine_config
+from services.probes.probing.engine import ProbeEngine
 from services.probes.repository import PostgresProbeRepository
 from services.probes.service import ConnectionTestRequest, ProbesService
 from tests.probes.agents import StaticTargets, eventually, fast_settings, http_target

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.probes.domain import ErrorType, PhaseName, PhaseStatus, ProbeKind
-from services.probes.engine import ProbeEngine
+from services.probes.probing.engine import ProbeEngine
 from tests.probes.conftest import SECRET_PASSWORD, assert_no_secrets, target
 from tests.probes.servers import HttpTestServer, Route, closed_port
 

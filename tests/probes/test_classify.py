@@ -11,17 +11,17 @@ import grpc
 import pytest
 from redis import exceptions as redis_errors
 
-from services.probes.certinfo import CertInfo
-from services.probes.classify import GROUP, SEVERITY, TRANSIENT, Context, classify_exception, escalate, make
-from services.probes.classify_http import (
+from services.probes.domain import ErrorGroup, ErrorType, PhaseName, Severity
+from services.probes.probing.certinfo import CertInfo
+from services.probes.probing.classify import GROUP, SEVERITY, TRANSIENT, Context, classify_exception, escalate, make
+from services.probes.probing.classify_http import (
     check_body,
     classify_cluster_health,
     classify_status,
     decode_body,
     parse_json,
 )
-from services.probes.domain import ErrorGroup, ErrorType, PhaseName, Severity
-from services.probes.faults import CertificateRejected, CheckFailed, MissingVariable, ProtocolViolation
+from services.probes.probing.faults import CertificateRejected, CheckFailed, MissingVariable, ProtocolViolation
 
 E = ErrorType
 P = PhaseName

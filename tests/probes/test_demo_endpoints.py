@@ -15,15 +15,16 @@ import httpx
 import pytest
 import uvicorn
 
-from b2c.demo_config import SYSTEMS, write_demo_config
-from b2c.demo_endpoints import BEHAVIOURS, ByPort, Fault, SimulatedSystem, crm_fault, erp_fault, pim_fault
-from b2c.ports import StackPorts
-from services.health.config import parse_config
+from b2c.stack.demo.config import write_demo_config
+from b2c.stack.demo.endpoints import BEHAVIOURS, ByPort, Fault, SimulatedSystem, crm_fault, erp_fault, pim_fault
+from b2c.stack.demo.systems import SYSTEMS
+from b2c.stack.settings import StackPorts
+from services.health.registry.config import parse_config
+from services.probes.agent.resources.alerts import ThresholdEvaluator
+from services.probes.agent.resources.model import AlertType
+from services.probes.agent.resources.samplers import PrometheusSampler
 from services.probes.domain import ErrorType, ProbeKind, ProbeOptions, ResourceSource, SpeedRating, Target
-from services.probes.engine import EngineConfig, ProbeEngine
-from services.probes.resources.alerts import ThresholdEvaluator
-from services.probes.resources.model import AlertType
-from services.probes.resources.samplers import PrometheusSampler
+from services.probes.probing.engine import EngineConfig, ProbeEngine
 
 
 def test_faults_follow_the_clock() -> None:

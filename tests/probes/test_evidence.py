@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from services.probes.evidence import BODY_SUMMARY_LIMIT, Redactor
+from services.probes.probing.evidence import BODY_SUMMARY_LIMIT, Redactor
 
 
 def test_a_large_json_body_is_masked_in_the_part_that_is_shown() -> None:

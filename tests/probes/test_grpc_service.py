@@ -13,7 +13,6 @@ from b2x.monitoring.v1 import events_pb2, health_pb2, health_pb2_grpc, probes_pb
 from services.common.events import Resync, Topic
 from services.health.main import build_server as build_health
 from services.health.settings import HealthSettings
-from services.probes.classify import make
 from services.probes.domain import (
     CommunicationError,
     ConnectionTestMetrics,
@@ -23,6 +22,7 @@ from services.probes.domain import (
     ProbeKind,
 )
 from services.probes.main import build_server
+from services.probes.probing.classify import make
 from services.probes.repository import PostgresProbeRepository
 from services.probes.settings import ProbesSettings
 from tests.health.helpers import definition, register

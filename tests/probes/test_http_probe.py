@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.probes.domain import ErrorType, PhaseName, PhaseStatus, SpeedRating
-from services.probes.engine import EngineConfig, ProbeEngine
+from services.probes.probing.engine import EngineConfig, ProbeEngine
 from tests.probes.conftest import ENVIRON, SECRET_QUERY, assert_no_secrets, target
 from tests.probes.servers import FullBacklog, HttpTestServer, Pki, Route, SilentServer, closed_port
 

@@ -15,10 +15,10 @@ from b2x.monitoring.v1 import health_pb2, health_pb2_grpc, probes_pb2, probes_pb
 from services.health.main import build_server as build_health
 from services.health.settings import HealthSettings
 from services.probes.agent.store import CheckStore
-from services.probes.classify import make
 from services.probes.domain import CommunicationError, ErrorDetails, ErrorType, Timing
 from services.probes.main import build_agent, build_server
 from services.probes.partitions import Partitions
+from services.probes.probing.classify import make
 from services.probes.repository import insert_errors
 from tests.health.helpers import definition, register
 from tests.probes.agents import StaticTargets, check_record, eventually, fast_settings, http_target

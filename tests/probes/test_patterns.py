@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from services.probes.domain import ErrorGroup, ErrorType
 from services.probes.fingerprint import endpoint_key
-from services.probes.patterns import HourlyCount, Trend, analyse
+from services.probes.insights.patterns import HourlyCount, Trend, analyse
 
 END = datetime(2026, 3, 9, tzinfo=UTC)  # a Monday, midnight
 START = END - timedelta(days=7)

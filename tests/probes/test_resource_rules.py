@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.probes.agent.resources.alerts import ThresholdEvaluator
+from services.probes.agent.resources.model import AlertType, ResourceSample
+from services.probes.agent.resources.promtext import MetricNames, parse
+from services.probes.agent.resources.rolling import MinuteSummary, RollingFigures
 from services.probes.domain import Thresholds
-from services.probes.resources.alerts import ThresholdEvaluator
-from services.probes.resources.model import AlertType, ResourceSample
-from services.probes.resources.promtext import MetricNames, parse
-from services.probes.resources.rolling import MinuteSummary, RollingFigures
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 GB = 1024**3

@@ -18,11 +18,11 @@ from b2x.monitoring.v1 import events_pb2, health_pb2, health_pb2_grpc, probes_pb
 from services.common.events import Resync, Topic
 from services.health.main import build_server as build_health
 from services.health.settings import HealthSettings
+from services.probes.agent.resources.agent import ResourceAgent
+from services.probes.agent.resources.store import ResourceStore
 from services.probes.domain import HOST_PROCESS, ResourceSource, Thresholds
 from services.probes.events import BusProbeEvents
 from services.probes.main import build_agent, build_server
-from services.probes.resources.agent import ResourceAgent
-from services.probes.resources.store import ResourceStore
 from tests.health.helpers import definition, register
 from tests.probes.agents import StaticTargets, eventually, fast_settings, http_target
 from tests.probes.servers import HttpTestServer, Route

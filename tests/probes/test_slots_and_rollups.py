@@ -11,7 +11,7 @@ from services.common.errors import InvalidArgumentError
 from services.probes.agent import histogram
 from services.probes.agent.keeper import lease_ttl_ms
 from services.probes.agent.slots import current_slot, first_slot, phase_of, slot_start
-from services.probes.history import Bucket, LatencyRow, choose_bucket, latency_points, merge_latency
+from services.probes.insights.history import Bucket, LatencyRow, choose_bucket, latency_points, merge_latency
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

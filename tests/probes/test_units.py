@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 import pytest
 import trustme
 
-from services.probes.advice import FailureContext, failure_advice, slow_advice, speed_rating
-from services.probes.certinfo import parse_certificate
-from services.probes.classify import make
 from services.probes.domain import ErrorType, Phase, PhaseName, PhaseStatus, SpeedRating
-from services.probes.engine import EngineConfig, ProbeEngine
-from services.probes.evidence import Redactor
-from services.probes.faults import MissingVariable
-from services.probes.placeholders import expand
+from services.probes.probing.advice import FailureContext, failure_advice, slow_advice, speed_rating
+from services.probes.probing.certinfo import parse_certificate
+from services.probes.probing.classify import make
+from services.probes.probing.engine import EngineConfig, ProbeEngine
+from services.probes.probing.evidence import Redactor
+from services.probes.probing.faults import MissingVariable
+from services.probes.probing.placeholders import expand
 from tests.probes.conftest import ENVIRON, target
 from tests.probes.servers import HttpTestServer, Route
 

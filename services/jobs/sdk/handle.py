@@ -1,8 +1,8 @@
 """`JobHandle`: what a running job calls to report itself. Every call is synchronous and cheap.
 
-`progress()` and `item_done()` only store integers on the handle (no clock, no lock, no allocation):
-they run once per item in loops that must not slow down. Everything else (deciding what to send,
-when, and sending it) happens on the monitor's background task.
+`progress()` and `item_done()` only store integers on the job's state (its `JobTrack`: no clock, no
+lock, no allocation): they run once per item in loops that must not slow down. Everything else
+(deciding what to send, when, and sending it) happens on the monitor's background task.
 
 Thread safety: a handle may be used from another thread than the monitor's event loop (a sync
 handler in a thread pool). Integer stores are atomic under the GIL; `log()` takes a short lock to
@@ -16,14 +16,13 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
 from services.jobs.domain import LogLevel
 from services.jobs.sdk.errors import describe_failure
 from services.jobs.sdk.model import JobInfo, Outcome, OutcomeKind, StepRecord, StepStatus
-from services.jobs.sdk.tracking import JobTrack, LogBuffer, Outbox
+from services.jobs.sdk.tracking import JobTrack, Outbox
 
 LevelLike = LogLevel | int | str
 ExcInfo = BaseException | bool | None
@@ -49,76 +48,34 @@ def _stack(exc_info: ExcInfo) -> str:
 class JobHandle:
     """One job as seen by the code that runs it. Get one from `JobMonitor.attach()` or a claim."""
 
-    __slots__ = (
-        "__weakref__",
-        "_attention",
-        "_buffer",
-        "_cancel_event",
-        "_cancel_flag",
-        "_due_at",
-        "_due_step",
-        "_failed",
-        "_interrupted",
-        "_log_seq",
-        "_message",
-        "_on_interrupt",
-        "_outcome",
-        "_processed",
-        "_step_index",
-        "_steps",
-        "_succeeded",
-        "_total",
-        "_track",
-        "job",
-        "job_id",
-    )
+    __slots__ = ("__weakref__", "_attention", "_step_index", "_track", "job_id")
 
     def __init__(self, job_id: str, outbox: Outbox, job: JobInfo | None = None, *, started: bool = False) -> None:
         self.job_id = job_id
-        self.job = job
-        self._processed = 0
-        self._succeeded = 0
-        self._failed = 0
-        self._total = job.total_items if job else 0
-        self._message = ""
-        self._outcome: Outcome | None = None
-        self._steps: list[StepRecord] | None = None  # most jobs have a handful of steps or none
         self._step_index = 0
-        self._log_seq = 0
-        self._buffer: LogBuffer = outbox.logs
         self._attention = outbox.attention
-        self._due_step = outbox.items_per_report
-        self._due_at: float = outbox.items_per_report  # the count at which a report is due
-        # Events are made when someone waits: a worker holds thousands of handles, and every
-        # object they own makes the garbage collector's rounds longer.
-        self._cancel_flag = False
-        self._cancel_event: asyncio.Event | None = None
-        # Set on a cancel request, a shutdown, or when the service refused the job's reports: the
-        # runner stops the handler (through `_on_interrupt`) in every case.
-        self._interrupted = False
-        # The runner's way to stop the handler: its task (cancelled), or a callable for threads.
-        self._on_interrupt: asyncio.Future[Any] | Callable[[], object] | None = None
-        self._track = JobTrack(
-            self,
-            job_id,
-            started=started,
-            progress_base=job.progress_sequence if job else 0,
-            log_base=job.log_sequence if job else 0,
-        )
+        # The job's state, shared with the monitor's background task (which reads it, never the handle).
+        self._track = JobTrack(job_id, job, outbox, started=started)
+
+    @property
+    def job(self) -> JobInfo | None:
+        """The job as the service last described it (None for a job attached before it was started)."""
+        return self._track.job
 
     def __repr__(self) -> str:
-        return f"<JobHandle {self.job_id} processed={self._processed}/{self._total}>"
+        return f"<JobHandle {self.job_id} processed={self._track.processed}/{self._track.total}>"
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self, total_items: int | None = None) -> None:
         """Mark the job RUNNING on this worker (claimed jobs already are); optionally set the total."""
+        track = self._track
         if total_items is not None:
-            self._total = total_items
-        if self._track.started:
-            self._track.eager = True  # let the service see the new total without waiting for items
+            track.total = total_items
+        if track.started:
+            track.eager = True  # let the service see the new total without waiting for items
         else:
-            self._track.start_requested = True
+            track.start_requested = True
         self._notify()
 
     def progress(
@@ -130,46 +87,48 @@ class JobHandle:
         message: str | None = None,
     ) -> None:
         """Record absolute counts; None leaves a value as it was. Sent coalesced, never blocks."""
-        self._processed = processed
+        track = self._track
+        track.processed = processed
         if succeeded is not None:
-            self._succeeded = succeeded
+            track.succeeded = succeeded
         if failed is not None:
-            self._failed = failed
+            track.failed = failed
         if total is not None:
-            self._total = total
+            track.total = total
         if message is not None:
-            self._message = message
+            track.message = message
         try:
-            if processed >= self._due_at:
+            if processed >= track.due_at:
                 self._report_due()
         except TypeError:
             pass  # not a number: the monitor's snapshot says so in the job's log
 
     def item_done(self, ok: bool = True) -> None:
         """One more item processed, counted as succeeded or failed."""
-        self._processed += 1  # processed first: see JobTrack._snapshot_tuple
+        track = self._track
+        track.processed += 1  # processed first: see JobTrack._snapshot_tuple
         if ok:
-            self._succeeded += 1
+            track.succeeded += 1
         else:
-            self._failed += 1
-        if self._processed >= self._due_at:
+            track.failed += 1
+        if track.processed >= track.due_at:
             self._report_due()
 
     def _report_due(self) -> None:
         """`items_per_report` more items: the next round looks at this job (once, until it reports)."""
-        self._due_at = math.inf
+        self._track.due_at = math.inf
         self._attention.add(self._track)
 
     def complete(self, message: str = "") -> None:
         """The job succeeded. Sent with the final progress; later outcomes are ignored."""
-        if self._outcome is None:
-            self._outcome = Outcome(OutcomeKind.COMPLETED, message)
+        if self._track.outcome is None:
+            self._track.outcome = Outcome(OutcomeKind.COMPLETED, message)
             self._notify()
 
     def fail(self, error: BaseException | str, *, category: str = "", transient: bool | None = None) -> None:
         """The job failed. `transient` defaults from the exception's type (see `sdk.errors`);
         a transient failure is retried automatically by the service while attempts remain."""
-        if self._outcome is not None:
+        if self._track.outcome is not None:
             return
         info = describe_failure(error, category, transient)
         self.log(
@@ -179,45 +138,30 @@ class JobHandle:
             category=info.category,
             error_class="TRANSIENT" if info.transient else "PERMANENT",
         )
-        self._outcome = Outcome(OutcomeKind.FAILED, info.message, info.category, info.transient, info.stack_trace)
+        self._track.outcome = Outcome(OutcomeKind.FAILED, info.message, info.category, info.transient, info.stack_trace)
         self._notify()
 
     def cancelled(self, message: str = "") -> None:
         """The job stopped because its cancellation was requested (or on its own account)."""
-        if self._outcome is None:
+        if self._track.outcome is None:
             self.log(LogLevel.WARNING, f"job cancelled{': ' + message if message else ''}")
-            self._outcome = Outcome(OutcomeKind.CANCELLED, message)
+            self._track.outcome = Outcome(OutcomeKind.CANCELLED, message)
             self._notify()
 
     # -- logs and steps ---------------------------------------------------------------------------
 
     def _add_step(self, step: StepRecord) -> None:
-        if self._steps is None:
-            self._steps = []
-        self._steps.append(step)
+        track = self._track
+        if track.steps is None:
+            track.steps = []
+        track.steps.append(step)
 
     def _notify(self) -> None:
         self._attention.add(self._track)
 
-    def _interrupt(self) -> None:
-        """Ask the code running this job to stop (cancel request, shutdown, refused reports)."""
-        self._interrupted = True
-        stop = self._on_interrupt
-        if isinstance(stop, asyncio.Future):
-            stop.cancel()
-        elif stop is not None:
-            stop()
-
     def log(self, level: LevelLike, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
         """An execution log line with structured context; `exc_info` adds a stack trace."""
-        self._append(_level(level), str(message), _stack(exc_info), context, bounded=True)
-
-    def _append(self, level: int, message: str, stack: str, context: dict[str, Any], *, bounded: bool) -> None:
-        now = time.time_ns()
-        buffer = self._buffer
-        with buffer.lock:  # numbering and appending together keep each job's lines in sequence order
-            self._log_seq += 1
-            buffer.append(self._track, self._log_seq, level, message, now, stack, context, bounded=bounded)
+        self._track.log(_level(level), str(message), _stack(exc_info), context, bounded=True)
 
     def debug(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
         self.log(LogLevel.DEBUG, message, exc_info=exc_info, **context)
@@ -240,7 +184,7 @@ class JobHandle:
     @property
     def cancel_requested(self) -> bool:
         """True once an operator asked to cancel this job (seen within about one heartbeat)."""
-        return self._cancel_flag
+        return self._track.cancel_flag
 
     @property
     def stop_requested(self) -> bool:
@@ -248,29 +192,24 @@ class JobHandle:
 
         Async handlers are cancelled by the runner; sync handlers (threads) check this between items.
         """
-        return self._interrupted
+        return self._track.interrupted
 
     @property
     def cancel_event(self) -> asyncio.Event:
         """Set when cancellation is requested; `await handle.cancel_event.wait()` to react to it."""
-        if self._cancel_event is None:
-            self._cancel_event = asyncio.Event()
-            if self._cancel_flag:
-                self._cancel_event.set()
-        return self._cancel_event
+        track = self._track
+        if track.cancel_event is None:
+            track.cancel_event = asyncio.Event()
+            if track.cancel_flag:
+                track.cancel_event.set()
+        return track.cancel_event
 
     async def wait_for_cancel(self) -> None:
         await self.cancel_event.wait()
 
-    def _cancel_requested(self) -> None:
-        self._cancel_flag = True
-        if self._cancel_event is not None:
-            self._cancel_event.set()
-        self._interrupt()
-
     @property
     def outcome(self) -> Outcome | None:
-        return self._outcome
+        return self._track.outcome
 
     @property
     def rejected(self) -> str | None:

@@ -155,7 +155,7 @@ class JobMonitor:
                 pending_log_lines=len(self._buffer),
                 jobs=len(self._handles),
             )
-        unfinished = [h.job_id for h in self._handles.values() if h._outcome is None and h._track.started]
+        unfinished = [h.job_id for h in self._handles.values() if h.outcome is None and h._track.started]
         if unfinished:
             log.warning(
                 "job monitor closed while jobs had no outcome; the service's reaper will fail them",
@@ -399,8 +399,8 @@ class JobMonitor:
                 # The answer carries the job with its stored sequences; ours continue after them.
                 progress_seq, log_seq = (started.progress_sequence, started.log_sequence) if started else (0, 0)
                 sent.track.mark_started(progress_seq, log_seq)
-                if sent.track.handle.job is None:
-                    sent.track.handle.job = started
+                if sent.track.job is None:
+                    sent.track.job = started
             self._buffer.acknowledge(sent.track, sent.logs)
             sent.track.accepted(sent, status)
             stats.reports += 1

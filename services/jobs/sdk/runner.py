@@ -131,7 +131,7 @@ class WorkerRunner:
             return
         log.warning("shutdown grace over; stopping the jobs still running", jobs=len(pending))
         for work in pending:
-            self._running[work]._interrupt()
+            self._running[work]._track.interrupt()
         await asyncio.wait(pending, timeout=self._cancel_grace + 1)
 
     def _launch(self, handle: JobHandle) -> None:
@@ -148,12 +148,12 @@ class WorkerRunner:
         work: asyncio.Future[None]
         if inspect.iscoroutinefunction(handler):
             work = loop.create_task(cast(AsyncHandler, handler)(job, handle), name=f"job:{job.id}")
-            handle._on_interrupt = work  # the task itself, not a bound method: one object less per job
+            handle._track.on_interrupt = work  # the task itself, not a bound method: one object less per job
         else:
             work = loop.run_in_executor(self._pool(), functools.partial(cast(SyncHandler, handler), job, handle))
             # A thread cannot be interrupted: its handler sees handle.stop_requested and returns;
             # the wait for it is given up `cancel_grace` seconds after the interruption.
-            handle._on_interrupt = functools.partial(loop.call_later, self._cancel_grace, work.cancel)
+            handle._track.on_interrupt = functools.partial(loop.call_later, self._cancel_grace, work.cancel)
         self._running[work] = handle
         # One shared context for these callbacks instead of a copy of the current one per job.
         work.add_done_callback(self._finished, context=self._callback_context)
@@ -165,7 +165,7 @@ class WorkerRunner:
 
     def _finished(self, work: asyncio.Future[None]) -> None:
         handle = self._running.pop(work)
-        handle._on_interrupt = None
+        handle._track.on_interrupt = None
         self._changed.set()
         if self._abandoned:
             return  # run() itself was cancelled: no report, the reaper takes over

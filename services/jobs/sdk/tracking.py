@@ -1,7 +1,11 @@
-"""What the monitor's background task knows about each job, and the rules it applies to it.
+"""Each job's state (`JobTrack`), and the rules the monitor's background task applies to it.
 
-Everything here runs on the monitor's event loop except `LogBuffer.append`, which `JobHandle.log()`
-calls from whatever thread the job runs on; the buffer's lock makes that safe.
+A `JobTrack` is the one object that holds a job's state: what the job's own calls set through its
+`JobHandle` (counts, message, steps, outcome, log lines) and what the background task keeps (sequences,
+what was sent, what was acknowledged, cancel and interrupt). The handle is the job's API over it and
+nothing here knows the handle. Everything here runs on the monitor's event loop except what the
+handle calls from whatever thread the job runs on: integer stores, and `JobTrack.log()`, which the
+log buffer's lock makes safe.
 
 Coalescing (the @Enventa rule "every 100 items or 30 seconds"): a job's progress is reported when
 `items_per_report` items were processed since its last report, or `max_report_interval` seconds
@@ -16,14 +20,12 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from services.jobs.domain import LogLevel
-from services.jobs.sdk.model import LogRecord, Outgoing, ProgressRecord
-
-if TYPE_CHECKING:
-    from services.jobs.sdk.handle import JobHandle
+from services.jobs.sdk.model import JobInfo, LogRecord, Outcome, Outgoing, ProgressRecord, StepRecord
 
 
 @dataclass(frozen=True)
@@ -45,25 +47,37 @@ def progress_problem(processed: int, succeeded: int, failed: int, total: int) ->
 
 
 class JobTrack:
-    """Per-job bookkeeping of the background task: sequences, what was sent, what was acknowledged."""
+    """One job's state: what its handle's calls set, and the background task's bookkeeping of it."""
 
     __slots__ = (
         "_done",
         "acked_log_seq",
+        "buffer",
+        "cancel_event",
+        "cancel_flag",
         "dead",
         "dropped",
         "dropped_inflight",
         "dropped_reported",
+        "due_at",
+        "due_step",
         "eager",
+        "failed",
         "final_status",
-        "handle",
         "inflight_log_seq",
+        "interrupted",
         "invalid_reported",
+        "job",
         "job_id",
         "last_snap",
         "log_base",
+        "log_seq",
+        "message",
+        "on_interrupt",
+        "outcome",
         "outcome_acked",
         "pending_progress",
+        "processed",
         "prog_seq",
         "progress_base",
         "rejected",
@@ -71,19 +85,44 @@ class JobTrack:
         "sent_processed",
         "start_requested",
         "started",
+        "steps",
+        "succeeded",
+        "total",
         "unacked_logs",
     )
 
-    def __init__(self, handle: JobHandle, job_id: str, *, started: bool, progress_base: int, log_base: int) -> None:
-        self.handle = handle
+    def __init__(self, job_id: str, job: JobInfo | None, outbox: Outbox, *, started: bool) -> None:
         self.job_id = job_id
+        self.job = job
+        # -- set by the job's calls (JobHandle), read here -------------------------------------------
+        self.processed = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.total = job.total_items if job else 0
+        self.message = ""
+        self.outcome: Outcome | None = None
+        self.steps: list[StepRecord] | None = None  # most jobs have a handful of steps or none
+        self.log_seq = 0
+        self.buffer = outbox.logs
+        self.due_step = outbox.items_per_report
+        self.due_at: float = outbox.items_per_report  # the count at which a report is due
+        # Events are made when someone waits: a worker holds thousands of jobs, and every object
+        # they own makes the garbage collector's rounds longer.
+        self.cancel_flag = False
+        self.cancel_event: asyncio.Event | None = None
+        # Set on a cancel request, a shutdown, or when the service refused the job's reports: the
+        # runner stops the handler (through `on_interrupt`) in every case.
+        self.interrupted = False
+        # The runner's way to stop the handler: its task (cancelled), or a callable for threads.
+        self.on_interrupt: asyncio.Future[Any] | Callable[[], object] | None = None
+        # -- the background task's own ---------------------------------------------------------------
         self.started = started
         self.start_requested = False
         # Sequences the service stored before this handle existed; ours continue after them.
-        self.progress_base = progress_base
-        self.log_base = log_base
+        self.progress_base = job.progress_sequence if job else 0
+        self.log_base = job.log_sequence if job else 0
         self.prog_seq = 0
-        self.last_snap: tuple[int, int, int, int, str] = (0, 0, 0, handle._total, "")
+        self.last_snap: tuple[int, int, int, int, str] = (0, 0, 0, self.total, "")
         self.sent_processed = 0
         self.sent_at = time.monotonic()  # the job's intervals count from when its handle was made
         self.eager = False
@@ -100,6 +139,25 @@ class JobTrack:
         self.rejected: str | None = None
         self.final_status = ""
         self._done: asyncio.Event | None = None
+
+    # -- what the job's calls need ----------------------------------------------------------------
+
+    def log(self, level: int, message: str, stack: str, context: dict[str, Any], *, bounded: bool) -> None:
+        """Number a log line and leave it in the buffer (any thread; the SDK's own notices too)."""
+        now = time.time_ns()
+        buffer = self.buffer
+        with buffer.lock:  # numbering and appending together keep each job's lines in sequence order
+            self.log_seq += 1
+            buffer.append(self, self.log_seq, level, message, now, stack, context, bounded=bounded)
+
+    def interrupt(self) -> None:
+        """Ask the code running this job to stop (cancel request, shutdown, refused reports)."""
+        self.interrupted = True
+        stop = self.on_interrupt
+        if isinstance(stop, asyncio.Future):
+            stop.cancel()
+        elif stop is not None:
+            stop()
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -121,7 +179,7 @@ class JobTrack:
         """Reports may go out: the job is running here, or it ends without ever having been started."""
         if self.dead or self.outcome_acked:
             return False
-        return self.started or (self.handle._outcome is not None and not self.start_requested)
+        return self.started or (self.outcome is not None and not self.start_requested)
 
     @property
     def heartbeating(self) -> bool:
@@ -131,8 +189,7 @@ class JobTrack:
         """Whether something still has to reach the service (used to decide when closing may stop)."""
         if not self.sendable:
             return False
-        h = self.handle
-        if self.pending_progress is not None or self.unacked_logs > 0 or h._steps or h._outcome is not None:
+        if self.pending_progress is not None or self.unacked_logs > 0 or self.steps or self.outcome is not None:
             return True
         if self.dropped > self.dropped_reported:
             return True
@@ -148,8 +205,7 @@ class JobTrack:
         """
         if self.dead or self.outcome_acked:
             return out
-        h = self.handle
-        outcome = h._outcome
+        outcome = self.outcome
         if not self.started and (outcome is None or self.start_requested):
             return out  # not running here yet; an outcome without a start goes as it is
         progress = self.pending_progress
@@ -161,12 +217,12 @@ class JobTrack:
             # then every items_per_report items, or after max_report_interval with a change.
             if since >= policy.min_report_interval or not self.prog_seq:
                 try:
-                    moved = abs(h._processed - self.sent_processed)
+                    moved = abs(self.processed - self.sent_processed)
                 except TypeError:  # not a number: _snapshot says so in the job's log
                     moved = policy.items_per_report
                 if moved >= policy.items_per_report or since >= policy.max_report_interval:
                     progress = self._snapshot(now) or progress
-        steps = h._steps
+        steps = self.steps
         if progress is None and not steps and outcome is None:
             return out
         if out is None:
@@ -181,12 +237,11 @@ class JobTrack:
         return out
 
     def _snapshot_tuple(self) -> tuple[int, int, int, int, str]:
-        h = self.handle
         # Read succeeded/failed before processed: writers store processed first, so a job running on
         # another thread can never make a snapshot where succeeded + failed exceed processed.
-        succeeded = h._succeeded
-        failed = h._failed
-        return (h._processed, succeeded, failed, h._total, h._message)
+        succeeded = self.succeeded
+        failed = self.failed
+        return (self.processed, succeeded, failed, self.total, self.message)
 
     def _snapshot(self, now: float) -> ProgressRecord | None:
         snap = self._snapshot_tuple()
@@ -209,14 +264,14 @@ class JobTrack:
             # good counts and say once, in the job's own log, why they stopped moving.
             if not self.invalid_reported:
                 self.invalid_reported = True
-                self.handle._append(
+                self.log(
                     LogLevel.WARNING, f"progress not reported: {problem}", "", {"counts": list(snap[:4])}, bounded=False
                 )
             return None
         self.prog_seq += 1
         self.last_snap = snap
         self.sent_processed = processed
-        self.handle._due_at = processed + self.handle._due_step
+        self.due_at = processed + self.due_step
         self.sent_at = now
         self.eager = False
         record = ProgressRecord(self.progress_base + self.prog_seq, processed, succeeded, failed, total, message)
@@ -228,7 +283,7 @@ class JobTrack:
         if self.dropped > self.dropped_reported and self.sendable:
             lost = self.dropped - self.dropped_reported
             self.dropped_reported = self.dropped
-            self.handle._append(
+            self.log(
                 LogLevel.WARNING,
                 f"{lost} log lines of this job were dropped: the jobs service was unreachable and the "
                 f"worker's buffer of {max_pending_logs} pending lines was full",
@@ -248,8 +303,8 @@ class JobTrack:
     def accepted(self, out: Outgoing, status: str) -> None:
         if out.progress is not None and self.pending_progress is out.progress:
             self.pending_progress = None
-        if out.steps and self.handle._steps:
-            del self.handle._steps[: len(out.steps)]
+        if out.steps and self.steps:
+            del self.steps[: len(out.steps)]
         if out.outcome is not None:
             self.outcome_acked = True
             self.final_status = status
@@ -260,13 +315,18 @@ class JobTrack:
         self.dead = True
         self.rejected = reason
         self.pending_progress = None
-        self.handle._interrupt()
+        self.interrupt()
         if self._done is not None:
             self._done.set()
 
     def cancel_requested(self) -> None:
-        if not self.handle._cancel_flag:
-            self.handle._cancel_requested()
+        """An operator asked to cancel the job: say so to whoever waits, and interrupt it (once)."""
+        if self.cancel_flag:
+            return
+        self.cancel_flag = True
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+        self.interrupt()
 
 
 class Outbox:
@@ -318,7 +378,7 @@ class LogBuffer:
         *,
         bounded: bool = True,
     ) -> None:
-        """Called under `lock` by `JobHandle.log()`, which assigned `sequence` under it too.
+        """Called under `lock` by `JobTrack.log()`, which assigned `sequence` under it too.
 
         The SDK's own notices are not `bounded`: they must not push out one of the lines they
         are about (at most one per job per round, so the buffer cannot grow without limit).

@@ -185,7 +185,7 @@ def batch_request(
 def _add_report(report: jobs_pb2.JobReport, out: Outgoing) -> None:
     track = out.track
     if out.start:
-        report.start.total_items = start_total(track.handle._total)
+        report.start.total_items = start_total(track.total)
     progress = out.progress
     if progress is not None:
         p = report.progress

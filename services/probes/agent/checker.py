@@ -25,7 +25,6 @@ from services.probes.agent.leases import Coordination
 from services.probes.agent.recorder import CheckRecorder
 from services.probes.agent.records import CheckRecord
 from services.probes.agent.slots import first_slot, phase_of, slot_start
-from services.probes.classify import make
 from services.probes.domain import (
     CommunicationError,
     ConnectionTestResult,
@@ -34,7 +33,8 @@ from services.probes.domain import (
     Target,
     error_from_result,
 )
-from services.probes.engine import ProbeEngine
+from services.probes.probing.classify import make
+from services.probes.probing.engine import ProbeEngine
 
 log = get_logger(__name__)
 

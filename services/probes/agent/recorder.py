@@ -2,8 +2,8 @@
 
 Nothing is published per successful check. A failed check records a communication error, announced
 with the same `CommunicationErrorRecorded` event an on-demand test uses (in one pipelined publish per
-flush). Every record is also appended to a Redis Stream (`{ns}:probes:check-states`, capped), the
-durable hand-off the health service can read with a consumer group to aggregate status.
+flush). Every record is also appended to the check-states stream (`agent/handoff.py`), the durable
+hand-off the health service reads with a consumer group to aggregate status.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import contextlib
 from collections.abc import Sequence
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.logging import get_logger
+from services.probes.agent.handoff import CheckStateStream
 from services.probes.agent.records import CheckRecord
-from services.probes.convert_insights import check_record_to_proto
 from services.probes.domain import CommunicationError
 
 log = get_logger(__name__)
@@ -33,24 +32,6 @@ class CheckWriter(Protocol):
 
 class ErrorAnnouncer(Protocol):
     async def errors_recorded(self, errors: list[CommunicationError]) -> None: ...
-
-
-class CheckStateStream:
-    """Appends each record's resulting state to a capped Redis Stream."""
-
-    def __init__(self, redis: aioredis.Redis, namespace: str, maxlen: int) -> None:
-        self._redis = redis
-        self.key = f"{namespace}:probes:check-states"
-        self._maxlen = maxlen
-
-    async def append(self, records: Sequence[CheckRecord]) -> None:
-        if not records or self._maxlen == 0:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for record in records:
-                payload = check_record_to_proto(record).SerializeToString()
-                pipe.xadd(self.key, {"state": payload}, maxlen=self._maxlen, approximate=True)
-            await pipe.execute()
 
 
 class CheckRecorder:

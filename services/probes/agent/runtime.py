@@ -26,8 +26,8 @@ from services.probes.agent.checker import CheckAgent
 from services.probes.agent.keeper import Candidate, LeaseKeeper
 from services.probes.agent.leases import AgentIdentity, Coordination, LeaseKind
 from services.probes.agent.recorder import CheckRecorder
+from services.probes.agent.resources.agent import ResourceAgent
 from services.probes.domain import Target
-from services.probes.resources.agent import ResourceAgent
 
 log = get_logger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from b2x.monitoring.v1 import common_pb2, jobs_pb2
 
-from b2c.demo import run_job
+from b2c.stack.demo.worker import run_job
 from services.jobs.sdk import JobHandle, JobInfo, JobMonitor, WorkerRunner
 from tests.jobs.sdk.helpers import JobsServer, Stub, attempts, eventually, get_job, job_logs, status_is
 from tests.support import ServiceHarness
@@ -88,7 +88,7 @@ async def test_a_demo_validation_error_fails_permanently_mid_run(jobs_server: Jo
 async def test_the_demo_process_feeds_and_runs_jobs_and_stops_cleanly_on_sigterm(
     harness: ServiceHarness, jobs_server: JobsServer, stub: Stub, repo_root: Path
 ) -> None:
-    """`python -m b2c.demo` queues and runs jobs; on SIGTERM it exits 0 and leaves no job RUNNING."""
+    """`python -m b2c.stack.demo.worker` queues and runs jobs; on SIGTERM it exits 0 and leaves no job RUNNING."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2X_")}
     env.update(
         B2X_JOBS_ADDR=jobs_server.address,
@@ -97,7 +97,7 @@ async def test_the_demo_process_feeds_and_runs_jobs_and_stops_cleanly_on_sigterm
         B2X_LOG_LEVEL="WARNING",
     )
     demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "b2c.demo", cwd=repo_root, env=env, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "b2c.stack.demo.worker", cwd=repo_root, env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
         running = await eventually(lambda: _running_jobs(stub), timeout=30, what="demo jobs running")

@@ -1,0 +1,1 @@
+"""The aggregated view: check states and resource samples folded into each service's status, and its upkeep."""

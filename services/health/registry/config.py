@@ -1,0 +1,309 @@
+"""The declarative file (B2X_CONFIG_FILE): connected services and notification channels, in YAML.
+
+pydantic models check the shape (known keys, types, defaults); `rules.define_service` checks the
+values with the same rules the API uses. Any problem stops start-up with one line naming the file
+and the path to the bad field:
+
+    B2X_CONFIG_FILE /etc/b2x/services.yaml: services[2].endpoint: must be a URL starting with ...
+
+`config/services.example.yaml` documents every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.common.errors import StartupError
+from services.health.domain import InvalidFieldError, ProbeOptions, ServiceDefinition, Thresholds
+from services.health.registry.rules import check_headers, check_url, define_service
+
+_DEFAULT_THRESHOLDS = Thresholds()
+_DEFAULT_PROBE = ProbeOptions()
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_WHOLE_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+# Definition fields (API names, as in InvalidFieldError) -> where they live in a file entry.
+_FILE_PATH = {
+    "probe_kind": "probe",
+    "check_interval_seconds": "interval_seconds",
+    "probe.http_method": "http.method",
+    "probe.expected_statuses": "http.expect_status",
+    "probe.body_contains": "http.body_contains",
+    "probe.headers": "http.headers",
+    "probe.tls_skip_verify": "http.tls_skip_verify",
+    "probe.ca_file": "http.ca_file",
+    "probe.timeout_seconds": "timeout_seconds",
+    "probe.max_retries": "max_retries",
+    "probe.grpc_service": "grpc_service",
+    "probe.metrics_url": "resources.metrics_url",
+    "probe.process_name": "resources.process_name",
+    "probe.process_pid": "resources.process_pid",
+}
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a misspelt key silently ignored is the worst kind of config bug.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class ThresholdsModel(_Strict):
+    cpu_percent: float = _DEFAULT_THRESHOLDS.cpu_percent
+    cpu_sustained_seconds: int = _DEFAULT_THRESHOLDS.cpu_sustained_seconds
+    memory_percent: float = _DEFAULT_THRESHOLDS.memory_percent
+    memory_critical_percent: float = _DEFAULT_THRESHOLDS.memory_critical_percent
+    pool_percent: float = _DEFAULT_THRESHOLDS.pool_percent
+    queue_depth: int = _DEFAULT_THRESHOLDS.queue_depth
+
+
+class HttpModel(_Strict):
+    method: str = _DEFAULT_PROBE.http_method
+    expect_status: list[int] = Field(default_factory=list)
+    body_contains: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    tls_skip_verify: bool = False
+    ca_file: str = ""
+
+
+class ResourcesModel(_Strict):
+    metrics_url: str = ""
+    process_name: str = ""
+    process_pid: int = 0
+
+
+class ServiceModel(_Strict):
+    slug: str
+    name: str = ""
+    type: str
+    endpoint: str
+    probe: str | None = None
+    interval_seconds: int = 30
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    thresholds: ThresholdsModel = Field(default_factory=ThresholdsModel)
+    http: HttpModel = Field(default_factory=HttpModel)
+    timeout_seconds: float = _DEFAULT_PROBE.timeout_seconds
+    max_retries: int = _DEFAULT_PROBE.max_retries
+    grpc_service: str = ""
+    resources: ResourcesModel = Field(default_factory=ResourcesModel)
+    enabled: bool = True
+
+    def to_definition(self) -> ServiceDefinition:
+        """The validated definition; InvalidFieldError names the bad field by its API name."""
+        return define_service(
+            slug=self.slug,
+            name=self.name,
+            type=self.type,
+            endpoint=self.endpoint,
+            probe_kind=self.probe,
+            description=self.description,
+            labels=self.labels,
+            check_interval_seconds=self.interval_seconds,
+            thresholds=Thresholds(**self.thresholds.model_dump()),
+            enabled=self.enabled,
+            probe=ProbeOptions(
+                http_method=self.http.method,
+                expected_statuses=tuple(self.http.expect_status),
+                body_contains=self.http.body_contains,
+                headers=self.http.headers,
+                tls_skip_verify=self.http.tls_skip_verify,
+                ca_file=self.http.ca_file,
+                timeout_seconds=self.timeout_seconds,
+                max_retries=self.max_retries,
+                grpc_service=self.grpc_service,
+                metrics_url=self.resources.metrics_url,
+                process_name=self.resources.process_name,
+                process_pid=self.resources.process_pid,
+            ),
+        )
+
+
+def _reference_or_url(value: str, schemes: tuple[str, ...], what: str) -> str:
+    # A webhook URL is itself the secret, so `${SLACK_WEBHOOK_URL}` alone is the recommended form.
+    if _WHOLE_PLACEHOLDER.match(value):
+        return value
+    return check_url(value, schemes, what)
+
+
+class EmailChannelModel(_Strict):
+    to: list[str] = Field(min_length=1)
+    from_: str = Field(default="", alias="from")
+
+    @field_validator("to")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not (_EMAIL.match(address) or _WHOLE_PLACEHOLDER.match(address)):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @field_validator("from_")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if value and not (_EMAIL.match(value) or _WHOLE_PLACEHOLDER.match(value)):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+
+class SlackChannelModel(_Strict):
+    webhook_url: str
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _reference_or_url(value, ("https",), "Slack incoming-webhook URL")
+
+
+class WebhookChannelModel(_Strict):
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _reference_or_url(value, ("http", "https"), "webhook URL")
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_headers(value)
+
+
+class ChannelsModel(_Strict):
+    email: EmailChannelModel | None = None
+    slack: SlackChannelModel | None = None
+    webhook: WebhookChannelModel | None = None
+
+
+class NotificationsModel(_Strict):
+    """Validated now so the format is stable; the alerting work reads it."""
+
+    channels: ChannelsModel = Field(default_factory=ChannelsModel)
+
+
+class ConfigFileModel(_Strict):
+    version: Literal[1] = 1
+    services: list[ServiceModel] = Field(default_factory=list)
+    notifications: NotificationsModel = Field(default_factory=NotificationsModel)
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """The file after validation: service definitions in file order, and the notification channels."""
+
+    path: Path
+    services: tuple[ServiceDefinition, ...]
+    notifications: NotificationsModel
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", mark
+                )  # fmt: skip
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _fail(path: Path, message: str) -> StartupError:
+    return StartupError(f"B2X_CONFIG_FILE {path}: {message}")
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _fields_at(parts: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed at a location, for "did you mean" hints."""
+    model: Any = ConfigFileModel
+    for part in parts:
+        if isinstance(part, int):
+            continue
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        model = info.annotation
+        for candidate in getattr(model, "__args__", ()):  # list[X], X | None
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+    fields = getattr(model, "model_fields", {})
+    return [info.alias or name for name, info in fields.items()]
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    parts = tuple(first["loc"])
+    if first["type"] == "extra_forbidden":
+        allowed = _fields_at(parts[:-1])
+        hint = difflib.get_close_matches(str(parts[-1]), allowed, n=1)
+        if hint:
+            return f"{_loc(parts)}: unknown key; did you mean {hint[0]!r}?"
+        return f"{_loc(parts)}: unknown key" + (f"; expected one of {', '.join(allowed)}" if allowed else "")
+    if first["type"] == "missing":
+        return f"{_loc(parts)}: is required"
+    return f"{_loc(parts)}: {first['msg'].removeprefix('Value error, ')}"
+
+
+def _file_field(field: str) -> str:
+    for api_name, file_name in sorted(_FILE_PATH.items(), key=lambda item: -len(item[0])):
+        if field == api_name or field.startswith(api_name + "."):
+            return file_name + field[len(api_name) :]
+    return field
+
+
+def parse_config(text: str, path: Path) -> HealthConfig:
+    """Validate the file's text; StartupError with one line on the first problem."""
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise _fail(path, f"{where}{problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise _fail(path, "must be a mapping with a 'services:' list at the top level")
+    try:
+        model = ConfigFileModel.model_validate(raw)
+    except ValidationError as error:
+        raise _fail(path, _describe(error)) from None
+    definitions: list[ServiceDefinition] = []
+    first_index: dict[str, int] = {}
+    for index, entry in enumerate(model.services):
+        try:
+            definition = entry.to_definition()
+        except InvalidFieldError as error:
+            raise _fail(path, f"services[{index}].{_file_field(error.field)}: {error.reason}") from None
+        if definition.slug in first_index:
+            earlier = first_index[definition.slug]
+            raise _fail(path, f"services[{index}].slug: {definition.slug!r} is already used by services[{earlier}]")
+        first_index[definition.slug] = index
+        definitions.append(definition)
+    return HealthConfig(path=path, services=tuple(definitions), notifications=model.notifications)
+
+
+def load_config(path: Path) -> HealthConfig:
+    """Read and validate the declarative file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise _fail(path, f"cannot read: {reason}") from None
+    return parse_config(text, path)
