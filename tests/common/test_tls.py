@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import ssl
+import sys
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import grpc
 import httpx
 import pytest
@@ -18,6 +22,7 @@ import trustme
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
 
 from gateway.app import create_app
+from gateway.auth import KeyStore, Role
 from gateway.main import server_config
 from gateway.settings import GatewaySettings
 from services.common.channels import open_channel
@@ -185,3 +190,43 @@ async def test_the_job_sdk_reports_to_a_jobs_service_that_requires_mutual_tls(
     async with open_channel(address, tls) as channel:
         job = await jobs_pb2_grpc.JobsServiceStub(channel).GetJob(jobs_pb2.GetJobRequest(job_id=info.id), timeout=5)
     assert job.job.status == jobs_pb2.JOB_STATUS_COMPLETED and job.job.worker_id == "tls-worker"
+
+
+async def run_b2c(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "b2c"), *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_verifies_the_gateways_certificate_against_its_ca_file(
+    harness: ServiceHarness, pki: Pki, tmp_path: Path
+) -> None:
+    """`b2c jobs list` over HTTPS: refused with exit 3 and a hint while the CA is unknown; works with
+    --ca-file and with the ca-file config key; `config show` names the file."""
+    jobs_addr = await harness.jobs()
+    settings = harness.settings_for(
+        GatewaySettings, jobs_addr=jobs_addr, tls_cert_file=str(pki.cert), tls_key_file=str(pki.key)
+    )
+    pool = await asyncpg.create_pool(harness.settings.database_url, min_size=1, max_size=1)
+    async with https_gateway(settings) as url:
+        key, _ = await KeyStore(pool).create("tls-cli", Role.VIEWER)
+        await pool.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("B2C_", "B2X_"))}
+        env.update({"B2C_CONFIG": str(tmp_path / "b2c.json"), "B2C_API_URL": url, "B2C_API_KEY": key})
+
+        code, _, err = await run_b2c(env, "jobs", "list")
+        assert code == 3 and "TLS certificate is not trusted" in err and "--ca-file" in err, err
+        code, out, err = await run_b2c(env, "--ca-file", str(pki.ca), "jobs", "list", "--format", "json")
+        assert code == 0 and json.loads(out)["jobs"] == [], err
+        code, _, err = await run_b2c(env, "config", "set", "ca-file", str(pki.ca))
+        assert code == 0, err
+        code, out, err = await run_b2c(env, "jobs", "list", "--format", "json")
+        assert code == 0, err
+        code, out, _ = await run_b2c(env, "config", "show")
+        assert f"ca-file      {pki.ca}" in out
+        code, _, err = await run_b2c(env, "config", "set", "ca-file", str(tmp_path / "missing.pem"))
+        assert code == 2 and "is not a readable file" in err

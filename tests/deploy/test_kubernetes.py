@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.health.config import load_config
+from services.health.registry.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"

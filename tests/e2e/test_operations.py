@@ -118,6 +118,10 @@ async def test_prometheus_counts_the_failures_jobs_produced_and_fires_the_rule(o
         "b2x-gateway": "1", "b2x-jobs": "1", "b2x-health": "1", "b2x-probes": "1",
     }  # fmt: skip
 
+    # The stack watches its own PostgreSQL, Redis and services: their status comes from the health snapshot.
+    statuses = await server.wait_for("max by (service) (b2x_service_status)", lambda r: len(r) >= 3)
+    assert all(s["value"][1] == "1" for s in statuses)
+
     groups = (await server.get("/api/v1/rules"))["groups"]
     assert {g["file"] for g in groups} == {str(p) for p in RULE_FILES}
     assert "SchedulerJobFailureRate" in {r["name"] for g in groups for r in g["rules"]}

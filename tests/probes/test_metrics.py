@@ -9,9 +9,9 @@ from prometheus_client import REGISTRY
 
 from services.probes.agent.breaker import BreakerSnapshot
 from services.probes.agent.records import CheckRecord
-from services.probes.classify import make
 from services.probes.domain import CommunicationError, ErrorDetails, ErrorType, Timing
 from services.probes.metrics import ProbesSnapshotReader, record_check, record_erp_figures, record_errors
+from services.probes.probing.classify import make
 from tests.support import ServiceHarness
 
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
