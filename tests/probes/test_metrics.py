@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 from prometheus_client import REGISTRY
 
 from services.probes.agent.breaker import BreakerSnapshot
 from services.probes.agent.records import CheckRecord
+from services.probes.agent.resources.samplers import PrometheusSampler
 from services.probes.domain import CommunicationError, ErrorDetails, ErrorType, Timing
 from services.probes.metrics import ProbesSnapshotReader, record_check, record_erp_figures, record_errors
 from services.probes.probing.classify import make
+from tests.probes.servers import HttpTestServer, Route
 from tests.support import ServiceHarness
 
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
@@ -109,3 +112,18 @@ async def test_the_snapshot_reads_breakers_resources_and_open_alerts(harness: Se
     assert dict(samples["b2x_resource_sample_timestamp_seconds"]) == {("crm",): NOW.timestamp()}
     alerts = dict(samples["b2x_resource_alerts_open"])
     assert alerts[("crm", "cpu_high")] == 1 and alerts[("crm", "memory_critical")] == 0 and len(alerts) == 6
+
+
+async def test_the_resource_sampler_passes_the_erp_figures_of_a_metrics_endpoint_through() -> None:
+    """A real HTTP metrics endpoint exposing enventa's figures: sampling it sets erp_* for the service's slug."""
+    body = (
+        b"# TYPE erp_actor_queue_depth gauge\nerp_actor_queue_depth 240\n"
+        b"# TYPE erp_session_count gauge\nerp_session_count 12\n"
+        b"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 1048576\n"
+    )
+    routes = {"/metrics": Route(200, body=body, content_type="text/plain; version=0.0.4")}
+    async with HttpTestServer(routes) as web, httpx.AsyncClient() as client:
+        sample = await PrometheusSampler(web.url("/metrics"), {}, client, 5.0, "m-erp-sampled").sample()
+    assert sample.memory_used_bytes == 1048576
+    assert value("erp_actor_queue_depth", service="m-erp-sampled") == 240
+    assert value("erp_session_count", service="m-erp-sampled") == 12
