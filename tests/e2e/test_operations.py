@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
+from b2x.monitoring.v1 import common_pb2, health_pb2, health_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_stack import RunningStack, stack_env, start, stop
@@ -118,9 +118,18 @@ async def test_prometheus_counts_the_failures_jobs_produced_and_fires_the_rule(o
         "b2x-gateway": "1", "b2x-jobs": "1", "b2x-health": "1", "b2x-probes": "1",
     }  # fmt: skip
 
-    # The stack watches its own PostgreSQL, Redis and services: their status comes from the health snapshot.
-    statuses = await server.wait_for("max by (service) (b2x_service_status)", lambda r: len(r) >= 3)
-    assert all(s["value"][1] == "1" for s in statuses)
+    # A connected service registered over gRPC shows up with one series per status, from the health snapshot.
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{ops.stack.port('B2X_HEALTH_PORT')}") as channel:
+        definition = health_pb2.ServiceDefinition(
+            slug="gateway-self", name="B2X gateway", type=common_pb2.SERVICE_TYPE_OTHER,
+            endpoint=f"{ops.stack.api}/health/live",
+        )  # fmt: skip
+        await health_pb2_grpc.HealthServiceStub(channel).RegisterService(
+            health_pb2.RegisterServiceRequest(definition=definition), timeout=10
+        )
+    statuses = await server.wait_for('b2x_service_status{service="gateway-self"}', lambda r: len(r) == 4)
+    assert sorted(s["metric"]["status"] for s in statuses) == ["degraded", "offline", "online", "unknown"]
+    assert sum(float(s["value"][1]) for s in statuses) == 1
 
     groups = (await server.get("/api/v1/rules"))["groups"]
     assert {g["file"] for g in groups} == {str(p) for p in RULE_FILES}
