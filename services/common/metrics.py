@@ -34,7 +34,7 @@ from services.common.logging import get_logger
 log = get_logger(__name__)
 # No `*_created` series beside every counter and histogram: Prometheus does not need them (it detects
 # resets itself) and they double the size of every scrape.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 OTHER = "other"
 # Request latencies, 1 ms to 10 s: shared by gRPC (server and client) and HTTP histograms.
