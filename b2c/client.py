@@ -37,10 +37,8 @@ class GraphQLClient:
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             if self._scheme == "https":
-                import ssl  # noqa: PLC0415 - only https needs it
-
                 self._conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=CONNECT_TIMEOUT, context=ssl.create_default_context()
+                    self._host, self._port, timeout=CONNECT_TIMEOUT, context=self.config.ssl_context()
                 )
             else:
                 self._conn = http.client.HTTPConnection(self._host, self._port, timeout=CONNECT_TIMEOUT)
@@ -70,6 +68,13 @@ class GraphQLClient:
             raise CliError(f"cannot reach the API at {self.config.api_url}: timed out", Exit.UNREACHABLE) from None
         except (OSError, http.client.HTTPException) as error:
             self.close()
+            if type(error).__name__ == "SSLCertVerificationError":  # ssl stays unimported for http URLs
+                reason = getattr(error, "verify_message", "") or str(error)
+                raise CliError(
+                    f"cannot reach the API at {self.config.api_url}: its TLS certificate is not trusted ({reason}); "
+                    "pass the CA with --ca-file or `b2c config set ca-file <pem>`",
+                    Exit.UNREACHABLE,
+                ) from None
             raise CliError(
                 f"cannot reach the API at {self.config.api_url}: {type(error).__name__}: {error}", Exit.UNREACHABLE
             ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -15,6 +16,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def options(
+    ca_file: str | None = typer.Option(
+        None,
+        "--ca-file",
+        help="PEM file of the CA that signed the gateway's certificate (https); saved with `b2c config set ca-file`",
+    ),
+) -> None:
+    """Options for every command."""
+    if ca_file is not None:
+        os.environ["B2C_CA_FILE"] = ca_file  # read by CliConfig.load, like the other B2C_* overrides
+
+
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(config_cmd.app, name="config")

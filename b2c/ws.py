@@ -19,12 +19,17 @@ class LiveConnection:
     def __init__(self, config: CliConfig) -> None:
         self.url = config.api_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/graphql"
         self.key = config.api_key
+        self.ssl = config.ssl_context() if self.url.startswith("wss://") else None
         self.ws: ClientConnection | None = None
         self._ids = 0
 
     async def __aenter__(self) -> LiveConnection:
         try:
-            self.ws = await websockets.connect(self.url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")])
+            self.ws = await websockets.connect(
+                self.url,
+                subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+                ssl=self.ssl,
+            )
         except (TimeoutError, OSError, websockets.InvalidHandshake) as error:
             raise CliError(f"cannot open a live connection to {self.url}: {error}", Exit.UNREACHABLE) from None
         await self._send({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.key}"}})

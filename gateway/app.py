@@ -23,6 +23,7 @@ from gateway.clients import ServiceClients
 from gateway.context import AppState
 from gateway.dashboard import routes as dashboard_routes
 from gateway.limits import RequestLimiter
+from gateway.metrics import HttpMetricsMiddleware
 from gateway.revocations import SocketRegistry
 from gateway.schema import build_schema
 from gateway.security_headers import SecurityHeadersMiddleware
@@ -30,6 +31,8 @@ from gateway.settings import GatewaySettings
 from gateway.view import STATIC_DIR, GatewayGraphQL
 from services.common.db import create_pool, migrate
 from services.common.events import EventBus, connect_redis
+from services.common.metrics import announce
+from services.common.tracing import asgi_middleware, tracing_enabled
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LIVE_SUBSCRIBERS = Gauge("b2x_gateway_live_subscribers", "GraphQL subscriptions currently attached to the event bus")
@@ -50,7 +53,11 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
         redis = await connect_redis(settings.redis_url, timeout=settings.db_connect_timeout_seconds)
         bus = EventBus(redis, settings.namespace)
         clients = ServiceClients(
-            settings.jobs_addr, settings.health_addr, settings.probes_addr, settings.grpc_deadline_seconds
+            settings.jobs_addr,
+            settings.health_addr,
+            settings.probes_addr,
+            settings.grpc_deadline_seconds,
+            settings.grpc_tls(),
         )
         keys = KeyStore(pool, settings.api_key_cache_seconds)
         sockets = SocketRegistry(keys, bus, settings.websocket_key_recheck_seconds)
@@ -124,10 +131,16 @@ async def metrics(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(settings: GatewaySettings) -> Starlette:
-    """The ASGI app; resources are opened by its lifespan, never at import."""
+def create_app(settings: GatewaySettings) -> Any:
+    """The ASGI app; resources are opened by its lifespan, never at import. Wrapped in the HTTP metrics
+    middleware and, when tracing is on, OpenTelemetry's ASGI middleware (services/common/tracing.py)."""
+    announce("gateway")
     schema = build_schema(
-        settings.max_query_depth, settings.max_aliases, settings.max_query_tokens, settings.max_field_repeats
+        settings.max_query_depth,
+        settings.max_aliases,
+        settings.max_query_tokens,
+        settings.max_field_repeats,
+        traced=tracing_enabled(),
     )
 
     @asynccontextmanager
@@ -147,4 +160,5 @@ def create_app(settings: GatewaySettings) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         *dashboard_routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeadersMiddleware)])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeadersMiddleware)])
+    return asgi_middleware(HttpMetricsMiddleware(app))

@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from gateway.auth import Principal
 from services.common.logging import get_logger
 from services.common.masking import clean_value
+from services.common.tracing import current_ids
 
 log = get_logger(__name__)
 MAX_TARGET = 300
@@ -35,6 +36,7 @@ class AuditEntry:
     target_tenant_id: str | None = None
     request_id: str | None = None
     client_ip: str | None = None
+    trace_id: str | None = None
 
 
 @dataclass
@@ -63,10 +65,11 @@ class AuditLog:
     ) -> None:
         """Append one entry; target and arguments are masked and their control characters escaped."""
         clean_target = clean_value(target[:MAX_TARGET]) if target is not None else None
+        trace_id = current_ids()[0] or None
         await self._pool.execute(
             "INSERT INTO gateway.audit_log (key_id, key_name, role, tenant_id, action, target, arguments,"
-            " outcome, error_code, client_ip, request_id, target_tenant_id)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+            " outcome, error_code, client_ip, request_id, target_tenant_id, trace_id)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
             principal.key_id if principal else None,
             principal.name if principal else None,
             principal.role.value if principal else None,
@@ -79,6 +82,7 @@ class AuditLog:
             client_ip,
             request_id,
             target_tenant,
+            trace_id,
         )
         log.info("audit", action=action, target=clean_target, outcome=outcome, error_code=error_code)
 
@@ -138,6 +142,7 @@ class AuditLog:
                 target_tenant_id=r["target_tenant_id"],
                 request_id=r["request_id"],
                 client_ip=r["client_ip"],
+                trace_id=r["trace_id"],
             )
             for r in rows
         ]

@@ -15,7 +15,9 @@ from grpc_health.v1 import health_pb2 as grpc_health_pb2
 from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 
 from gateway.errors import from_rpc_error
+from services.common.channels import open_channel
 from services.common.grpc_server import CORRELATION_HEADER
+from services.common.tls import GrpcTLS
 
 R = TypeVar("R")
 
@@ -46,15 +48,17 @@ def _metadata() -> tuple[tuple[str, str], ...]:
 class ServiceClients:
     """Channels to jobs, health and probes; `call` adds the deadline and correlation id."""
 
-    def __init__(self, jobs_addr: str, health_addr: str, probes_addr: str, deadline: float) -> None:
+    def __init__(
+        self, jobs_addr: str, health_addr: str, probes_addr: str, deadline: float, tls: GrpcTLS | None = None
+    ) -> None:
         self.deadline = deadline
+        self._tls = tls
         self.jobs = self._client("jobs", jobs_addr, jobs_pb2_grpc.JobsServiceStub)
         self.health = self._client("health", health_addr, health_pb2_grpc.HealthServiceStub)
         self.probes = self._client("probes", probes_addr, probes_pb2_grpc.ProbesServiceStub)
 
-    @staticmethod
-    def _client(name: str, address: str, stub_cls: Callable[[grpc.aio.Channel], Any]) -> ServiceClient:
-        channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+    def _client(self, name: str, address: str, stub_cls: Callable[[grpc.aio.Channel], Any]) -> ServiceClient:
+        channel = open_channel(address, self._tls, target=name, options=_CHANNEL_OPTIONS)
         return ServiceClient(name, address, channel, stub_cls(channel), grpc_health_pb2_grpc.HealthStub(channel))
 
     def all(self) -> list[ServiceClient]:

@@ -19,6 +19,7 @@ from gateway.jobs.mutations import JobMutations
 from gateway.jobs.queries import JobQueries
 from gateway.jobs.subscriptions import JobSubscriptions
 from gateway.limits import DocumentLimits
+from gateway.metrics import GraphQLMetrics
 from gateway.probes.mutations import ProbeMutations
 from gateway.probes.queries import ProbeQueries
 from gateway.probes.subscriptions import ProbeSubscriptions
@@ -43,17 +44,30 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(
-    max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000, max_field_repeats: int = 10
+    max_depth: int = 12,
+    max_aliases: int = 30,
+    max_tokens: int = 2000,
+    max_field_repeats: int = 10,
+    *,
+    traced: bool = False,
 ) -> strawberry.Schema:
+    """The schema with its limits; `GraphQLMetrics` wraps `ErrorCodes` so it counts labelled errors.
+    With `traced`, each operation and resolver is a span (Strawberry's OpenTelemetry extension)."""
+    extensions: list[Any] = [
+        lambda: DocumentLimits(max_tokens=max_tokens, max_field_repeats=max_field_repeats),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        GraphQLMetrics,
+        ErrorCodes,
+    ]
+    if traced:
+        from strawberry.extensions.tracing import OpenTelemetryExtension  # noqa: PLC0415
+
+        extensions.insert(0, OpenTelemetryExtension)
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
-        extensions=[
-            lambda: DocumentLimits(max_tokens=max_tokens, max_field_repeats=max_field_repeats),
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-            ErrorCodes,
-        ],
+        extensions=extensions,
     )

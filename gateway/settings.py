@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+
 from pydantic import Field
 
+from services.common.errors import StartupError
 from services.common.settings import CommonSettings, port_field
+from services.common.tls import server_context
 
 
 class GatewaySettings(CommonSettings):
@@ -31,3 +35,15 @@ class GatewaySettings(CommonSettings):
         description="comma-separated addresses or networks whose X-Forwarded-For is believed; empty: none",
     )
     public_url: str = Field(default="", description="URL printed for people; defaults to http://host:port")
+    tls_cert_file: str = Field(default="", description="PEM certificate (chain) for HTTPS; with tls_key_file")
+    tls_key_file: str = Field(default="", description="PEM private key of tls_cert_file")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The HTTPS context (TLS 1.2 at least) when B2X_TLS_CERT_FILE and B2X_TLS_KEY_FILE are set, else None."""
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise StartupError("B2X_TLS_CERT_FILE and B2X_TLS_KEY_FILE must be set together")
+        if not self.tls_cert_file:
+            return None
+        return server_context(
+            self.tls_cert_file, self.tls_key_file, cert_var="B2X_TLS_CERT_FILE", key_var="B2X_TLS_KEY_FILE"
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -89,6 +89,26 @@ class ServiceHarness:
         return await self.serve("jobs", build_server)
 
 
+@contextlib.asynccontextmanager
+async def serving(config: Any) -> AsyncIterator[int]:
+    """A real uvicorn server for `config` (port 0 picks a free one) while the block runs; yields its port."""
+    import asyncio
+
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def start_gateway(stack: contextlib.AsyncExitStack, settings: Any) -> str:
     """Run the gateway app under a real uvicorn server on a free port; returns its base URL."""
     import asyncio
@@ -96,9 +116,9 @@ async def start_gateway(stack: contextlib.AsyncExitStack, settings: Any) -> str:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.main import uvicorn_config
+    from gateway.main import server_config
 
-    config = uvicorn_config(create_app(settings), settings, "127.0.0.1", 0)
+    config = server_config(settings, create_app(settings), host="127.0.0.1", port=0)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(400):

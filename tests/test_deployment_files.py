@@ -47,7 +47,7 @@ def test_every_container_has_a_health_check_and_waits_for_healthy_dependencies()
 @pytest.mark.parametrize("service", sorted(SETTINGS_OF))
 def test_each_process_starts_with_the_environment_compose_gives_it(service: str) -> None:
     """Every B2X_* variable compose sets is a real setting, and the settings class accepts the values."""
-    env = {k: str(v) for k, v in COMPOSE["services"][service]["environment"].items()}
+    env = {k: str(v) for k, v in COMPOSE["services"][service]["environment"].items() if not k.startswith("OTEL_")}
     cls = _settings_class(service)
     fields = set(cls.model_fields)
     for variable in env:
@@ -78,3 +78,23 @@ def test_mounted_files_and_dockerfile_sources_exist() -> None:
         if (match := re.match(r"^COPY\s+(.+)\s+\S+$", line.strip())) and "--from=" not in match.group(1):
             for source in match.group(1).split():
                 assert (ROOT / source).exists(), source
+
+
+def test_the_observability_profile_scrapes_every_b2x_container_where_compose_serves_metrics() -> None:
+    """Prometheus, Alertmanager, Grafana and Jaeger run only with `--profile observability`; Prometheus's
+    targets are the compose services at the metrics ports compose gives them; its rules are mounted."""
+    services = COMPOSE["services"]
+    for name in ("prometheus", "alertmanager", "grafana", "jaeger"):
+        assert services[name]["profiles"] == ["observability"], name
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in prometheus["scrape_configs"]}
+    expected = {
+        "b2x-gateway": f"gateway:{services['gateway']['environment']['B2X_GATEWAY_PORT']}",
+        "b2x-jobs": f"jobs:{services['jobs']['environment']['B2X_JOBS_METRICS_PORT']}",
+        "b2x-health": f"health:{services['health']['environment']['B2X_HEALTH_METRICS_PORT']}",
+        "b2x-probes": f"probes:{services['probes']['environment']['B2X_PROBES_METRICS_PORT']}",
+    }
+    assert {k: v for k, v in targets.items() if k.startswith("b2x-")} == expected
+    assert "./deploy/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+    assert prometheus["rule_files"] == ["rules/*.rules.yml"]
+    assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]

@@ -8,7 +8,7 @@ import typer
 
 from b2c.config import KEYS, CliConfig, config_path
 
-app = typer.Typer(help="CLI settings: api-url, api-key, format.", no_args_is_help=True)
+app = typer.Typer(help="CLI settings: api-url, api-key, format, ca-file.", no_args_is_help=True)
 
 
 @app.command("set")
@@ -31,3 +31,4 @@ def show() -> None:
     typer.echo(f"api-url      {config.api_url}")
     typer.echo(f"api-key      {config.masked_key()}")
     typer.echo(f"format       {config.format}")
+    typer.echo(f"ca-file      {config.ca_file or '(the system CAs)'}")

@@ -64,6 +64,7 @@ class AdminQueries:
                 target_tenant_id=e.target_tenant_id,
                 request_id=e.request_id,
                 client_ip=e.client_ip,
+                trace_id=e.trace_id,
             )
             for e in entries
         ]

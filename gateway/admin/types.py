@@ -52,6 +52,9 @@ class AuditEntry:
     request_id: str | None = strawberry.field(description="The id of the request, as in the gateway log")
     client_ip: str | None = strawberry.field(description="The caller's address (behind trusted proxies only: "
                                              "the forwarded one)")  # fmt: skip
+    trace_id: str | None = strawberry.field(
+        default=None, description="W3C trace id of the request (when tracing is on): its spans in Jaeger"
+    )
 
 
 @strawberry.type(description="The caller, as the gateway sees its API key")

@@ -90,8 +90,7 @@ class JobMutations:
         self, info: Info, filter: t.JobFilter | None = None, limit: int = 50
     ) -> t.BulkRetryResult:
         ctx = info.context
-        caller = ctx.require()
-        async with ctx.state.audit.action(caller, "retryFailedJobs", None, {"limit": limit}, ctx.client_ip):
+        async with ctx.audited("retryFailedJobs", None, {"limit": limit}):
             principal = ctx.require(Role.OPERATOR)
             if not 1 <= limit <= MAX_BULK_RETRY:
                 raise gql_error(f"limit must be between 1 and {MAX_BULK_RETRY} (got {limit})", "BAD_USER_INPUT")

@@ -38,6 +38,10 @@ log = get_logger(__name__)
 EVENTS_PUBLISHED = Counter("b2x_events_published_total", "Events published to Redis", ["topic"])
 EVENTS_PUBLISH_FAILED = Counter("b2x_events_publish_failed_total", "Events that could not be published", ["topic"])
 EVENTS_DROPPED = Counter("b2x_events_dropped_total", "Events dropped because a subscriber fell behind", ["topic"])
+EVENTS_RECEIVED = Counter("b2x_events_received_total", "Events this process received from Redis", ["topic"])
+EVENTS_DELIVERED = Counter(
+    "b2x_events_delivered_total", "Events handed to local subscribers (fan-out: one per subscriber)", ["topic"]
+)
 
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
 
@@ -296,8 +300,11 @@ class EventBus:
             log.warning("ignored an undecodable event", channel=channel, size=len(data))
             return
         topic = channel.rsplit(":", 1)[-1]
-        for sub in list(self._subscribers.get(channel, ())):
+        subscribers = list(self._subscribers.get(channel, ()))
+        for sub in subscribers:
             sub.deliver(event, topic)
+        EVENTS_RECEIVED.labels(topic).inc()
+        EVENTS_DELIVERED.labels(topic).inc(len(subscribers))
 
     def _broadcast(self, marker: Resync) -> None:
         for sub in {s for subs in self._subscribers.values() for s in subs}:

@@ -2,7 +2,8 @@
 
 `GrpcServer` builds a `grpc.aio` server with:
 - `grpc.health.v1` (the "" service and each named service), kept NOT_SERVING while PostgreSQL is
-  unreachable, and set NOT_SERVING first on shutdown so load balancers drain before the stop;
+  unreachable, and set NOT_SERVING first on shutdown so load balancers drain before the stop; plus
+  `b2x.liveness`, SERVING for as long as the process runs (Kubernetes liveness probes ask it);
 - server reflection, so `grpcurl -plaintext host:port list` works without proto files;
 - `ErrorMappingInterceptor`: binds request context into logs, counts and times every call, and maps
   domain errors to status codes through the one table in `STATUS_FOR`.
@@ -27,6 +28,7 @@ from services.common import errors
 from services.common.db import CONNECTION_ERRORS
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from services.common.tls import GrpcTLS
 
 log = get_logger(__name__)
 
@@ -43,6 +45,9 @@ STATUS_FOR: dict[type[errors.DomainError], grpc.StatusCode] = {
 
 ServicerContext = grpc.aio.ServicerContext[Any, Any]
 CORRELATION_HEADER = "x-correlation-id"
+# grpc.health.v1 service that stays SERVING while the process runs, even when PostgreSQL is away and
+# the others turn NOT_SERVING: what a liveness probe asks (restarting cannot bring a database back).
+LIVENESS_SERVICE = "b2x.liveness"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
@@ -204,10 +209,14 @@ class GrpcServer:
         self.port = 0
         self._watch: asyncio.Task[None] | None = None
 
-    async def start(self, host: str, port: int) -> int:
-        """Bind and start; returns the bound port (useful with port 0). Raises StartupError if taken."""
+    async def start(self, host: str, port: int, tls: GrpcTLS | None = None) -> int:
+        """Bind and start (TLS when `tls` has a certificate); returns the bound port (useful with port 0).
+        Raises StartupError if the port is taken."""
         try:
-            self.port = self.server.add_insecure_port(f"{host}:{port}")
+            if tls is not None and tls.serves_tls:
+                self.port = self.server.add_secure_port(f"{host}:{port}", tls.server_credentials())
+            else:
+                self.port = self.server.add_insecure_port(f"{host}:{port}")
         except RuntimeError as error:
             raise errors.StartupError(f"cannot listen on {host}:{port}: {error}") from None
         if self.port == 0:
@@ -216,9 +225,17 @@ class GrpcServer:
             await self._on_start()
         await self.server.start()
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self._readiness is not None:
             self._watch = asyncio.create_task(self._watch_readiness(), name=f"{self.name}-readiness")
-        log.info("grpc server listening", host=host, port=self.port, services=self.service_names)
+        log.info(
+            "grpc server listening",
+            host=host,
+            port=self.port,
+            services=self.service_names,
+            tls=bool(tls and tls.serves_tls),
+            client_auth=bool(tls and tls.client_auth),
+        )
         return self.port
 
     async def _set_all(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:

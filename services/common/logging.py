@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -16,6 +16,23 @@ import structlog
 from services.common.masking import MASK, escape_control, is_sensitive_key, mask_text
 
 _configured = False
+_trace_ids: Callable[[], tuple[str, str]] | None = None
+
+
+def use_trace_ids(source: Callable[[], tuple[str, str]]) -> None:
+    """Called by services.common.tracing when tracing is on: lines then carry `trace_id` and `span_id`."""
+    global _trace_ids  # noqa: PLW0603 - set once per process, when tracing starts
+    _trace_ids = source
+
+
+def trace_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The current span's ids on every line logged inside one (free while tracing is off)."""
+    if _trace_ids is not None:
+        trace_id, span_id = _trace_ids()
+        if trace_id:
+            event_dict.setdefault("trace_id", trace_id)
+            event_dict.setdefault("span_id", span_id)
+    return event_dict
 
 
 def _mask(value: Any, key: str | None = None) -> Any:
@@ -44,6 +61,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     global _configured  # noqa: PLW0603 - logging is process-wide by nature
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        trace_processor,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -19,8 +19,9 @@ from services.common.errors import StartupError
 from services.common.events import EventBus, connect_redis
 from services.common.grpc_server import GrpcServer
 from services.common.logging import get_logger
-from services.common.metrics import start_metrics_server
+from services.common.metrics import announce, start_metrics_server
 from services.common.settings import CommonSettings
+from services.common.tracing import configure_tracing
 
 log = get_logger(__name__)
 
@@ -98,9 +99,13 @@ async def serve_until_signal(
     """The life of a service process: resources, server, metrics endpoint (on the same `host` as gRPC), then
     wait for SIGTERM and stop
     (NOT_SERVING first, then a grace period for calls in flight)."""
+    announce(name)
+    configure_tracing(name)
+    tls = settings.grpc_tls()
+    tls.check()
     async with open_resources(settings, service=name, schema=name, migrations=migrations) as resources:
         server = build(resources)
-        await server.start(host, port)
+        await server.start(host, port, tls)
         start_metrics_server(metrics_port, host)
         signal_name = await wait_for_shutdown()
         log.info("shutting down", signal=signal_name)

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.errors import StartupError
+from services.common.tls import GrpcTLS
 
 ENV_PREFIX = "B2X_"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -51,6 +52,23 @@ class CommonSettings(BaseSettings):
     health_addr: str = "localhost:50052"
     probes_addr: str = "localhost:50053"
     grpc_deadline_seconds: float = Field(default=10.0, gt=0, le=300)
+    # TLS between the services (services/common/tls.py); empty = plaintext on a trusted network.
+    grpc_tls_cert_file: str = Field(default="", description="PEM certificate this process serves gRPC with")
+    grpc_tls_key_file: str = Field(default="", description="PEM private key of grpc_tls_cert_file")
+    grpc_tls_ca_file: str = Field(default="", description="PEM CA that clients verify services against")
+    grpc_tls_client_auth: bool = Field(default=False, description="servers require client certificates (mTLS)")
+    grpc_tls_server_name: str = Field(default="", description="name to expect in the services' certificates")
+    # How often state gauges (jobs by status, service status, latest resources) are re-read from PostgreSQL.
+    metrics_snapshot_seconds: float = Field(default=15.0, ge=0.1, le=3600)
+
+    def grpc_tls(self) -> GrpcTLS:
+        return GrpcTLS(
+            self.grpc_tls_cert_file,
+            self.grpc_tls_key_file,
+            self.grpc_tls_ca_file,
+            self.grpc_tls_client_auth,
+            self.grpc_tls_server_name,
+        )
 
     @field_validator("database_url")
     @classmethod

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from b2x.monitoring.v1 import health_pb2_grpc
 
+from services.common.events import check_states_stream
 from services.common.grpc_server import GrpcServer
 from services.common.logging import configure_logging, get_logger
+from services.common.metrics import SnapshotRefresher
 from services.common.runtime import Resources, run_process, serve_until_signal
 from services.common.settings import CommonSettings, load_settings
 from services.health.aggregation.consumer import CheckStateConsumer, ConsumerConfig
@@ -20,6 +22,7 @@ from services.health.aggregation.service import Aggregator
 from services.health.aggregation.store import PostgresAggregationStore
 from services.health.events import BusStatusAnnouncer
 from services.health.grpc_api import SERVICE_NAME, HealthServicer
+from services.health.metrics import HEALTH_SNAPSHOT, HealthSnapshotReader
 from services.health.overview.repository import PostgresOverview
 from services.health.overview.service import HealthOverview
 from services.health.registry.config import HealthConfig, load_config
@@ -90,11 +93,22 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
     registry = RegistryService(PostgresRegistry(resources.pool), announcer=BusStatusAnnouncer(resources.bus))
     servicer = HealthServicer(registry, HealthOverview(PostgresOverview(resources.pool), registry))
     aggregation = build_aggregation(resources, health_settings(settings))
+    streams = {"check-states": check_states_stream(settings.namespace)}
+    snapshot = SnapshotRefresher(
+        HEALTH_SNAPSHOT,
+        HealthSnapshotReader(resources.pool, resources.redis, streams),
+        settings.metrics_snapshot_seconds,
+    )
 
     async def start() -> None:
         if config is not None:
             await registry.sync_file(config.services)
         await aggregation.start()
+        await snapshot.start()
+
+    async def stop() -> None:
+        await snapshot.stop()
+        await aggregation.stop()
 
     # on_start runs before the server listens: nobody reads the registry before it reflects the file,
     # and a failing sync means the process never reports SERVING.
@@ -103,7 +117,7 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
         [SERVICE_NAME],
         [lambda server: health_pb2_grpc.add_HealthServiceServicer_to_server(servicer, server)],
         on_start=start,
-        on_stop=aggregation.stop,
+        on_stop=stop,
         readiness=resources.database_ready,
     )
 

@@ -8,12 +8,14 @@ from b2x.monitoring.v1 import jobs_pb2_grpc
 
 from services.common.grpc_server import GrpcServer
 from services.common.logging import configure_logging, get_logger
+from services.common.metrics import SnapshotRefresher
 from services.common.runtime import Resources, run_process, serve_until_signal
 from services.common.settings import CommonSettings, load_settings
 from services.jobs.events import BusJobEvents
 from services.jobs.grpc_api import SERVICE_NAME, JobsServicer
 from services.jobs.logs import LogStore
 from services.jobs.maintenance import Maintenance
+from services.jobs.metrics import JOBS_SNAPSHOT, JobsSnapshotReader, MeteredJobEvents
 from services.jobs.reporting import WorkerReporting
 from services.jobs.repository import PostgresJobRepository
 from services.jobs.service import JobsService
@@ -31,7 +33,7 @@ def build_server(resources: Resources, settings: CommonSettings) -> GrpcServer:
     jobs_settings = settings if isinstance(settings, JobsSettings) else JobsSettings(**settings.model_dump())
     repository = PostgresJobRepository(resources.pool)
     logs = LogStore(resources.pool)
-    events = BusJobEvents(resources.bus)
+    events = MeteredJobEvents(BusJobEvents(resources.bus))
     service = JobsService(repository, events, logs, jobs_settings.retry_policy())
     trends = JobTrends(PostgresTrendRepository(resources.pool))
     servicer = JobsServicer(service, WorkerReporting(service, repository, logs, events), trends)
@@ -43,13 +45,23 @@ def build_server(resources: Resources, settings: CommonSettings) -> GrpcServer:
         interval=jobs_settings.jobs_reaper_interval_seconds,
         retention_days=jobs_settings.jobs_log_retention_days,
     )
+    snapshot = SnapshotRefresher(JOBS_SNAPSHOT, JobsSnapshotReader(resources.pool), settings.metrics_snapshot_seconds)
+
+    async def start() -> None:
+        await maintenance.start()
+        await snapshot.start()
+
+    async def stop() -> None:
+        await snapshot.stop()
+        await maintenance.stop()
+
     return GrpcServer(
         "jobs",
         [SERVICE_NAME],
         [lambda server: jobs_pb2_grpc.add_JobsServiceServicer_to_server(servicer, server)],
         readiness=resources.database_ready,
-        on_start=maintenance.start,
-        on_stop=maintenance.stop,
+        on_start=start,
+        on_stop=stop,
     )
 
 

@@ -16,6 +16,7 @@ from b2x.monitoring.v1 import probes_pb2_grpc
 
 from services.common.grpc_server import GrpcServer
 from services.common.logging import configure_logging, get_logger
+from services.common.metrics import SnapshotRefresher
 from services.common.runtime import Resources, run_process, serve_until_signal
 from services.common.settings import CommonSettings, load_settings
 from services.probes.agent.breaker import BreakerPolicy
@@ -32,6 +33,7 @@ from services.probes.events import BusProbeEvents
 from services.probes.grpc_api import SERVICE_NAME, ProbesServicer
 from services.probes.insights.repository import InsightsRepository
 from services.probes.insights.service import InsightsService
+from services.probes.metrics import PROBES_SNAPSHOT, ProbesSnapshotReader
 from services.probes.partitions import Partitions
 from services.probes.probing.engine import EngineConfig, ProbeEngine
 from services.probes.repository import PostgresProbeRepository
@@ -125,7 +127,7 @@ def build_server(resources: Resources, settings: CommonSettings, *, with_agent: 
     """
     probes = probes_settings(settings)
     engine = ProbeEngine(engine_config(probes), os.environ)
-    targets = HealthTargetSource(probes.health_addr, probes.grpc_deadline_seconds)
+    targets = HealthTargetSource(probes.health_addr, probes.grpc_deadline_seconds, probes.grpc_tls())
     repository = PostgresProbeRepository(resources.pool)
     service = ProbesService(targets, engine, repository, BusProbeEvents(resources.bus))
     insights = InsightsService(
@@ -133,13 +135,25 @@ def build_server(resources: Resources, settings: CommonSettings, *, with_agent: 
     )
     servicer = ProbesServicer(service, insights)
     agent = build_agent(resources, probes, targets) if with_agent else None
+    snapshot = SnapshotRefresher(PROBES_SNAPSHOT, ProbesSnapshotReader(resources.pool), probes.metrics_snapshot_seconds)
+
+    async def start() -> None:
+        if agent is not None:
+            await agent.start()
+        await snapshot.start()
+
+    async def stop() -> None:
+        await snapshot.stop()
+        if agent is not None:
+            await agent.stop()
+
     return GrpcServer(
         "probes",
         [SERVICE_NAME],
         [lambda server: probes_pb2_grpc.add_ProbesServiceServicer_to_server(servicer, server)],
         readiness=resources.database_ready,
-        on_start=agent.start if agent else None,
-        on_stop=agent.stop if agent else None,
+        on_start=start,
+        on_stop=stop,
     )
 
 

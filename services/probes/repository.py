@@ -25,6 +25,7 @@ from services.probes.domain import (
     SpeedRating,
 )
 from services.probes.fingerprint import endpoint_key
+from services.probes.metrics import record_errors
 from services.probes.partitions import Connection, Partitions
 from services.probes.probing.classify import GROUP, SEVERITY
 
@@ -126,6 +127,8 @@ class PostgresProbeRepository:
                 codec.details_to_json(result.evidence),
                 result.breaker.value if result.breaker else None,
             )
+        if error is not None:
+            record_errors([error])
 
     async def get_test(self, test_id: str) -> ConnectionTestResult:
         row = await self._pool.fetchrow(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import grpc
 from b2x.monitoring.v1 import health_pb2, health_pb2_grpc
 
+from services.common.channels import open_channel
 from services.common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError
 from services.common.logging import get_logger
+from services.common.tls import GrpcTLS
 from services.probes.convert import target_from_proto
 from services.probes.domain import Target
 
@@ -16,9 +18,10 @@ log = get_logger(__name__)
 class HealthTargetSource:
     """TargetSource over gRPC. A channel per lookup: on-demand tests are rare, and nothing is left open."""
 
-    def __init__(self, address: str, deadline_seconds: float) -> None:
+    def __init__(self, address: str, deadline_seconds: float, tls: GrpcTLS | None = None) -> None:
         self._address = address
         self._deadline = deadline_seconds
+        self._tls = tls
 
     async def get(self, service: str) -> Target:
         try:
@@ -47,7 +50,7 @@ class HealthTargetSource:
     async def _call(self, services: list[str], what: str) -> health_pb2.ListProbeTargetsResponse:
         request = health_pb2.ListProbeTargetsRequest(services=services)
         try:
-            async with grpc.aio.insecure_channel(self._address) as channel:
+            async with open_channel(self._address, self._tls, target="health") as channel:
                 stub = health_pb2_grpc.HealthServiceStub(channel)
                 response = await stub.ListProbeTargets(request, timeout=self._deadline)
         except grpc.aio.AioRpcError as error:

@@ -136,7 +136,18 @@ class SimulatedSystem:
         active = max(0, min(pool_total, round(typical + wave(now, 300, 0.2) + self._rng.uniform(-0.4, 0.4))))
         queue = max(0, round(b.queue[0] + b.queue[1] * wave(now, 1200, 0.5) + self._rng.uniform(-20, 20)))
         self._processed += elapsed * (30 + 20 * wave(now, 600))
-        return {
+        enventa = {}
+        if self.system.type == "ERP":
+            # REQ-001 @Enventa figures: the single-threaded Actor's mailbox follows the work queue.
+            enventa = {
+                "erp_actor_queue_depth": max(0, round(queue / 4 + self._rng.uniform(-5, 5))),
+                "erp_actor_processing_time_ms": round(
+                    max(5.0, 40 + 25 * wave(now, 600, 0.4) + self._rng.uniform(-5, 5)), 1
+                ),
+                "erp_connection_status": 1,
+                "erp_session_count": max(1, round(typical * 1.5 + wave(now, 300))),
+            }
+        return enventa | {
             "process_cpu_seconds_total": round(self._cpu_seconds, 3),
             "b2x_cpu_cores": b.cores,
             "process_resident_memory_bytes": int(b.memory_total * memory / 100),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from services.common.logging import configure_logging, get_logger
 from services.common.runtime import run_process, wait_for_shutdown
 from services.common.settings import CommonSettings, load_settings
+from services.common.tracing import configure_tracing
 from services.jobs.sdk import (
     JobHandle,
     JobInfo,
@@ -174,6 +175,7 @@ async def feed(monitor: JobMonitor, runner: WorkerRunner, rng: random.Random) ->
 async def main() -> None:
     settings = load_settings(CommonSettings)
     configure_logging("demo", settings.log_level, settings.log_format)
+    configure_tracing("demo-worker")  # with OTEL_EXPORTER_OTLP_ENDPOINT set, the SDK's reports are traced
     rng = random.Random()  # noqa: S311 - demo data, not security
 
     async def handler(job: JobInfo, handle: JobHandle) -> None:

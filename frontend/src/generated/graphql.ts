@@ -56,6 +56,8 @@ export type AuditEntry = {
   requestId: Maybe<Scalars['String']['output']>;
   /** The caller's address (behind trusted proxies only: the forwarded one) */
   clientIp: Maybe<Scalars['String']['output']>;
+  /** W3C trace id of the request (when tracing is on): its spans in Jaeger */
+  traceId: Maybe<Scalars['String']['output']>;
 };
 
 /** What a bulk retry did */

@@ -28,6 +28,7 @@ from typing import Any, Self
 import grpc
 
 from services.common.logging import get_logger
+from services.common.tls import GrpcTLS
 from services.jobs.sdk import wire
 from services.jobs.sdk.errors import JobsServiceError, JobsServiceUnavailable
 from services.jobs.sdk.handle import JobHandle
@@ -83,7 +84,10 @@ class JobMonitor:
         max_report_interval: float = 30.0,
         max_pending_logs: int = 100_000,
         rpc_timeout: float = 10.0,
+        tls: GrpcTLS | None = None,
     ) -> None:
+        """`tls`: talk to a jobs service that serves TLS (`GrpcTLS(ca_file=...)`, plus a certificate and
+        key where it requires client certificates)."""
         if not worker_id:
             raise ValueError("worker_id is required: the service records which worker runs each job")
         for name, value in (
@@ -95,6 +99,7 @@ class JobMonitor:
                 raise ValueError(f"{name} must be positive (got {value})")
         self.jobs_addr = jobs_addr
         self.worker_id = worker_id
+        self._tls = tls
         self.stats = MonitorStats()
         self._flush_interval = flush_interval
         self._heartbeat_interval = heartbeat_interval
@@ -128,8 +133,8 @@ class JobMonitor:
         """Open the channel and start the background task (idempotent)."""
         if self._task is not None:
             return
-        self._channel, self._stub = wire.open_channel(self.jobs_addr)
-        self._sync_channel, self._sync_stub = wire.open_sync_channel(self.jobs_addr)
+        self._channel, self._stub = wire.open_channel(self.jobs_addr, self._tls)
+        self._sync_channel, self._sync_stub = wire.open_sync_channel(self.jobs_addr, self._tls)
         self._sender = ThreadPoolExecutor(1, thread_name_prefix=f"job-monitor-{self.worker_id}")
         self._closing = False
         self._task = asyncio.create_task(self._run(), name=f"job-monitor:{self.worker_id}")

@@ -10,6 +10,7 @@ import grpc
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
 
 from services.common.protoconv import from_struct, to_struct
+from services.common.tls import GrpcTLS
 from services.jobs.sdk.errors import JobsServiceError, JobsServiceUnavailable
 from services.jobs.sdk.model import JobInfo, Outcome, OutcomeKind, Outgoing, StepStatus
 
@@ -49,14 +50,23 @@ _STEP = {
 _STATUS_NAME: dict[int, str] = {int(v): name.removeprefix("JOB_STATUS_") for name, v in jobs_pb2.JobStatus.items()}
 
 
-def open_channel(address: str) -> tuple[grpc.aio.Channel, Stub]:
-    channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+def open_channel(address: str, tls: GrpcTLS | None = None) -> tuple[grpc.aio.Channel, Stub]:
+    """TLS when `tls` names a CA file (services/common/tls.py), plaintext otherwise."""
+    if tls is not None and tls.dials_tls:
+        options = [*CHANNEL_OPTIONS, *tls.channel_options()]
+        channel = grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)
+    else:
+        channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
     return channel, jobs_pb2_grpc.JobsServiceStub(channel)
 
 
-def open_sync_channel(address: str) -> tuple[grpc.Channel, jobs_pb2_grpc.JobsServiceStub]:
+def open_sync_channel(address: str, tls: GrpcTLS | None = None) -> tuple[grpc.Channel, jobs_pb2_grpc.JobsServiceStub]:
     """A blocking channel for the monitor's sender thread (see JobMonitor._send)."""
-    channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    if tls is not None and tls.dials_tls:
+        options = [*CHANNEL_OPTIONS, *tls.channel_options()]
+        channel = grpc.secure_channel(address, tls.channel_credentials(), options=options)
+    else:
+        channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
     return channel, jobs_pb2_grpc.JobsServiceStub(channel)
 
 

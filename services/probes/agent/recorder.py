@@ -19,6 +19,7 @@ from services.common.logging import get_logger
 from services.probes.agent.handoff import CheckStateStream
 from services.probes.agent.records import CheckRecord
 from services.probes.domain import CommunicationError
+from services.probes.metrics import record_check, record_errors
 
 log = get_logger(__name__)
 
@@ -53,6 +54,7 @@ class CheckRecorder:
         self.written = 0
 
     def add(self, record: CheckRecord, errors: Sequence[CommunicationError] = ()) -> None:
+        record_check(record)
         self._records.append(record)
         self._errors.extend(errors)
         if len(self._records) > MAX_BUFFER:
@@ -79,6 +81,7 @@ class CheckRecorder:
                 self._records[:0], self._errors[:0] = records, errors
                 return 0
             self.written += len(records)
+        record_errors(errors)
         if errors:
             await self._announcer.errors_recorded(errors)
         if self._stream is not None:

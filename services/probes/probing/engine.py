@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from services.common.logging import get_logger
+from services.common.tracing import current_ids
 from services.probes.domain import (
     Classification,
     ConnectionTestMetrics,
@@ -104,7 +105,10 @@ class ProbeEngine:
         options_retries = target.options.max_retries
         max_retries = self.config.max_retries if options_retries is None else max(0, options_retries)
         correlation_id = str(uuid.uuid4())
-        traceparent = f"00-{uuid.UUID(correlation_id).hex}-{uuid.uuid4().hex[:16]}-01"
+        # Inside a traced request (tracing on, e.g. a connection test from the dashboard) the provider gets
+        # our trace id, so the communication error's TraceId finds the whole request in the trace backend.
+        trace_id, span_id = current_ids()
+        traceparent = f"00-{trace_id or uuid.UUID(correlation_id).hex}-{span_id or uuid.uuid4().hex[:16]}-01"
         executed_at = self._clock()
         history: list[RetryAttempt] = []
         number = 0

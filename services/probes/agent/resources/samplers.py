@@ -24,6 +24,7 @@ from services.common.masking import sanitize_url
 from services.probes.agent.resources.model import ResourceSample
 from services.probes.agent.resources.promtext import MetricNames, parse
 from services.probes.domain import HOST_PROCESS, ResourceSource, Target
+from services.probes.metrics import ERP_FIGURES, record_erp_figures
 from services.probes.probing.evidence import Redactor
 from services.probes.probing.faults import MissingVariable
 from services.probes.probing.placeholders import expand
@@ -156,11 +157,18 @@ class _Counter:
     value: float
 
 
+ERP_NAMES = frozenset(ERP_FIGURES)
+
+
 class PrometheusSampler:
     """Scrapes a Prometheus text endpoint; CPU and processing rate come from counters between scrapes."""
 
-    def __init__(self, url: str, environ: Mapping[str, str], client: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(
+        self, url: str, environ: Mapping[str, str], client: httpx.AsyncClient, timeout: float, service: str = ""
+    ) -> None:
+        """`service`: the slug the enventa figures (REQ-001 erp_*) found at the URL are exposed under."""
         self._template = url
+        self._service = service
         self._environ = environ
         self._client = client
         self._timeout = timeout
@@ -183,7 +191,10 @@ class PrometheusSampler:
             raise SampleError(redactor.text(f"metrics endpoint unreachable: {reason}", 300)) from None
         if response.status_code != 200:
             raise SampleError(f"metrics endpoint answered HTTP {response.status_code}")
-        values = self._names.pick(parse(response.text, self._names.wanted))
+        parsed = parse(response.text, self._names.wanted | ERP_NAMES)
+        values = self._names.pick(parsed)
+        if self._service:
+            record_erp_figures(self._service, {name: parsed[name] for name in ERP_NAMES if name in parsed})
         now = time.monotonic()
         cores = values.get("cpu_cores") or 1.0
         cpu = self._rate("cpu_seconds", values, now)
@@ -219,7 +230,7 @@ class PrometheusSampler:
 def sampler_for(target: Target, environ: Mapping[str, str], client: httpx.AsyncClient, timeout: float) -> Sampler:
     resources = target.resources
     if resources.metrics_url:
-        return PrometheusSampler(resources.metrics_url, environ, client, timeout)
+        return PrometheusSampler(resources.metrics_url, environ, client, timeout, target.slug)
     if resources.process_name == HOST_PROCESS or resources.process_name.startswith(HOST_PROCESS + ":"):
         return HostSampler()
     return ProcessSampler(resources.process_name, resources.process_pid)
