@@ -21,7 +21,12 @@ OPEN = 15_000
 async def _progress(dashboard: Dashboard, job_id: str, processed: int, sequence: int) -> None:
     await dashboard.jobs.ReportProgress(
         jobs_pb2.ReportProgressRequest(
-            job_id=job_id, total_items=100, processed_items=processed, succeeded_items=processed, sequence=sequence
+            worker_id="ui-test",
+            job_id=job_id,
+            total_items=100,
+            processed_items=processed,
+            succeeded_items=processed,
+            sequence=sequence,
         ),
         timeout=T,
     )

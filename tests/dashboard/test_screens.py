@@ -87,7 +87,9 @@ async def test_the_overview_shows_the_stacks_real_health_trend_and_figures(
 
     # Quick action: failed jobs of the last 24 h that nobody retried get a new attempt, after a confirmation.
     failed = await dashboard.running_job(f"UI_BULK_{uuid.uuid4().hex[:6].upper()}")
-    await dashboard.jobs.FailJob(jobs_pb2.FailJobRequest(job_id=failed, error_message="CRM token expired"), timeout=T)
+    await dashboard.jobs.FailJob(
+        jobs_pb2.FailJobRequest(worker_id="ui-test", job_id=failed, error_message="CRM token expired"), timeout=T
+    )
     await page.get_by_role("button", name="Retry failed jobs (24 h)…").click()
     dialog = page.get_by_role("dialog", name="Retry failed jobs?")
     await _no_violations(page, "overview with the bulk retry dialog")

@@ -86,7 +86,11 @@ async def fail_jobs(stub: jobs_pb2_grpc.JobsServiceStub, count: int, category: s
         await stub.StartJob(jobs_pb2.StartJobRequest(job_id=job.id, worker_id="e2e-worker"), timeout=10)
         await stub.FailJob(
             jobs_pb2.FailJobRequest(
-                job_id=job.id, error_message="article 4711-B rejected", error_category=category, error_class=error_class
+                worker_id="e2e-worker",
+                job_id=job.id,
+                error_message="article 4711-B rejected",
+                error_category=category,
+                error_class=error_class,
             ),
             timeout=10,
         )

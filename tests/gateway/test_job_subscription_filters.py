@@ -30,11 +30,11 @@ async def test_subscribers_get_only_the_jobs_and_changes_they_asked_for(gw: Gate
         await notices.subscribe(SUB, {"changes": ["started", "completed"]})
         await asyncio.sleep(0.3)
         for job_id in jobs:
-            await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job_id), timeout=T)
+            await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job_id, worker_id="w"), timeout=T)
             await gw.jobs.ReportProgress(
-                jobs_pb2.ReportProgressRequest(job_id=job_id, processed_items=5, sequence=1), timeout=T
+                jobs_pb2.ReportProgressRequest(worker_id="w", job_id=job_id, processed_items=5, sequence=1), timeout=T
             )
-        await gw.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=jobs[2]), timeout=T)
+        await gw.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w", job_id=jobs[2]), timeout=T)
 
         seen_rows = [(await rows.receive())["payload"]["data"]["jobStatusChanged"] for _ in range(4)]
         assert {(e["jobId"], e["change"]) for e in seen_rows} == {
@@ -65,7 +65,7 @@ async def test_log_follow_from_sequence_zero_gets_lines_stored_before_it_subscri
     entry = jobs_pb2.LogEntry(sequence=1, level=3, message="stored before the subscription")  # type: ignore[arg-type]
     entry.timestamp.GetCurrentTime()
     await gw.jobs.ReportBatch(
-        jobs_pb2.ReportBatchRequest(reports=[jobs_pb2.JobReport(job_id=job.id, logs=[entry])]), timeout=T
+        jobs_pb2.ReportBatchRequest(worker_id="w", reports=[jobs_pb2.JobReport(job_id=job.id, logs=[entry])]), timeout=T
     )
     async with GraphQLWebSocket(gw.url, {"Authorization": f"Bearer {gw.viewer}"}) as ws:
         assert (await ws.receive())["type"] == "connection_ack"

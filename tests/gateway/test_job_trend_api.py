@@ -26,9 +26,11 @@ async def _finish(gw: Gateway, job_type: str, tenant: str, outcome: str) -> None
         return
     await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id, worker_id="w"), timeout=T)
     if outcome == "complete":
-        await gw.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=job.id), timeout=T)
+        await gw.jobs.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w", job_id=job.id), timeout=T)
     else:
-        await gw.jobs.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="ERP timeout"), timeout=T)
+        await gw.jobs.FailJob(
+            jobs_pb2.FailJobRequest(worker_id="w", job_id=job.id, error_message="ERP timeout"), timeout=T
+        )
 
 
 async def test_the_trend_counts_finished_jobs_per_day_and_type_within_the_tenant_scope(gw: Gateway) -> None:
@@ -43,7 +45,7 @@ async def test_the_trend_counts_finished_jobs_per_day_and_type_within_the_tenant
     ):
         await _finish(gw, job_type, tenant, outcome)
     running = (await gw.jobs.CreateJob(jobs_pb2.CreateJobRequest(job_type="CRM_EXPORT"), timeout=T)).job
-    await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=running.id), timeout=T)
+    await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=running.id, worker_id="w"), timeout=T)
 
     trend = (await gw.query(gw.viewer, TREND, {"days": 7})).json()["data"]["jobTrend"]
     assert len(trend["days"]) == 7
@@ -89,8 +91,10 @@ async def test_retry_failed_jobs_retries_only_those_not_retried_yet_within_scope
                 jobs_pb2.CreateJobRequest(job_type="CRM_EXPORT", tenant_id=tenant, max_attempts=1), timeout=T
             )
         ).job
-        await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id), timeout=T)
-        await gw.jobs.FailJob(jobs_pb2.FailJobRequest(job_id=job.id, error_message="token expired"), timeout=T)
+        await gw.jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job.id, worker_id="w"), timeout=T)
+        await gw.jobs.FailJob(
+            jobs_pb2.FailJobRequest(worker_id="w", job_id=job.id, error_message="token expired"), timeout=T
+        )
         failed.append(job.id)
     await gw.jobs.RetryJob(jobs_pb2.RetryJobRequest(job_id=failed[0]), timeout=T)
 

@@ -40,13 +40,16 @@ async def test_each_finished_job_is_counted_once_by_outcome_with_its_failure_lab
 
     done = await running_job(stub, JOB_TYPE, tenant_id=TENANT)
     await stub.ReportProgress(
-        jobs_pb2.ReportProgressRequest(job_id=done.id, processed_items=50, succeeded_items=50, sequence=1),
+        jobs_pb2.ReportProgressRequest(
+            worker_id="w-1", job_id=done.id, processed_items=50, succeeded_items=50, sequence=1
+        ),
         timeout=TIMEOUT,
     )
-    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=done.id), timeout=TIMEOUT)
+    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=done.id), timeout=TIMEOUT)
     failed = await running_job(stub, JOB_TYPE, tenant_id=TENANT)
     await stub.FailJob(
         jobs_pb2.FailJobRequest(
+            worker_id="w-1",
             job_id=failed.id,
             error_message="price group unknown",
             error_category="ERP_DATA_VALIDATION",
@@ -93,11 +96,13 @@ async def test_the_snapshot_reads_jobs_by_status_the_oldest_queued_job_and_the_e
         await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="ERP_PRICE_UPDATE", tenant_id="north"), timeout=TIMEOUT)
     running = await running_job(stub, "ERP_PRICE_UPDATE", total=200, tenant_id="north")
     await stub.ReportProgress(
-        jobs_pb2.ReportProgressRequest(job_id=running.id, processed_items=50, succeeded_items=50, sequence=1),
+        jobs_pb2.ReportProgressRequest(
+            worker_id="w-1", job_id=running.id, processed_items=50, succeeded_items=50, sequence=1
+        ),
         timeout=TIMEOUT,
     )
     finished = await running_job(stub, "ERP_PRICE_UPDATE", tenant_id="south")
-    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=finished.id), timeout=TIMEOUT)
+    await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=finished.id), timeout=TIMEOUT)
 
     samples = await JobsSnapshotReader((await harness.resources("jobs")).pool)()
     jobs = dict(samples["b2x_jobs"])
