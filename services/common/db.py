@@ -105,13 +105,18 @@ def discover_migrations(directory: Path) -> list[Migration]:
     return found
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[int]:
-    """Apply the schema's pending migrations; returns the versions applied now."""
+async def migrate(pool: asyncpg.Pool, schema: str, directory: Path, *, as_role: str | None = None) -> list[int]:
+    """Apply the schema's pending migrations; returns the versions applied now.
+
+    With `as_role`, an administrator's connection migrates as that role (`SET ROLE`), so what the
+    migrations create belongs to the service's role, as when the service migrates at start-up."""
     migrations = discover_migrations(directory)
     applied_now: list[int] = []
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
         try:
+            if as_role is not None:
+                await conn.execute(f'SET ROLE "{as_role}"')
             # A service's role owns its schema but may not create schemas (IF NOT EXISTS still needs that right).
             if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
                 await conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -135,6 +140,8 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[int]
                 applied_now.append(migration.version)
                 log.info("migration applied", schema=schema, version=migration.version, name=migration.name)
         finally:
+            if as_role is not None:
+                await conn.execute("RESET ROLE")
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
     return applied_now
 

@@ -1,16 +1,18 @@
 """Least privilege in PostgreSQL: one login role per service, owning that service's schema and nothing else.
 
-    python -m services.common.roles --admin-url postgresql://admin@db/b2x [--password-file roles.json]
+    python -m services.common.roles --admin-url postgresql://admin@db/b2x [--password-file F] [--print-passwords]
 
 (`B2X_JOBS_DB_PASSWORD`, `B2X_HEALTH_DB_PASSWORD`, … set a role's password explicitly, e.g. in compose)
 
 run once by an administrator (a role with CREATEROLE that can create schemas in the database) creates or
 updates the roles `b2x_jobs`, `b2x_health`, `b2x_probes` and `b2x_gateway`, makes each the owner of its
 schema and of everything already in it, takes CREATE on `public` and CONNECT on the database away from
-everyone else, and prints one DSN per service for `B2X_DATABASE_URL`. `b2c up` does the same for the
-embedded server (and for a B2X_DATABASE_URL whose user may create roles) on every start; the passwords
-are kept in the data directory. Services still migrate their own schema at start-up, as its owner,
-under the advisory lock. Idempotent: running it again only resets what drifted.
+everyone else, and prints one DSN per service for `B2X_DATABASE_URL` (passwords masked unless asked
+for: container logs keep what a one-shot job prints). `b2c up` does the same for the embedded server (and
+for a B2X_DATABASE_URL whose user may create roles) on every start; the passwords are kept in the data
+directory. Services still migrate their own schema at start-up, as its owner, under the advisory lock;
+`python -m services.common.migrate_all` with the administrator's DSN migrates each schema as its role.
+Idempotent: running it again only resets what drifted.
 """
 
 from __future__ import annotations
@@ -138,7 +140,9 @@ async def _main(args: argparse.Namespace) -> int:
             passwords[service] = explicit
     dsns = await provision(args.admin_url, passwords, prefix=args.prefix)
     for service, dsn in dsns.items():
-        print(f"{service}\t{dsn}")
+        # Container logs keep what a one-shot job prints: passwords only when asked for.
+        shown = dsn if args.print_passwords else dsn_for(args.admin_url, role_name(service, args.prefix), "****")
+        print(f"{service}\t{shown}")
     return 0
 
 
@@ -147,6 +151,9 @@ def main() -> None:
     parser.add_argument("--admin-url", required=True, help="a DSN of a role that may create roles and schemas")
     parser.add_argument("--password-file", help="JSON file that keeps the roles' passwords (created 0600)")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="role names are <prefix>_<service>")
+    parser.add_argument(
+        "--print-passwords", action="store_true", help="print the DSNs with their passwords (else masked)"
+    )
     try:
         sys.exit(asyncio.run(_main(parser.parse_args())))
     except (StartupError, OSError, asyncpg.PostgresError) as error:

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
 from services.common.db import create_pool, migrate
+from services.common.migrate_all import migrate_all
 from services.common.roles import SERVICES, load_passwords, provision, role_name
 from services.jobs.main import MIGRATIONS as JOBS_MIGRATIONS
 
@@ -55,6 +56,36 @@ async def test_each_service_migrates_and_owns_only_its_own_schema(roles: tuple[s
         assert not await jobs.fetchval("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
     finally:
         await gateway.close()
+        await jobs.close()
+
+
+async def test_the_migration_job_run_as_an_administrator_leaves_every_table_to_its_services_role(
+    database_url: str, roles: tuple[str, dict[str, str]]
+) -> None:
+    """`python -m services.common.migrate_all` with the administrator's DSN (the Kubernetes migration Job)
+    migrates each schema as its role, so the services can still migrate and write their own tables later."""
+    prefix, dsns = roles
+    applied = await migrate_all(database_url, prefix=prefix)
+    assert all(applied[schema] for schema in ("jobs", "health", "probes", "gateway"))
+    admin = await asyncpg.connect(database_url)
+    try:
+        owners = await admin.fetch(
+            "SELECT schemaname, tableowner FROM pg_tables WHERE schemaname = ANY($1::text[])", list(SERVICES)
+        )
+    finally:
+        await admin.close()
+    assert owners
+    assert {(r["schemaname"], r["tableowner"]) for r in owners} == {
+        (r["schemaname"], role_name(r["schemaname"], prefix)) for r in owners
+    }
+    jobs = await create_pool(dsns["jobs"], application_name="t-jobs", min_size=1, max_size=1)
+    try:
+        assert await migrate(jobs, "jobs", JOBS_MIGRATIONS) == []  # nothing left, nothing refused
+        await jobs.execute(
+            "INSERT INTO jobs.jobs (id, root_job_id, job_type, tenant_id, status)"
+            " SELECT id, id, 'ERP_STOCK_SYNC', 'default', 'QUEUED' FROM (SELECT gen_random_uuid() AS id) AS new"
+        )
+    finally:
         await jobs.close()
 
 

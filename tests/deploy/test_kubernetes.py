@@ -54,7 +54,7 @@ def test_every_base_resource_is_valid_for_the_kubernetes_api() -> None:
 @pytest.mark.parametrize("target", ["base", "overlays/example"])
 def test_kustomize_renders_a_valid_installation(target: str) -> None:
     """`kubectl kustomize` builds base and overlay; every rendered object is schema-valid; the generated
-    ConfigMaps and Secret are referenced under their hashed names."""
+    ConfigMaps and Secrets are referenced under their hashed names."""
     docs = rendered(K8S / target)
     for doc in docs:
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
@@ -65,7 +65,13 @@ def test_kustomize_renders_a_valid_installation(target: str) -> None:
                 assert source["configMapRef"]["name"] in config_maps
     if target != "base":
         assert {d["metadata"]["namespace"] for d in docs} == {"b2x"}
-        assert len(by_kind(docs, "Secret")) == 1
+        secrets = by_kind(docs, "Secret")
+        assert {name.rsplit("-", 1)[0] for name in secrets} == {"b2x-credentials", "b2x-database"}
+        for pod in [d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")]:
+            for container in pod["containers"] + pod.get("initContainers", []):
+                refs = [s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s]
+                refs += [e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", []) if "valueFrom" in e]
+                assert set(refs) <= set(secrets), refs
 
 
 def test_deployments_probe_and_size_each_part_as_the_seed_says() -> None:
@@ -115,8 +121,27 @@ def test_budgets_autoscalers_and_the_migration_job_point_at_real_things() -> Non
         assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] in deployments
     for hpa in by_kind(docs, "HorizontalPodAutoscaler").values():
         assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
-    job = by_kind(docs, "Job")["b2x-migrate"]["spec"]["template"]["spec"]["containers"][0]
-    assert job["command"] == ["python", "-m", "services.common.migrate_all"]
+    job = by_kind(docs, "Job")["b2x-migrate"]["spec"]["template"]["spec"]
+    assert job["initContainers"][0]["command"][:3] == ["python", "-m", "services.common.roles"]
+    assert job["containers"][0]["command"] == ["python", "-m", "services.common.migrate_all"]
+
+
+def test_each_service_logs_in_as_its_own_role_and_only_the_migration_job_sees_the_administrator() -> None:
+    """Least privilege (ADR 0011): a Deployment gets its own role's password and DSN, never another's and
+    never the administrator's DSN; the migration Job creates the roles with the administrator's."""
+    docs = base_resources()
+    for name, deployment in by_kind(docs, "Deployment").items():
+        service = name.removeprefix("b2x-")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert env["B2X_DATABASE_URL"]["value"].startswith(f"postgresql://b2x_{service}:$(DB_ROLE_PASSWORD)@")
+        secret = env["DB_ROLE_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": "b2x-database", "key": f"B2X_{service.upper()}_DB_PASSWORD"}
+        sources = [s.get("secretRef", {}).get("name") for s in container.get("envFrom", [])]
+        assert "b2x-database" not in sources, name
+    job = by_kind(docs, "Job")["b2x-migrate"]["spec"]["template"]["spec"]
+    assert "$(B2X_ADMIN_DATABASE_URL)" in job["initContainers"][0]["command"]
+    assert {"name": "B2X_DATABASE_URL", "value": "$(B2X_ADMIN_DATABASE_URL)"} in job["containers"][0]["env"]
 
 
 @pytest.mark.parametrize("path", ["base/services.yaml", "overlays/example/services.yaml"])
