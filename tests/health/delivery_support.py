@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -66,6 +67,10 @@ class SmtpServer:
         if self.credentials is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True,
                           auth_require_tls=self.tls_context is not None)  # fmt: skip
+        if not self.port:  # aiosmtpd's Controller checks its own port by connecting: it needs a number up front
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
         self.controller = Controller(_Collect(self.received), hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
         self.port = self.controller.port
@@ -86,8 +91,9 @@ class SmtpServer:
 
 @dataclass
 class HttpReceiver:
-    """Records every POST (path, headers, JSON body); `script` holds what to do with the next requests:
-    an HTTP status to answer, or a float = seconds to hang before answering 200. Empty script: 200."""
+    """Records every POST it accepts (path, headers, JSON body); `script` holds what to do with the next
+    requests: an HTTP status to answer, or a float = seconds to hang (then 504, the request not accepted).
+    Empty script: 200."""
 
     script: list[int | float] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -98,7 +104,7 @@ class HttpReceiver:
         action = self.script.pop(0) if self.script else 200
         if isinstance(action, float):
             await asyncio.sleep(action)
-            action = 200
+            action = 504
         body = await request.body()
         if action == 200:
             self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": json.loads(body)})
