@@ -127,7 +127,7 @@ class WebhookSink:
         )
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -140,19 +140,18 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(directory: Path, host: str, smtp_port: int, http_port: int) -> None:
+async def serve(directory: Path, smtp_socket: socket.socket, http_socket: socket.socket) -> None:
     """Both servers in this event loop until cancelled (SIGTERM stops uvicorn, then the SMTP server)."""
     import uvicorn  # noqa: PLC0415 - only the process itself needs the server
     from aiosmtpd.smtp import SMTP  # noqa: PLC0415
 
     mailbox = Mailbox(directory / "mail")
-    smtp_socket = _listen(host, smtp_port)
     loop = asyncio.get_running_loop()
     smtp = await loop.create_server(lambda: SMTP(mailbox, hostname="b2x-demo-inbox"), sock=smtp_socket)
     sink = WebhookSink(directory)
     config = uvicorn.Config(sink.app(), log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
     try:
-        await uvicorn.Server(config).serve(sockets=[_listen(host, http_port)])
+        await uvicorn.Server(config).serve(sockets=[http_socket])
     finally:
         smtp.close()
         await smtp.wait_closed()
@@ -166,7 +165,8 @@ def main() -> None:
     host = ports.local_host
     print(f"Demo SMTP catcher  smtp://{host}:{ports.demo_smtp}  -> {directory / 'mail'}/*.eml", flush=True)
     print(f"Demo webhook sink  http://{host}:{ports.demo_webhook}/  -> {directory / 'webhooks.jsonl'}", flush=True)
-    asyncio.run(serve(directory, host, ports.demo_smtp, ports.demo_webhook))
+    sockets = listen(host, ports.demo_smtp), listen(host, ports.demo_webhook)
+    asyncio.run(serve(directory, *sockets))
 
 
 if __name__ == "__main__":
