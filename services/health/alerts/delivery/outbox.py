@@ -27,7 +27,7 @@ _ROUTE_LOCK = 0x62327864_6C76  # "b2xdlv": one router at a time across replicas
 _INSERT_NOTICE = """
 INSERT INTO health.notification_notices (alert_id, fingerprint, episode, state, severity, summary, description,
     labels, annotations, started_at, changed_at, resolved_at, occurrences, acknowledged_by, comment, silenced_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9::text::jsonb, $10, $11, $12, $13, $14, $15, $16)
 """
 
 _UPSERT_GROUP = """
@@ -107,14 +107,17 @@ class Claimed:
 def _notice_args(notice: AlertNotice) -> tuple[Any, ...]:
     return (
         notice.alert_id, notice.fingerprint, notice.episode, str(notice.state), str(notice.severity),
-        notice.summary, notice.description, dict(notice.labels), dict(notice.annotations), notice.started_at,
+        notice.summary, notice.description, json.dumps(dict(notice.labels)), json.dumps(dict(notice.annotations)),
+        notice.started_at,
         notice.changed_at, notice.resolved_at, notice.occurrences, notice.acknowledged_by, notice.comment,
         notice.silenced_by,
     )  # fmt: skip
 
 
-async def insert_notices(connection: asyncpg.Connection, notices: Sequence[AlertNotice]) -> None:
-    """The outbox write, on the caller's connection and so inside the caller's transaction."""
+async def insert_notices(connection: Connection, notices: Sequence[AlertNotice]) -> None:
+    """The outbox write, on the caller's connection and so inside the caller's transaction.
+
+    Labels travel as JSON text, so any asyncpg connection works, with or without our jsonb codec."""
     if notices:
         await connection.executemany(_INSERT_NOTICE, [_notice_args(n) for n in notices])
 
