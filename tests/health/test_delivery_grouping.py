@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
+from services.health.alerts.delivery.outbox import Outbox
 from services.health.alerts.notice import AlertState, Severity
-from tests.health.delivery_support import FAST_ROUTE, HttpReceiver, count, delivery, eventually, notice, submit
+from services.health.registry.config import parse_config
+from tests.health.delivery_support import (
+    FAST_ROUTE,
+    HttpReceiver,
+    SmtpServer,
+    count,
+    delivery,
+    eventually,
+    notice,
+    submit,
+)
 from tests.support import ServiceHarness
 
 
@@ -21,25 +33,41 @@ def _config(url: str, route: str = FAST_ROUTE) -> str:
     return f"  channels:\n    webhook: {{url: '{url}/hook'}}\n{route}"
 
 
-async def test_forty_failed_jobs_of_one_kind_make_one_message_listing_them_all(harness, pool) -> None:
-    """40 alerts of one rule within the group_wait go out as ONE webhook call with 40 alerts, not 40 calls."""
+async def test_forty_failed_jobs_of_one_kind_make_one_mail_and_one_webhook_call_listing_them_all(harness, pool) -> None:
+    """40 alerts of one rule within the group_wait go out as ONE e-mail and ONE webhook call listing all 40,
+    not 40 of each; the sent counter moves by one per channel."""
+    smtp = SmtpServer().start()
+    sent_before = {c: _sent(c) for c in ("email", "webhook")}
     async with HttpReceiver().running() as receiver:
-        sink, worker = delivery(harness.settings, pool, _config(receiver.url))
+        config = (
+            f"  channels:\n    webhook: {{url: '{receiver.url}/hook'}}\n"
+            f"    email: {{to: [ops@example.test], host: 127.0.0.1, port: {smtp.port}, security: none}}\n{FAST_ROUTE}"
+        )
+        sink, worker = delivery(harness.settings, pool, config)
         worker.start()
         try:
-            started = time.monotonic()
             for batch in range(4):
                 await submit(pool, sink, [notice(f"a{batch}-{i}", job_type="export") for i in range(10)])
-            await eventually(lambda: len(receiver.requests) >= 1, what="the grouped message")
+            await eventually(
+                lambda: len(receiver.requests) >= 1 and len(smtp.received) >= 1, what="the grouped messages"
+            )
             await asyncio.sleep(1.5)  # nothing else follows: every alert was in the first message
         finally:
             await worker.stop()
-    assert len(receiver.requests) == 1
+            smtp.stop()
+    assert len(receiver.requests) == 1 and len(smtp.received) == 1
     body = receiver.requests[0]["body"]
     assert len(body["alerts"]) == 40 and body["status"] == "firing" and body["groupLabels"] == {"rule": "job_failed"}
-    assert time.monotonic() - started >= 0.5  # group_wait was honoured
+    assert smtp.received[0]["Subject"] == "[B2X FIRING:40] job_failed — 40 alerts"
+    text = smtp.received[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert all(f"job_failed a{b}-{i} " in text for b in range(4) for i in range(10))
+    assert {c: _sent(c) - sent_before[c] for c in sent_before} == {"email": 1, "webhook": 1}
     attempts = await sink.attempts("a3-9")
-    assert [(a.channel, a.status, a.attempt) for a in attempts] == [("webhook", "sent", 1)]
+    assert sorted((a.channel, a.status, a.attempt) for a in attempts) == [("email", "sent", 1), ("webhook", "sent", 1)]
+
+
+def _sent(channel: str) -> float:
+    return REGISTRY.get_sample_value("b2x_notifications_sent_total", {"channel": channel}) or 0.0
 
 
 async def test_unacknowledged_alerts_repeat_and_an_acknowledgement_stops_the_repeats(harness, pool) -> None:
@@ -148,3 +176,23 @@ async def test_two_workers_never_send_one_notification_twice(harness, pool) -> N
     # Each alert is told once as new; a later message of its group may list it again, still firing.
     assert set(told) == {f"t{r}-{i}" for r in range(5) for i in range(30)}
     assert await count(pool, "SELECT count(*) FROM health.notifications WHERE status = 'sent'") == len(keys)
+
+
+async def test_a_channel_removed_from_the_file_leaves_its_groups_behind(harness, pool) -> None:
+    """Groups made for a channel that is no longer configured are dropped at their flush, not sent anywhere."""
+    async with HttpReceiver().running() as receiver:
+        sink, _ = delivery(harness.settings, pool, _config(receiver.url))
+        await submit(pool, sink, [notice("gone1")])
+        await Outbox(
+            pool, parse_config("notifications:\n" + _config(receiver.url), Path("x")).notifications
+        ).route_pending()
+        assert await count(pool, "SELECT count(*) FROM health.notification_groups") == 1
+        _, worker = delivery(
+            harness.settings, pool, f"  channels:\n    other: {{type: webhook, url: '{receiver.url}'}}\n{FAST_ROUTE}"
+        )
+        worker.start()
+        try:
+            await eventually(lambda: pool.fetchval("SELECT count(*) = 0 FROM health.notification_groups"), what="drop")
+        finally:
+            await worker.stop()
+    assert receiver.requests == []

@@ -216,6 +216,11 @@ class Outbox:
         return made
 
     async def _flush_one(self, conn: Connection, group: asyncpg.Record, now: datetime) -> int:
+        if group["channel"] not in self._config.channels:
+            # The channel was removed from the file: its groups go; what was already made for it stays pending
+            # (visible in the alerts' history) until the channel comes back.
+            await conn.execute("DELETE FROM health.notification_groups WHERE id = $1", group["id"])
+            return 0
         timing: Timing = timing_for(self._config, group["route"], group["channel"])
         members = await conn.fetch(_MEMBERS, group["id"])
         live = [m for m in members if not m["silenced_by"]]
