@@ -107,7 +107,8 @@ class HttpReceiver:
             action = 504
         body = await request.body()
         if action == 200:
-            self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": json.loads(body)})
+            self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": json.loads(body),
+                                  "at": time.monotonic()})  # fmt: skip
         self.answered.append(action)
         return JSONResponse({"status": "ok" if action == 200 else "scripted failure"}, status_code=action)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,27 @@ async def test_a_channel_removed_from_the_file_leaves_its_groups_behind(harness,
         finally:
             await worker.stop()
     assert receiver.requests == []
+
+
+async def test_group_wait_then_group_interval_pace_the_messages_of_a_group(harness, pool) -> None:
+    """The first message waits group_wait (collecting what comes meanwhile); a later alert of the same group
+    waits for group_interval after that message, then comes with the still-firing ones."""
+    route = "  route: {group_wait: 1s, group_interval: 2s, repeat_interval: 1h}\n"
+    async with HttpReceiver().running() as receiver:
+        sink, worker = delivery(harness.settings, pool, _config(receiver.url, route))
+        worker.start()
+        try:
+            submitted = time.monotonic()
+            await submit(pool, sink, [notice("p1")])
+            await asyncio.sleep(0.4)
+            await submit(pool, sink, [notice("p2")])
+            await eventually(lambda: len(receiver.requests) == 1, what="the first message")
+            await submit(pool, sink, [notice("p3")])
+            await eventually(lambda: len(receiver.requests) == 2, what="the second message")
+        finally:
+            await worker.stop()
+    first, second = receiver.requests
+    assert first["at"] - submitted >= 1.0
+    assert [a["annotations"]["alert_id"] for a in first["body"]["alerts"]] == ["p1", "p2"]
+    assert second["at"] - first["at"] >= 1.8  # group_interval runs from flush to flush; a send takes a few ms
+    assert [a["annotations"]["alert_id"] for a in second["body"]["alerts"]] == ["p1", "p2", "p3"]
