@@ -56,6 +56,7 @@ class SmtpServer:
     port: int = 0
     tls_context: ssl.SSLContext | None = None
     require_starttls: bool = False
+    implicit_tls: ssl.SSLContext | None = None  # SMTPS: TLS from the first byte
     credentials: tuple[str, str] | None = None
     received: list[EmailMessage] = field(default_factory=list)
     controller: Controller | None = None
@@ -64,6 +65,8 @@ class SmtpServer:
         kwargs: dict[str, Any] = {}
         if self.tls_context is not None:
             kwargs.update(tls_context=self.tls_context, require_starttls=self.require_starttls)
+        if self.implicit_tls is not None:
+            kwargs.update(ssl_context=self.implicit_tls)
         if self.credentials is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True,
                           auth_require_tls=self.tls_context is not None)  # fmt: skip

@@ -81,6 +81,19 @@ async def test_starttls_with_a_private_ca_and_a_login(harness, pool, pki) -> Non
     assert smtp.received[0]["Subject"].startswith("[B2X FIRING:1] job_failed tls1")
 
 
+async def test_implicit_tls_smtps(harness, pool, pki) -> None:
+    """security: tls speaks TLS from the first byte (port 465 style) and checks the certificate."""
+    context, ca_file = pki
+    smtp = SmtpServer(implicit_tls=context).start()
+    sink, _ = delivery(harness.settings, pool, _email(smtp.port, f", ca_file: '{ca_file}'").replace("none", "tls"))
+    try:
+        result = await sink.test_channel("email")
+    finally:
+        smtp.stop()
+    assert result.delivered, result.detail
+    assert len(smtp.received) == 1
+
+
 async def test_a_refused_login_is_recorded_retried_and_reported_by_a_channel_test(harness, pool, pki) -> None:
     """A wrong password: each attempt is recorded as failed naming the refusal (never the password), the
     notification stays pending for the next retry, and testNotificationChannel says not delivered."""
