@@ -54,6 +54,8 @@ class EmailChannel:
         self.name = name
         self._model = model
         self._environ = environ
+        # Connect, EHLO, STARTTLS, AUTH and DATA may each take up to the timeout.
+        self.lease_seconds = 5 * model.timeout_seconds + 30
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self._model.ca_file or None)
@@ -128,6 +130,7 @@ class _HttpChannel:
         self._headers = headers
         self._environ = environ
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self.lease_seconds = 4 * timeout + 30  # connect, write, read and pool waits are each bounded by it
 
     def _where(self) -> str:
         # The URL may carry a token (Slack's does): name only its scheme, host and port.

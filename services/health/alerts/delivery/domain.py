@@ -128,6 +128,9 @@ class Channel(Protocol):
 
     name: str
     kind: str
+    # How long a sender holds a claimed notification: longer than a send can take, so no other replica
+    # takes it over while it is still being sent.
+    lease_seconds: float
 
     async def send(self, message: Message) -> str:
         """Deliver; returns a short detail (the server's answer) for the attempt history."""

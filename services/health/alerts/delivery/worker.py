@@ -103,7 +103,7 @@ class DeliveryWorker:
 
     async def _sender(self, channel: Channel) -> None:
         options = self._options
-        lease = getattr(channel, "lease_seconds", 120.0)
+        lease = channel.lease_seconds
         while not self._stopping.is_set():
             try:
                 batch = await self._outbox.claim(channel.name, options.worker_id, options.in_flight_per_channel, lease)
