@@ -47,10 +47,15 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         connect_timeout=settings.db_connect_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
     )
     try:
         await migrate(pool, "gateway", MIGRATIONS)
-        redis = await connect_redis(settings.redis_url, timeout=settings.db_connect_timeout_seconds)
+        redis = await connect_redis(
+            settings.redis_url,
+            timeout=settings.db_connect_timeout_seconds,
+            command_timeout=settings.redis_timeout_seconds,
+        )
         bus = EventBus(redis, settings.namespace)
         clients = ServiceClients(
             settings.jobs_addr,

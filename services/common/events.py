@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from b2x.monitoring.v1 import events_pb2
 from prometheus_client import Counter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -77,10 +79,20 @@ def describe_redis_url(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
 
 
-async def connect_redis(url: str, *, timeout: float = 5.0) -> aioredis.Redis:
-    """A client whose server answered PING, or StartupError naming the address."""
+async def connect_redis(url: str, *, timeout: float = 5.0, command_timeout: float = 2.0) -> aioredis.Redis:
+    """A client whose server answered PING, or StartupError naming the address.
+
+    Every command gives up after `command_timeout` (a frozen Redis answers nothing, forever), and a
+    command that fails on a connection Redis dropped is retried once on a fresh one, so the first call
+    after Redis returns does not fail for a dead pooled socket.
+    """
     client: aioredis.Redis = aioredis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=None, health_check_interval=30
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=command_timeout,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
     )
     try:
         await asyncio.wait_for(client.ping(), timeout)

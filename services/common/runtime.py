@@ -54,10 +54,15 @@ async def open_resources(
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         connect_timeout=settings.db_connect_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
     )
     try:
         await migrate(pool, schema, migrations)
-        redis = await connect_redis(settings.redis_url, timeout=settings.db_connect_timeout_seconds)
+        redis = await connect_redis(
+            settings.redis_url,
+            timeout=settings.db_connect_timeout_seconds,
+            command_timeout=settings.redis_timeout_seconds,
+        )
         bus = EventBus(redis, settings.namespace)
         try:
             yield Resources(pool=pool, redis=redis, bus=bus)

@@ -46,6 +46,12 @@ class CommonSettings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    db_command_timeout_seconds: float = Field(
+        default=8.0, gt=0, le=600, description="longest a PostgreSQL statement or pool checkout may take"
+    )
+    redis_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="longest a Redis command may take before it counts as a failure"
+    )
     grpc_grace_seconds: float = Field(default=5.0, ge=0, le=300)
     # Where the other services are, for those that call them (gateway, probes).
     jobs_addr: str = "localhost:50051"
