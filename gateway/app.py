@@ -81,6 +81,7 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
                     settings.namespace,
                     per_minute=settings.rate_limit_per_minute,
                     auth_failures=settings.auth_failures_per_minute,
+                    timeout=min(0.5, settings.redis_timeout_seconds),
                 ),
                 sockets=sockets,
             )

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -157,8 +158,15 @@ class Subscription:
 class EventBus:
     """Publishes envelopes and fans them out to local subscribers over one Redis connection."""
 
-    def __init__(self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 1000) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 1000, outbox_limit: int = 20_000
+    ) -> None:
         self._redis = redis
+        self._outbox: deque[tuple[str, list[events_pb2.Event]]] = deque()
+        self._outbox_size = 0
+        self._outbox_limit = outbox_limit
+        self._outbox_ready = asyncio.Event()
+        self._publisher: asyncio.Task[None] | None = None
         self._namespace = namespace
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = {}
@@ -201,6 +209,53 @@ class EventBus:
             return False
         EVENTS_PUBLISHED.labels(str(topic)).inc(len(events))
         return True
+
+    def publish_soon(self, topic: Topic | str, events: Sequence[events_pb2.Event]) -> None:
+        """Queue events for a background task that publishes them in order; never waits for Redis.
+
+        For callers on the database path (the jobs service's batch reports): a frozen or lost Redis costs
+        them nothing. While Redis does not answer the queue holds up to `outbox_limit` events; beyond
+        that new events are dropped and counted like failed publishes.
+        """
+        if not events:
+            return
+        if self._outbox_size + len(events) > self._outbox_limit:
+            EVENTS_PUBLISH_FAILED.labels(str(topic)).inc(len(events))
+            log.warning("events not published; the outbox is full", topic=str(topic), count=len(events))
+            return
+        self._outbox.append((str(topic), list(events)))
+        self._outbox_size += len(events)
+        self._outbox_ready.set()
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_loop(), name="event-bus-publisher")
+
+    async def _publish_loop(self) -> None:
+        while not self._closing or self._outbox:
+            if not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+                continue
+            batch: list[tuple[str, list[events_pb2.Event]]] = []
+            while self._outbox and sum(len(e) for _, e in batch) < 500:
+                batch.append(self._outbox.popleft())
+            self._outbox_size -= sum(len(e) for _, e in batch)
+            await self._send(batch)
+
+    async def _send(self, batch: list[tuple[str, list[events_pb2.Event]]]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for topic, events in batch:
+                    for event in events:
+                        pipe.publish(self.channel(topic), event.SerializeToString())
+                await pipe.execute()
+        except (*_REDIS_DOWN, RedisError) as error:
+            for topic, events in batch:
+                EVENTS_PUBLISH_FAILED.labels(topic).inc(len(events))
+            log.warning("events not published; Redis unreachable", count=sum(len(e) for _, e in batch),
+                        error=str(error) or type(error).__name__)  # fmt: skip
+            return
+        for topic, events in batch:
+            EVENTS_PUBLISHED.labels(topic).inc(len(events))
 
     async def subscribe(self, *topics: Topic | str, confirm_timeout: float = 5.0) -> Subscription:
         """Register a subscriber; returns once Redis confirmed the channels (or Redis is down)."""
@@ -322,9 +377,14 @@ class EventBus:
         for sub in {s for subs in self._subscribers.values() for s in subs}:
             sub.deliver(marker, "")
 
-    async def close(self) -> None:
+    async def close(self, flush_timeout: float = 2.0) -> None:
         self._closing = True
         self._wakeup.set()
+        self._outbox_ready.set()
+        if self._publisher is not None:
+            # What was queued before the stop still goes out, unless Redis does not answer.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
+                await asyncio.wait_for(self._publisher, flush_timeout)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -78,6 +78,9 @@ class LogRepository(Protocol):
     ) -> tuple[list[StoredLog], int]: ...
     async def upsert_steps(self, job_id: str, steps: Sequence[StepUpdate]) -> None: ...
     async def steps(self, job_id: str) -> list[JobStep]: ...
+    async def note(
+        self, job_id: str, level: LogLevel, message: str, context: dict[str, object]
+    ) -> StoredLog | None: ...
 
 
 class JobEventSink(Protocol):
@@ -350,6 +353,15 @@ class JobsService:
             return None
         log.warning("job reaped", job_id=job_id, worker_id=before.worker_id, outcome=outcome["change"])
         await self._events.job_changed(before, after, outcome["change"])
+        note = await self._logs.note(
+            job_id,
+            LogLevel.ERROR if after.status is JobStatus.FAILED else LogLevel.WARNING,
+            (after.error_message or "") if after.status is JobStatus.FAILED else
+            f"worker {before.worker_id or '(unnamed)'} went silent after a cancel request; the job is cancelled",
+            {"reaped": True, "worker_id": before.worker_id or "", "outcome": outcome["change"]},
+        )  # fmt: skip
+        if note is not None:
+            await self._events.logs_appended([note])
         if self.retry_policy.retries_automatically(after):
             delay = self.retry_policy.delay(after.attempt, self._rng.random())
             await self._new_attempt(after, available_at=now + timedelta(seconds=delay), created_by="automatic retry")

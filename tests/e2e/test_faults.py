@@ -11,22 +11,30 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import grpc
+import httpx
+import psutil
 import pytest
-from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
+import websockets
+from b2x.monitoring.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 
+from gateway.auth import KeyStore, Role
+from gateway.settings import GatewaySettings
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.grpc_server import GrpcServer
 from services.common.settings import CommonSettings
 from services.jobs.main import build_server as build_jobs
 from services.jobs.settings import JobsSettings
-from tests.support import ServiceHarness
+from tests.support import GraphQLWebSocket, ServiceHarness, start_gateway
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 10
@@ -48,7 +56,11 @@ class Faults:
         self.pg = EmbeddedPostgres.start(self.pg.data_dir, self.pg.port, durable=False)
 
     def _signal(self, process: Any, sig: signal.Signals) -> None:
-        os.killpg(process.pid, sig)  # the server and all its children (PostgreSQL's backends)
+        # The server and every child: PostgreSQL's backends run in sessions of their own, so not killpg.
+        parent = psutil.Process(process.pid)
+        for each in [parent, *parent.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                each.send_signal(sig)
 
     @contextlib.contextmanager
     def frozen(self, what: str) -> Iterator[None]:
@@ -74,9 +86,9 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
     try:
         yield state
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(state.pg.process.pid, signal.SIGCONT)  # type: ignore[union-attr]
-            os.killpg(state.redis.process.pid, signal.SIGCONT)  # type: ignore[union-attr]
+        for process in (state.pg.process, state.redis.process):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                state._signal(process, signal.SIGCONT)
         state.pg.stop()
         state.redis.stop()
 
@@ -232,3 +244,245 @@ async def test_the_owners_outcome_after_a_reap_is_accepted_and_its_queued_retry_
         reports=[jobs_pb2.JobReport(job_id=chain[1].id, completed=jobs_pb2.Completion())],
     )
     assert not (await stub.ReportBatch(other, timeout=TIMEOUT)).results[0].accepted
+
+
+# -- 3. PostgreSQL down or hung: SERVICE_UNAVAILABLE within the deadline, on HTTP, websocket and in the CLI --------
+
+B2C = str(Path(sys.executable).parent / "b2c")
+JOBS_QUERY = "{ jobs(first: 5) { totalCount } }"
+
+
+@dataclass
+class Gateway:
+    url: str
+    key: str
+    jobs_addr: str = ""
+
+
+async def gateway_over_jobs(harness: ServiceHarness, **overrides: Any) -> Gateway:
+    jobs_addr = await harness.serve("jobs", build_jobs, jobs_settings(harness))
+    url = await harness.gateway(jobs_addr=jobs_addr, health_addr="127.0.0.1:1", probes_addr="127.0.0.1:1", **overrides)
+    pool = await asyncpg.create_pool(harness.settings.database_url, min_size=1, max_size=1)
+    key, _ = await KeyStore(pool).create("faults", Role.OPERATOR)
+    await pool.close()
+    return Gateway(url, key, jobs_addr)
+
+
+async def post(gateway: Gateway, query: str) -> tuple[int, dict[str, Any], float]:
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            f"{gateway.url}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {gateway.key}"}
+        )
+    return response.status_code, response.json(), time.monotonic() - started
+
+
+async def run_b2c(gateway: Gateway, tmp_path: Path, *args: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("B2X_", "B2C_"))}
+    env.update({"B2C_CONFIG": str(tmp_path / "b2c.json"), "B2C_API_URL": gateway.url, "B2C_API_KEY": gateway.key})
+    proc = await asyncio.create_subprocess_exec(
+        B2C, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode() + err.decode()
+
+
+@pytest.mark.parametrize("fault", ["stopped", "frozen"])
+async def test_graphql_answers_service_unavailable_while_postgres_is_stopped_or_frozen(
+    faults: Faults, fault_harness: ServiceHarness, tmp_path: Path, fault: str
+) -> None:
+    """PostgreSQL stopped (connections refused) or frozen with SIGSTOP (nothing answers): a request whose key must
+    be verified gets HTTP 503 with SERVICE_UNAVAILABLE well within the deadline, a websocket handshake closes with
+    1013, and `b2c jobs list` says the service is unavailable and exits 3; all is well again once it is back."""
+    gateway = await gateway_over_jobs(fault_harness, api_key_cache_seconds=0)
+    assert (await post(gateway, JOBS_QUERY))[0] == 200
+    outage = contextlib.ExitStack()
+    if fault == "stopped":
+        faults.stop_postgres()
+        outage.callback(faults.start_postgres)
+    else:
+        outage.enter_context(faults.frozen("postgres"))
+    with outage:
+        status, body, took = await post(gateway, JOBS_QUERY)
+        assert status == 503, body
+        assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "unavailable" in body["errors"][0]["message"]
+        assert took < fault_harness.settings.db_command_timeout_seconds + 1.5
+
+        async with GraphQLWebSocket(gateway.url, {"Authorization": f"Bearer {gateway.key}"}) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.receive(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+        code, output = await run_b2c(gateway, tmp_path, "jobs", "list")
+        assert code == 3, output
+        assert "unavailable" in output and "api-url" not in output
+    for _ in range(50):
+        if (await post(gateway, JOBS_QUERY))[0] == 200:
+            break
+        await asyncio.sleep(0.2)
+    status, body, _ = await post(gateway, JOBS_QUERY)
+    assert status == 200 and body["data"]["jobs"]["totalCount"] == 0
+
+
+async def test_a_frozen_postgres_behind_a_service_is_unavailable_within_its_timeout(
+    faults: Faults, fault_harness: ServiceHarness
+) -> None:
+    """PostgreSQL frozen: the jobs service answers UNAVAILABLE once its statement timeout passes, rather than
+    holding the call until the caller gives up; through the gateway (key cached) that is SERVICE_UNAVAILABLE."""
+    jobs_addr = await fault_harness.serve("jobs", build_jobs, jobs_settings(fault_harness))
+    stub = jobs_pb2_grpc.JobsServiceStub(fault_harness.channel(jobs_addr))
+    url = await fault_harness.gateway(jobs_addr=jobs_addr, health_addr="127.0.0.1:1", probes_addr="127.0.0.1:1")
+    pool = await asyncpg.create_pool(fault_harness.settings.database_url, min_size=1, max_size=1)
+    key, _ = await KeyStore(pool).create("faults", Role.OPERATOR)
+    await pool.close()
+    gateway = Gateway(url, key)
+    assert (await post(gateway, JOBS_QUERY))[0] == 200
+    # A timed-out statement is cancelled over a new connection, which has the connect timeout of its own.
+    settings = fault_harness.settings
+    limit = settings.db_command_timeout_seconds + settings.db_connect_timeout_seconds + 1
+    with faults.frozen("postgres"):
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListJobs(jobs_pb2.ListJobsRequest(), timeout=8)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert time.monotonic() - started < limit
+        _, body, took = await post(gateway, JOBS_QUERY)
+    assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", body
+    assert took < limit
+
+
+# -- 2. a frozen Redis stalls neither the write path nor GraphQL ------------------------------------------------
+
+
+def progress_report(job_id: str, processed: int, sequence: int) -> jobs_pb2.JobReport:
+    entry = jobs_pb2.LogEntry(sequence=sequence, level=common_pb2.LOG_LEVEL_INFO, message=f"{processed} items done")
+    entry.timestamp.GetCurrentTime()
+    return jobs_pb2.JobReport(
+        job_id=job_id,
+        progress=jobs_pb2.ProgressUpdate(total_items=10, processed_items=processed, sequence=sequence),
+        logs=[entry],
+    )
+
+
+async def test_a_frozen_redis_stalls_neither_batch_reports_nor_heartbeats(
+    faults: Faults, fault_harness: ServiceHarness
+) -> None:
+    """Redis frozen (SIGSTOP) for longer than the heartbeat timeout: each batch report still answers within a
+    second, progress and log lines are stored, the heartbeats keep the job RUNNING; it completes once."""
+    stub = await jobs_stub(fault_harness)
+    job = await running_job(stub)
+    with faults.frozen("redis"):
+        for n in range(1, 6):
+            started = time.monotonic()
+            request = jobs_pb2.ReportBatchRequest(worker_id=WORKER, reports=[progress_report(job.id, n, n)])
+            answer = await stub.ReportBatch(request, timeout=5)
+            assert answer.results[0].accepted, answer.results[0].error
+            assert time.monotonic() - started < 1
+            await asyncio.sleep(HEARTBEAT_TIMEOUT / 2)
+        stored = await get(stub, job.id)
+        assert stored.status == jobs_pb2.JOB_STATUS_RUNNING
+        assert stored.progress.processed_items == 5 and stored.log_sequence == 5
+    result = await complete(stub, job.id)
+    assert result.accepted and result.status == jobs_pb2.JOB_STATUS_COMPLETED
+
+
+async def test_a_frozen_redis_does_not_hold_graphql_requests(faults: Faults, fault_harness: ServiceHarness) -> None:
+    """The rate limiter fails open on a Redis that hangs, as it does on one that refuses: requests keep being
+    answered within a second, with the limiter's Redis calls bounded."""
+    gateway = await gateway_over_jobs(fault_harness)
+    assert (await post(gateway, JOBS_QUERY))[0] == 200
+    with faults.frozen("redis"):
+        for _ in range(3):
+            status, body, took = await post(gateway, JOBS_QUERY)
+            assert status == 200 and body["data"]["jobs"]["totalCount"] == 0, body
+            assert took < 1.5
+
+
+# -- 4. jobStatusChanged resumes where a client left off ---------------------------------------------------------
+
+STATUS_SUBSCRIPTION = """subscription($since: DateTime) {
+  jobStatusChanged(since: $since) { jobId change status job { updatedAt } }
+}"""
+
+
+async def test_a_client_resubscribing_after_a_gateway_restart_catches_up_on_missed_transitions(
+    fault_harness: ServiceHarness,
+) -> None:
+    """The gateway dies under an open jobStatusChanged subscription; meanwhile the job completes. The client
+    subscribes to a new gateway with `since` = the updatedAt it last saw and first receives the job as COMPLETED
+    (change 'resync'), instead of showing it RUNNING forever."""
+    settings = jobs_settings(fault_harness)
+    jobs_addr = await fault_harness.serve("jobs", build_jobs, settings)
+    stub = jobs_pb2_grpc.JobsServiceStub(fault_harness.channel(jobs_addr))
+    addresses = {"jobs_addr": jobs_addr, "health_addr": "127.0.0.1:1", "probes_addr": "127.0.0.1:1"}
+    first = contextlib.AsyncExitStack()
+    url = await start_gateway(first, fault_harness.settings_for(GatewaySettings, **addresses))
+    pool = await asyncpg.create_pool(fault_harness.settings.database_url, min_size=1, max_size=1)
+    key, _ = await KeyStore(pool).create("faults", Role.OPERATOR)
+    await pool.close()
+    auth = {"Authorization": f"Bearer {key}"}
+    async with GraphQLWebSocket(url, auth) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        op = await ws.subscribe(STATUS_SUBSCRIPTION)
+        await asyncio.sleep(0.3)
+        job = await running_job(stub)
+        seen = await ws.receive()
+        while seen["payload"]["data"]["jobStatusChanged"]["status"] != "RUNNING":
+            seen = await ws.receive()
+        assert seen["id"] == op
+        last_updated = seen["payload"]["data"]["jobStatusChanged"]["job"]["updatedAt"]
+        await first.aclose()  # the gateway goes away under the subscription
+
+    assert (await complete(stub, job.id)).status == jobs_pb2.JOB_STATUS_COMPLETED
+    second = await fault_harness.gateway(**addresses)
+    async with GraphQLWebSocket(second, auth) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.subscribe(STATUS_SUBSCRIPTION, {"since": last_updated})
+        caught_up = (await ws.receive(timeout=5))["payload"]["data"]["jobStatusChanged"]
+    assert caught_up == {
+        "jobId": job.id,
+        "change": "resync",
+        "status": "COMPLETED",
+        "job": {"updatedAt": caught_up["job"]["updatedAt"]},
+    }
+    assert caught_up["job"]["updatedAt"] > last_updated
+
+
+# -- 5. one rule for late writes; the reap is logged and ends log followers ------------------------------------------
+
+LOG_SUBSCRIPTION = """subscription($id: ID!) {
+  jobLogAppended(jobId: $id, afterSequence: 0) { lines { sequence level message } }
+}"""
+
+
+async def test_a_reap_is_logged_ends_log_followers_and_late_lines_are_refused_like_progress(
+    fault_harness: ServiceHarness,
+) -> None:
+    """A follower of a job's log sees the worker's line, then the reaper's line naming the lost worker, then the
+    subscription completes. Lines and progress the worker sends after the reap are both refused and not stored."""
+    gateway = await gateway_over_jobs(fault_harness)
+    stub = jobs_pb2_grpc.JobsServiceStub(fault_harness.channel(gateway.jobs_addr))
+    job = await running_job(stub)
+    first = jobs_pb2.ReportBatchRequest(worker_id=WORKER, reports=[progress_report(job.id, 1, 1)])
+    assert (await stub.ReportBatch(first, timeout=TIMEOUT)).results[0].accepted
+    async with GraphQLWebSocket(gateway.url, {"Authorization": f"Bearer {gateway.key}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        op = await ws.subscribe(LOG_SUBSCRIPTION, {"id": job.id})
+        lines: list[dict[str, Any]] = []
+        while True:
+            message = await ws.receive(timeout=HEARTBEAT_TIMEOUT * 4)
+            assert message["id"] == op
+            if message["type"] == "complete":
+                break
+            lines += message["payload"]["data"]["jobLogAppended"]["lines"]
+    assert [line["sequence"] for line in lines] == [1, 2]
+    assert lines[1]["level"] == "ERROR" and WORKER in lines[1]["message"] and "lost" in lines[1]["message"]
+
+    late = jobs_pb2.ReportBatchRequest(worker_id=WORKER, reports=[progress_report(job.id, 2, 3)])
+    result = (await stub.ReportBatch(late, timeout=TIMEOUT)).results[0]
+    assert not result.accepted and "not running" in result.error
+    stored = await stub.ListJobLogs(jobs_pb2.ListJobLogsRequest(job_id=job.id), timeout=TIMEOUT)
+    assert [line.sequence for line in stored.logs] == [1, 2]
+    assert (await get(stub, job.id)).progress.processed_items == 1

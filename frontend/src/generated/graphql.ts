@@ -1185,6 +1185,7 @@ export type SubscriptionJobStatusChangedArgs = {
   tenantId?: InputMaybe<Scalars['String']['input']>;
   jobIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   changes?: InputMaybe<Array<Scalars['String']['input']>>;
+  since?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 
