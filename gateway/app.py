@@ -63,6 +63,7 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
             settings.probes_addr,
             settings.grpc_deadline_seconds,
             settings.grpc_tls(),
+            settings.grpc_keepalive_seconds,
         )
         keys = KeyStore(pool, settings.api_key_cache_seconds)
         sockets = SocketRegistry(keys, bus, settings.websocket_key_recheck_seconds)

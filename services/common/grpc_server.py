@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from services.common import errors
 from services.common.db import CONNECTION_ERRORS
+from services.common.keepalive import KEEPALIVE_SECONDS, server_options
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
 from services.common.tls import GrpcTLS
@@ -184,6 +185,7 @@ class GrpcServer:
         on_start: Callable[[], Awaitable[None]] | None = None,
         on_stop: Callable[[], Awaitable[None]] | None = None,
         on_serving: Callable[[], Awaitable[None]] | None = None,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
         self._on_start = on_start
         self._on_serving = on_serving
@@ -199,6 +201,7 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
+                *server_options(keepalive_seconds),
             ],
         )
         for register in registrars:

@@ -58,6 +58,9 @@ class CommonSettings(BaseSettings):
     health_addr: str = "localhost:50052"
     probes_addr: str = "localhost:50053"
     grpc_deadline_seconds: float = Field(default=10.0, gt=0, le=300)
+    grpc_keepalive_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="clients ping idle gRPC connections this often; servers allow it"
+    )
     # TLS between the services (services/common/tls.py); empty = plaintext on a trusted network.
     grpc_tls_cert_file: str = Field(default="", description="PEM certificate this process serves gRPC with")
     grpc_tls_key_file: str = Field(default="", description="PEM private key of grpc_tls_cert_file")

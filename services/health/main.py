@@ -120,6 +120,7 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
         on_start=start,
         on_stop=stop,
         readiness=resources.database_ready,
+        keepalive_seconds=settings.grpc_keepalive_seconds,
     )
 
 

@@ -70,6 +70,7 @@ def build_server(resources: Resources, settings: CommonSettings) -> GrpcServer:
         on_start=start,
         on_stop=stop,
         on_serving=maintenance.start,
+        keepalive_seconds=settings.grpc_keepalive_seconds,
     )
 
 
