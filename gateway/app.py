@@ -32,6 +32,7 @@ from gateway.view import STATIC_DIR, GatewayGraphQL
 from services.common.db import create_pool, migrate
 from services.common.events import EventBus, connect_redis
 from services.common.metrics import announce
+from services.common.runtime import database_answers
 from services.common.tracing import asgi_middleware, tracing_enabled
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -105,11 +106,7 @@ async def _ready(state: AppState) -> tuple[bool, dict[str, str]]:
             return False
 
     async def postgres_ok() -> bool:
-        try:
-            async with asyncio.timeout(1.5), state.pool.acquire() as conn:
-                return bool(await conn.fetchval("SELECT true"))
-        except Exception:
-            return False
+        return await database_answers(state.pool)
 
     names = [c.name for c in state.clients.all()] + ["redis", "postgres"]
     results = await asyncio.gather(*(state.clients.serving(c) for c in state.clients.all()), redis_ok(), postgres_ok())

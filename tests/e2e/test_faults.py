@@ -33,8 +33,12 @@ from services.common.channels import open_channel
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.grpc_server import GrpcServer
 from services.common.settings import CommonSettings
+from services.health.main import build_server as build_health
+from services.health.settings import HealthSettings
 from services.jobs.main import build_server as build_jobs
 from services.jobs.settings import JobsSettings
+from services.probes.main import build_server as build_probes
+from services.probes.settings import ProbesSettings
 from tests.support import GraphQLWebSocket, ServiceHarness, start_gateway
 
 pytestmark = pytest.mark.e2e
@@ -520,3 +524,62 @@ async def test_clients_pinging_idle_channels_get_no_goaway_from_the_services(fau
         await stub.ListJobs(jobs_pb2.ListJobsRequest(), timeout=TIMEOUT)
     finally:
         await channel.close()
+
+
+# -- 6. readiness follows recovery promptly and steadily; failed maintenance rounds are one warning ------------------
+
+
+async def ready_status(url: str) -> int:
+    async with httpx.AsyncClient(timeout=5) as client:
+        return (await client.get(f"{url}/health/ready")).status_code
+
+
+async def full_stack(harness: ServiceHarness) -> str:
+    """Jobs, health and probes services and a gateway in front of them; returns the gateway's URL."""
+    jobs_addr = await harness.serve("jobs", build_jobs, jobs_settings(harness))
+    health_addr = await harness.serve("health", build_health, harness.settings_for(HealthSettings))
+    probes_addr = await harness.serve(
+        "probes", build_probes, harness.settings_for(ProbesSettings, health_addr=health_addr)
+    )
+    return await harness.gateway(jobs_addr=jobs_addr, health_addr=health_addr, probes_addr=probes_addr)
+
+
+async def test_readiness_follows_postgres_back_within_a_second_and_redis_without_a_flap(
+    faults: Faults, fault_harness: ServiceHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/health/ready turns 503 while PostgreSQL is away and 200 again within a second of its return; after Redis
+    comes back it stays 200 (no flap). The jobs maintenance rounds that failed meanwhile logged one warning line
+    each, no traceback."""
+    url = await full_stack(fault_harness)
+    assert await ready_status(url) == 200
+    faults.stop_postgres()
+    try:
+        await asyncio.sleep(HEARTBEAT_TIMEOUT)
+        assert await ready_status(url) == 503
+    finally:
+        faults.start_postgres()
+    back = time.monotonic()
+    while await ready_status(url) != 200:
+        assert time.monotonic() - back < 5, "readiness did not follow PostgreSQL back"
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - back <= 1.0, f"ready {time.monotonic() - back:.2f} s after PostgreSQL returned"
+    output = capsys.readouterr().out
+    failures = [line for line in output.splitlines() if "maintenance round failed" in line]
+    assert failures and all("warning" in line for line in failures)
+    assert "Traceback" not in output
+
+    faults.stop_redis()
+    try:
+        await asyncio.sleep(1)
+        assert await ready_status(url) == 503
+    finally:
+        faults.start_redis()
+    for _ in range(50):
+        if await ready_status(url) == 200:
+            break
+        await asyncio.sleep(0.1)
+    statuses = []
+    for _ in range(20):
+        statuses.append(await ready_status(url))
+        await asyncio.sleep(0.1)
+    assert statuses == [200] * 20
