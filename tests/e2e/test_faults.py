@@ -244,6 +244,13 @@ async def test_the_owners_outcome_after_a_reap_is_accepted_and_its_queued_retry_
         (2, jobs_pb2.JOB_STATUS_CANCELLED),
     ]
     assert chain[0].error_category == "" and chain[0].error_message == ""
+    conn = await asyncpg.connect(fault_harness.settings.database_url)
+    try:
+        rollup = await conn.fetchrow("SELECT sum(completed) AS c, sum(failed) AS f, sum(cancelled) AS x "
+                                     "FROM jobs.daily_job_stats")  # fmt: skip
+    finally:
+        await conn.close()
+    assert rollup is not None and (rollup["c"], rollup["f"], rollup["x"]) == (1, 0, 1), "counted once, as completed"
     other = jobs_pb2.ReportBatchRequest(
         worker_id="someone-else",
         reports=[jobs_pb2.JobReport(job_id=chain[1].id, completed=jobs_pb2.Completion())],
