@@ -92,7 +92,7 @@ async def connect_redis(url: str, *, timeout: float = 5.0, command_timeout: floa
         socket_connect_timeout=timeout,
         socket_timeout=command_timeout,
         health_check_interval=30,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         retry_on_error=[RedisConnectionError],
     )
     try:
