@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -162,7 +163,7 @@ class EventBus:
         self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 1000, outbox_limit: int = 20_000
     ) -> None:
         self._redis = redis
-        self._outbox: deque[tuple[str, list[events_pb2.Event]]] = deque()
+        self._outbox: deque[tuple[str, list[events_pb2.Event], contextvars.Context]] = deque()
         self._outbox_size = 0
         self._outbox_limit = outbox_limit
         self._outbox_ready = asyncio.Event()
@@ -223,7 +224,7 @@ class EventBus:
             EVENTS_PUBLISH_FAILED.labels(str(topic)).inc(len(events))
             log.warning("events not published; the outbox is full", topic=str(topic), count=len(events))
             return
-        self._outbox.append((str(topic), list(events)))
+        self._outbox.append((str(topic), list(events), contextvars.copy_context()))
         self._outbox_size += len(events)
         self._outbox_ready.set()
         if self._publisher is None or self._publisher.done():
@@ -236,10 +237,13 @@ class EventBus:
                 await self._outbox_ready.wait()
                 continue
             batch: list[tuple[str, list[events_pb2.Event]]] = []
+            context = self._outbox[0][2]
             while self._outbox and sum(len(e) for _, e in batch) < 500:
-                batch.append(self._outbox.popleft())
+                topic, events, _ = self._outbox.popleft()
+                batch.append((topic, events))
             self._outbox_size -= sum(len(e) for _, e in batch)
-            await self._send(batch)
+            # In the context of the call that queued the batch's first events: its trace gets the PUBLISH span.
+            await asyncio.create_task(self._send(batch), context=context)
 
     async def _send(self, batch: list[tuple[str, list[events_pb2.Event]]]) -> None:
         try:
