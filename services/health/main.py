@@ -73,7 +73,8 @@ def build_aggregation(resources: Resources, settings: HealthSettings) -> Aggrega
             namespace=settings.namespace,
             consumer=settings.health_consumer_name or socket.gethostname(),
             batch=settings.health_stream_batch,
-            block_ms=settings.health_stream_block_ms,
+            # A blocking read must end before the Redis client's command timeout calls it a failure.
+            block_ms=min(settings.health_stream_block_ms, int(settings.redis_timeout_seconds * 500)),
             claim_idle_seconds=settings.health_claim_idle_seconds,
         ),
         aggregator.apply_checks,
@@ -124,6 +125,7 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
         on_start=start,
         on_stop=stop,
         readiness=resources.database_ready,
+        keepalive_seconds=settings.grpc_keepalive_seconds,
     )
 
 
