@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from b2x.monitoring.v1 import health_pb2_grpc
+from b2x.monitoring.v1 import alerts_pb2_grpc, health_pb2_grpc
 
+from services.common.errors import NotFoundError
 from services.common.events import check_states_stream
 from services.common.grpc_server import GrpcServer
 from services.common.logging import configure_logging, get_logger
@@ -20,6 +23,12 @@ from services.health.aggregation.maintenance import Maintenance
 from services.health.aggregation.resource_feed import ResourceFeed
 from services.health.aggregation.service import Aggregator
 from services.health.aggregation.store import PostgresAggregationStore
+from services.health.alerts.feeds import AlertFeeds, BusAlertAnnouncer, outcome_consumer
+from services.health.alerts.grpc_api import SERVICE_NAME as ALERTS_SERVICE_NAME
+from services.health.alerts.grpc_api import AlertsServicer
+from services.health.alerts.notice import AlertNotice, ChannelTestResult, NotificationAttempt, NotificationSink
+from services.health.alerts.repository import PostgresAlertRepository
+from services.health.alerts.service import AlertService
 from services.health.events import BusStatusAnnouncer
 from services.health.grpc_api import SERVICE_NAME, HealthServicer
 from services.health.metrics import HEALTH_SNAPSHOT, HealthSnapshotReader
@@ -29,6 +38,7 @@ from services.health.registry.config import HealthConfig, load_config
 from services.health.registry.repository import PostgresRegistry
 from services.health.registry.service import RegistryService
 from services.health.settings import HealthSettings
+from services.health.status import CheckState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -44,6 +54,32 @@ def health_settings(settings: CommonSettings) -> HealthSettings:
     return settings if isinstance(settings, HealthSettings) else HealthSettings(**settings.model_dump())
 
 
+class NoDeliverySink:
+    """Delivery not configured: notices are dropped, attempts are empty, no channel exists.
+
+    The composition root's stand-in until the notification outbox (services/health/alerts/delivery)
+    is wired in: the alert lifecycle (states, history, silences, live events) works without it.
+    """
+
+    async def submit(self, connection: Any, notices: Sequence[AlertNotice]) -> None:
+        del connection, notices
+
+    async def attempts(self, alert_id: str) -> Sequence[NotificationAttempt]:
+        del alert_id
+        return []
+
+    async def test_channel(self, name: str) -> ChannelTestResult:
+        raise NotFoundError(f"notification channel {name} not found (delivery not configured)")
+
+
+SinkFactory = Callable[[Resources, "HealthConfig | None"], NotificationSink]
+
+
+def no_delivery(resources: Resources, config: HealthConfig | None) -> NotificationSink:
+    del resources, config
+    return NoDeliverySink()
+
+
 @dataclass
 class AggregationTasks:
     """What feeds the aggregated view: the check-states consumer, the resource feed and the upkeep."""
@@ -51,38 +87,58 @@ class AggregationTasks:
     consumer: CheckStateConsumer
     feed: ResourceFeed
     maintenance: Maintenance
+    alerts: AlertFeeds
 
     async def start(self) -> None:
         self.consumer.start()
         await self.feed.start()
         self.maintenance.start()
+        await self.alerts.start()
 
     async def stop(self) -> None:
+        await self.alerts.stop()
         await self.consumer.stop()
         await self.feed.stop()
         await self.maintenance.stop()
 
 
-def build_aggregation(resources: Resources, settings: HealthSettings) -> AggregationTasks:
+def consumer_config(settings: HealthSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        namespace=settings.namespace,
+        consumer=settings.health_consumer_name or socket.gethostname(),
+        batch=settings.health_stream_batch,
+        block_ms=settings.health_stream_block_ms,
+        claim_idle_seconds=settings.health_claim_idle_seconds,
+    )
+
+
+def build_aggregation(resources: Resources, settings: HealthSettings, alerts: AlertService) -> AggregationTasks:
     store = PostgresAggregationStore(resources.pool)
     aggregator = Aggregator(store, BusStatusAnnouncer(resources.bus), slow_ms=settings.probes_slow_ms)
-    consumer = CheckStateConsumer(
-        resources.redis,
-        ConsumerConfig(
-            namespace=settings.namespace,
-            consumer=settings.health_consumer_name or socket.gethostname(),
-            batch=settings.health_stream_batch,
-            block_ms=settings.health_stream_block_ms,
-            claim_idle_seconds=settings.health_claim_idle_seconds,
-        ),
-        aggregator.apply_checks,
-    )
+
+    async def apply_checks(states: Sequence[CheckState]) -> None:
+        # Stored first: a batch the alert rules fail on is read again, and counted once (check_receipts).
+        await aggregator.apply_checks(states)
+        await alerts.on_checks(states)
+
+    consumer = CheckStateConsumer(resources.redis, consumer_config(settings), apply_checks)
     feed = ResourceFeed(resources.bus, aggregator.apply_resources, settings.health_resource_flush_seconds)
     retention = timedelta(days=settings.health_rollup_retention_days)
-    return AggregationTasks(consumer, feed, Maintenance(aggregator, store, retention=retention))
+    alert_feeds = AlertFeeds(
+        alerts,
+        resources.bus,
+        outcome_consumer(resources.redis, consumer_config(settings), alerts),
+        sweep_seconds=settings.health_alert_sweep_seconds,
+    )
+    return AggregationTasks(consumer, feed, Maintenance(aggregator, store, retention=retention), alert_feeds)
 
 
-def build_server(resources: Resources, settings: CommonSettings, config: HealthConfig | None = None) -> GrpcServer:
+def build_server(
+    resources: Resources,
+    settings: CommonSettings,
+    config: HealthConfig | None = None,
+    sink: SinkFactory = no_delivery,
+) -> GrpcServer:
     """Wire repository, service and servicer onto a gRPC server (tests call this with port 0).
 
     With a config file, the registry is synced to it when the server starts. Without one, the
@@ -92,7 +148,13 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
     config = config or config_for(settings)
     registry = RegistryService(PostgresRegistry(resources.pool), announcer=BusStatusAnnouncer(resources.bus))
     servicer = HealthServicer(registry, HealthOverview(PostgresOverview(resources.pool), registry))
-    aggregation = build_aggregation(resources, health_settings(settings))
+    alerts = AlertService(
+        PostgresAlertRepository(resources.pool),
+        sink(resources, config),
+        BusAlertAnnouncer(resources.bus),
+        config.alert_rules if config is not None else None,
+    )
+    aggregation = build_aggregation(resources, health_settings(settings), alerts)
     streams = {"check-states": check_states_stream(settings.namespace)}
     snapshot = SnapshotRefresher(
         HEALTH_SNAPSHOT,
@@ -114,8 +176,11 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
     # and a failing sync means the process never reports SERVING.
     return GrpcServer(
         "health",
-        [SERVICE_NAME],
-        [lambda server: health_pb2_grpc.add_HealthServiceServicer_to_server(servicer, server)],
+        [SERVICE_NAME, ALERTS_SERVICE_NAME],
+        [
+            lambda server: health_pb2_grpc.add_HealthServiceServicer_to_server(servicer, server),
+            lambda server: alerts_pb2_grpc.add_AlertsServiceServicer_to_server(AlertsServicer(alerts), server),
+        ],
         on_start=start,
         on_stop=stop,
         readiness=resources.database_ready,

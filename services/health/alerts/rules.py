@@ -1,0 +1,253 @@
+"""The alert rules, pure: observations in, `Signal`s (firing or cleared) out.
+
+    jobs.failure_rate    more than N failed jobs of one type and tenant within M minutes   critical
+    jobs.failed          a job failed permanently or exhausted its automatic retries        error
+    service.offline      a connected service failed N consecutive checks                    critical
+    service.degraded     a connected service degraded for M minutes                         warning
+    resource.<type>      the six resource alert types the probes evaluate against thresholds
+                         (cpu_high, cpu_sustained, memory_high, memory_critical, pool_exhausted,
+                         queue_backlog)
+
+Each signal carries the labels `rule`, `severity` and, where they apply, `service` (the slug),
+`tenant` and `job_type`, and a summary a person can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.health.alerts.domain import Signal
+from services.health.alerts.notice import Severity
+from services.health.domain import InvalidFieldError
+from services.health.status import CheckState
+
+
+class JobStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """A finished job, as the jobs service's outcome feed reports it."""
+
+    job_id: str
+    job_type: str
+    tenant: str
+    status: JobStatus
+    finished_at: datetime
+    attempt: int = 1
+    max_attempts: int = 1
+    error_message: str = ""
+    error_category: str = ""
+    will_retry: bool = False
+
+    @property
+    def final_failure(self) -> bool:
+        return self.status is JobStatus.FAILED and not self.will_retry
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """The rules' parameters (the `alerts:` section of the declarative file)."""
+
+    job_failure_rate_count: int = 5
+    job_failure_rate_minutes: int = 10
+    service_offline_checks: int = 3
+    service_degraded_minutes: int = 5
+
+    def __post_init__(self) -> None:
+        limits = {
+            "job_failure_rate_count": (1, 100_000),
+            "job_failure_rate_minutes": (1, 1440),
+            "service_offline_checks": (1, 1000),
+            "service_degraded_minutes": (1, 1440),
+        }
+        for f in fields(self):
+            low, high = limits[f.name]
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or not low <= value <= high:
+                raise InvalidFieldError(f.name, f"must be a whole number from {low} to {high} (got {value!r})")
+
+    @property
+    def failure_window(self) -> timedelta:
+        return timedelta(minutes=self.job_failure_rate_minutes)
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule as `ListAlertRules` shows it."""
+
+    name: str
+    severity: Severity
+    description: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+RESOURCE_SEVERITY: dict[str, Severity] = {
+    "cpu_high": Severity.WARNING,
+    "cpu_sustained": Severity.ERROR,
+    "memory_high": Severity.WARNING,
+    "memory_critical": Severity.CRITICAL,
+    "pool_exhausted": Severity.ERROR,
+    "queue_backlog": Severity.WARNING,
+}
+
+
+def catalog(settings: RuleSettings) -> list[RuleInfo]:
+    s = settings
+    rules = [
+        RuleInfo(
+            "jobs.failure_rate",
+            Severity.CRITICAL,
+            f"more than {s.job_failure_rate_count} failed jobs of one type and tenant within "
+            f"{s.job_failure_rate_minutes} minutes",
+            {"count": str(s.job_failure_rate_count), "minutes": str(s.job_failure_rate_minutes)},
+        ),
+        RuleInfo("jobs.failed", Severity.ERROR, "a job failed permanently or exhausted its automatic retries"),
+        RuleInfo(
+            "service.offline",
+            Severity.CRITICAL,
+            f"a connected service failed {s.service_offline_checks} consecutive checks",
+            {"checks": str(s.service_offline_checks)},
+        ),
+        RuleInfo(
+            "service.degraded",
+            Severity.WARNING,
+            f"a connected service stayed degraded for {s.service_degraded_minutes} minutes",
+            {"minutes": str(s.service_degraded_minutes)},
+        ),
+    ]
+    for kind, severity in RESOURCE_SEVERITY.items():
+        rules.append(
+            RuleInfo(f"resource.{kind}", severity, f"{kind.replace('_', ' ')} above the service's resource threshold")
+        )
+    return rules
+
+
+# -- jobs -------------------------------------------------------------------------------------------
+
+
+def job_failed_signal(outcome: JobOutcome) -> Signal | None:
+    """Firing for a final failure; cleared when a job of the same type and tenant completes."""
+    labels = {"job_type": outcome.job_type, "tenant": outcome.tenant}
+    if outcome.final_failure:
+        why = "exhausted its automatic retries" if outcome.attempt > 1 else "failed permanently"
+        category = f" [{outcome.error_category}]" if outcome.error_category else ""
+        return Signal(
+            rule="jobs.failed",
+            severity=Severity.ERROR,
+            labels=labels,
+            summary=f"{outcome.job_type} job {outcome.job_id[:8]} {why} (attempt {outcome.attempt})",
+            description=f"{outcome.error_message or 'no error message'}{category}",
+            at=outcome.finished_at,
+            annotations={"job_id": outcome.job_id, "attempt": str(outcome.attempt)},
+        )
+    if outcome.status is JobStatus.COMPLETED:
+        return Signal(
+            rule="jobs.failed",
+            severity=Severity.ERROR,
+            labels=labels,
+            summary=f"{outcome.job_type} job {outcome.job_id[:8]} completed",
+            description="a later job of this type completed",
+            at=outcome.finished_at,
+            firing=False,
+        )
+    return None
+
+
+def failure_rate_signal(job_type: str, tenant: str, failed: int, settings: RuleSettings, at: datetime) -> Signal:
+    """Firing while more than the allowed number of jobs failed within the window."""
+    limit, minutes = settings.job_failure_rate_count, settings.job_failure_rate_minutes
+    return Signal(
+        rule="jobs.failure_rate",
+        severity=Severity.CRITICAL,
+        labels={"job_type": job_type, "tenant": tenant},
+        summary=f"{failed} {job_type} jobs failed in the last {minutes} minutes"
+        + (f" for tenant {tenant}" if tenant else ""),
+        description=f"more than {limit} failed jobs of one type within {minutes} minutes",
+        at=at,
+        firing=failed > limit,
+        annotations={"failed": str(failed)},
+    )
+
+
+# -- connected services ----------------------------------------------------------------------------
+
+
+def offline_signal(state: CheckState, settings: RuleSettings) -> Signal | None:
+    """Firing after N consecutive failed checks; cleared by a passing check."""
+    n = settings.service_offline_checks
+    labels = {"service": state.slug}
+    if state.success:
+        return Signal("service.offline", Severity.CRITICAL, labels, f"{state.slug} is reachable again",
+                      state.summary, state.checked_at, firing=False)  # fmt: skip
+    if state.consecutive_failures < n:
+        return None
+    return Signal(
+        rule="service.offline",
+        severity=Severity.CRITICAL,
+        labels=labels,
+        summary=f"{state.slug} is offline: {state.consecutive_failures} consecutive checks failed",
+        description=state.summary or state.error_type or "the check failed",
+        at=state.checked_at,
+        annotations={"service_id": state.service_id, "error_type": state.error_type},
+    )
+
+
+def degraded_signal(state: CheckState, degraded_since: datetime | None, settings: RuleSettings) -> Signal | None:
+    """Firing once the service has been degraded for M minutes; cleared when a check is neither
+    degraded nor failed (a failure is service.offline's business)."""
+    labels = {"service": state.slug}
+    if state.success and not state.degraded:
+        return Signal("service.degraded", Severity.WARNING, labels, f"{state.slug} is no longer degraded",
+                      state.summary, state.checked_at, firing=False)  # fmt: skip
+    if degraded_since is None or not state.degraded:
+        return None
+    minutes = settings.service_degraded_minutes
+    if state.checked_at - degraded_since < timedelta(minutes=minutes):
+        return None
+    held = int((state.checked_at - degraded_since).total_seconds() // 60)
+    return Signal(
+        rule="service.degraded",
+        severity=Severity.WARNING,
+        labels=labels,
+        summary=f"{state.slug} has been degraded for {held} minutes",
+        description=state.summary or "checks pass but are slow",
+        at=state.checked_at,
+        annotations={"service_id": state.service_id},
+    )
+
+
+# -- resources --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceAlertSeen:
+    """A resource alert the probes opened (resolved_at None) or resolved."""
+
+    service_id: str
+    kind: str  # a key of RESOURCE_SEVERITY
+    threshold: float
+    actual: float
+    message: str
+    triggered_at: datetime
+    resolved_at: datetime | None = None
+    service_slug: str = ""  # filled from the registry
+
+
+def resource_signal(seen: ResourceAlertSeen) -> Signal:
+    firing = seen.resolved_at is None
+    return Signal(
+        rule=f"resource.{seen.kind}",
+        severity=RESOURCE_SEVERITY[seen.kind],
+        labels={"service": seen.service_slug},
+        summary=f"{seen.service_slug}: {seen.message}",
+        description=f"threshold {seen.threshold:g}, actual {seen.actual:g}",
+        at=seen.triggered_at if firing else (seen.resolved_at or seen.triggered_at),
+        firing=firing,
+        annotations={"threshold": f"{seen.threshold:g}", "actual": f"{seen.actual:g}"},
+    )
