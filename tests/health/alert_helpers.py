@@ -72,3 +72,56 @@ async def completed_job(jobs: Any, job_type: str, tenant: str = "") -> str:
     await jobs.StartJob(jobs_pb2.StartJobRequest(job_id=job_id, worker_id="w-1"), timeout=TIMEOUT)
     await jobs.CompleteJob(jobs_pb2.CompleteJobRequest(job_id=job_id, worker_id="w-1"), timeout=TIMEOUT)
     return str(job_id)
+
+
+def outcome(
+    job_type: str,
+    tenant: str = "",
+    *,
+    status: int = jobs_pb2.JOB_STATUS_FAILED,
+    will_retry: bool = False,
+    attempt: int = 1,
+) -> Any:
+    """A `JobOutcome` as the jobs service's relay appends it."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from b2x.monitoring.v1 import job_outcomes_pb2
+
+    from services.common.protoconv import set_timestamp
+
+    msg = job_outcomes_pb2.JobOutcome(
+        job_id=str(uuid.uuid4()),
+        job_type=job_type,
+        tenant_id=tenant,
+        status=status,  # type: ignore[arg-type]
+        attempt=attempt,
+        max_attempts=attempt,
+        error_class=jobs_pb2.ERROR_CLASS_PERMANENT,
+        error_message="ERP refused the batch",
+        will_retry=will_retry,
+    )
+    set_timestamp(msg.finished_at, datetime.now(UTC))
+    return msg
+
+
+async def append_outcomes(harness: ServiceHarness, *outcomes: Any) -> None:
+    """XADD each outcome to the jobs' outcome stream, like the relay."""
+    from services.common.events import job_outcomes_stream
+
+    redis = (await harness.resources("health")).redis
+    key = job_outcomes_stream(harness.settings.namespace)
+    for msg in outcomes:
+        await redis.xadd(key, {"outcome": msg.SerializeToString()})
+
+
+async def one_alert(stub: alerts_pb2_grpc.AlertsServiceStub, rule: str, **state: Any) -> health_pb2.Alert:
+    """The single alert of `rule`, once it exists with the given field values."""
+
+    async def probe() -> health_pb2.Alert | None:
+        found = await alerts_by_rule(stub, rule)
+        if len(found) == 1 and all(getattr(found[0], k) == v for k, v in state.items()):
+            return found[0]
+        return None
+
+    return await eventually(probe)

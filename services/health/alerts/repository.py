@@ -11,7 +11,6 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
@@ -56,7 +55,7 @@ def _episode(row: asyncpg.Record) -> Episode:
         resolved_by=row["resolved_by"],
         resolve_comment=row["resolve_comment"],
         silenced_by=str(row["silenced_by"]) if row["silenced_by"] else None,
-        annotations=json.loads(row["annotations"]),
+        annotations=dict(row["annotations"] or {}),
     )
 
 
@@ -65,14 +64,14 @@ def _alert(row: asyncpg.Record) -> Alert:
         id=str(row["id"]),
         fingerprint=row["fingerprint"],
         rule=row["rule"],
-        labels=json.loads(row["labels"]),
+        labels=dict(row["labels"]),
         created_at=row["created_at"],
         current=_episode(row),
     )
 
 
 def _silence(row: asyncpg.Record) -> Silence:
-    matchers = tuple(Matcher(m["name"], MatchOp(m["op"]), m["value"]) for m in json.loads(row["matchers"]))
+    matchers = tuple(Matcher(m["name"], MatchOp(m["op"]), m["value"]) for m in row["matchers"])
     return Silence(
         id=str(row["id"]),
         matchers=matchers,
@@ -135,7 +134,7 @@ class PostgresAlertWriter:
             """INSERT INTO health.alerts (id, fingerprint, rule, labels, tenant_id, service, episode, created_at)
                VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
                ON CONFLICT (id) DO UPDATE SET labels = EXCLUDED.labels, episode = EXCLUDED.episode""",
-            uuid.UUID(alert.id), alert.fingerprint, alert.rule, json.dumps(labels),
+            uuid.UUID(alert.id), alert.fingerprint, alert.rule, labels,
             labels.get("tenant", ""), labels.get("service", ""), alert.current.number, alert.created_at,
         )  # fmt: skip
 
@@ -157,7 +156,7 @@ class PostgresAlertWriter:
             uuid.UUID(alert.id), e.number, e.state.value, e.severity.value, e.summary, e.description, e.occurrences,
             e.started_at, e.last_fired_at, e.changed_at, e.acknowledged_at, e.acknowledged_by, e.ack_comment,
             e.resolved_at, e.resolved_by, e.resolve_comment, uuid.UUID(e.silenced_by) if e.silenced_by else None,
-            json.dumps(dict(e.annotations)),
+            dict(e.annotations),
         )  # fmt: skip
 
     async def active_silences(self, now: datetime) -> list[Silence]:
@@ -258,7 +257,7 @@ class PostgresAlertRepository:
         await self._pool.execute(
             """INSERT INTO health.silences (id, matchers, starts_at, ends_at, created_by, comment, tenant_id,
                    created_at) VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8)""",
-            uuid.UUID(silence.id), json.dumps(matchers), silence.starts_at, silence.ends_at, silence.created_by,
+            uuid.UUID(silence.id), matchers, silence.starts_at, silence.ends_at, silence.created_by,
             silence.comment, silence.tenant, silence.created_at,
         )  # fmt: skip
         return silence
@@ -345,15 +344,15 @@ class PostgresAlertRepository:
             """INSERT INTO health.threshold_overrides (service_id, thresholds, updated_by, updated_at)
                VALUES ($1, $2::jsonb, $3, $4) ON CONFLICT (service_id) DO UPDATE SET
                thresholds = EXCLUDED.thresholds, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at""",
-            uuid.UUID(service_id), json.dumps(dataclasses.asdict(thresholds)), who, now,
+            uuid.UUID(service_id), dataclasses.asdict(thresholds), who, now,
         )  # fmt: skip
 
 
 _THRESHOLD_FIELDS = frozenset(f.name for f in dataclasses.fields(Thresholds))
 
 
-def _thresholds(raw: str | Mapping[str, Any] | None) -> Thresholds:
-    data = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+def _thresholds(raw: Mapping[str, Any] | None) -> Thresholds:
+    data = dict(raw or {})
     return Thresholds(**{k: v for k, v in data.items() if k in _THRESHOLD_FIELDS})
 
 
