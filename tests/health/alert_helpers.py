@@ -17,13 +17,17 @@ TIMEOUT = 10
 T = TypeVar("T")
 
 
+async def serve_alerting(harness: ServiceHarness, config_file: Path | None = None, **overrides: Any) -> str:
+    """A health service (delivery not configured) on port 0; returns its address."""
+    overrides.setdefault("health_stream_block_ms", 100)
+    settings = harness.settings_for(HealthSettings, config_file=config_file, **overrides)
+    return await harness.serve("health", build_server, settings)
+
+
 async def start_alerting(
     harness: ServiceHarness, config_file: Path | None = None, **overrides: Any
 ) -> tuple[health_pb2_grpc.HealthServiceStub, alerts_pb2_grpc.AlertsServiceStub]:
-    overrides.setdefault("health_stream_block_ms", 100)
-    settings = harness.settings_for(HealthSettings, config_file=config_file, **overrides)
-    address = await harness.serve("health", build_server, settings)
-    channel = harness.channel(address)
+    channel = harness.channel(await serve_alerting(harness, config_file, **overrides))
     return health_pb2_grpc.HealthServiceStub(channel), alerts_pb2_grpc.AlertsServiceStub(channel)
 
 
