@@ -129,6 +129,7 @@ def build_aggregation(resources: Resources, settings: HealthSettings, alerts: Al
         resources.bus,
         outcome_consumer(resources.redis, consumer_config(settings), alerts),
         sweep_seconds=settings.health_alert_sweep_seconds,
+        metrics_seconds=settings.metrics_snapshot_seconds,
     )
     return AggregationTasks(consumer, feed, Maintenance(aggregator, store, retention=retention), alert_feeds)
 

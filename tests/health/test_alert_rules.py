@@ -194,3 +194,25 @@ async def test_a_failure_rate_alert_resolves_when_its_window_empties(harness: Se
 async def _resolved(alerts: object) -> health_pb2.Alert | None:
     found = await alerts_by_rule(alerts, "jobs.failure_rate")  # type: ignore[arg-type]
     return found[0] if found and found[0].status == RESOLVED else None
+
+
+async def test_the_firing_gauge_counts_open_alerts_by_rule_and_severity(harness: ServiceHarness) -> None:
+    from prometheus_client import REGISTRY
+
+    from tests.health.alert_helpers import append_outcomes, outcome
+
+    _, alerts = await start_alerting(harness, metrics_snapshot_seconds=0.2)
+    await append_outcomes(harness, outcome("ERP_STOCK_SYNC", "acme"), outcome("PIM_EXPORT", "acme"))
+    labels = {"rule": "jobs.failed", "severity": "error"}
+
+    async def counted() -> bool:
+        return REGISTRY.get_sample_value("b2x_alerts_firing", labels) == 2
+
+    await eventually(counted)
+    first = (await alerts_by_rule(alerts, "jobs.failed"))[0]
+    await alerts.ResolveAlert(alerts_pb2.ResolveAlertRequest(id=first.id, actor="ops"), timeout=TIMEOUT)
+
+    async def one_left() -> bool:
+        return REGISTRY.get_sample_value("b2x_alerts_firing", labels) == 1
+
+    await eventually(one_left)

@@ -26,6 +26,7 @@ from services.health.alerts.convert import alert_to_proto, job_outcome_from_byte
 from services.health.alerts.domain import Alert, Change
 from services.health.alerts.rules import JobOutcome
 from services.health.alerts.service import AlertService
+from services.health.metrics import ALERTS_FIRING
 
 log = get_logger(__name__)
 
@@ -69,11 +70,13 @@ class AlertFeeds:
         bus: EventBus,
         outcomes: StreamConsumer[JobOutcome],
         sweep_seconds: float = 30.0,
+        metrics_seconds: float = 5.0,
     ) -> None:
         self._alerts = alerts
         self._bus = bus
         self._outcomes = outcomes
         self._sweep_seconds = sweep_seconds
+        self._metrics_seconds = metrics_seconds
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -83,6 +86,7 @@ class AlertFeeds:
         self._tasks = [
             asyncio.create_task(self._resource_alerts(self._subscription), name="health-alerts-resources"),
             asyncio.create_task(self._sweep_loop(), name="health-alerts-sweep"),
+            asyncio.create_task(self._metrics_loop(), name="health-alerts-metrics"),
         ]
 
     async def stop(self) -> None:
@@ -120,3 +124,18 @@ class AlertFeeds:
                 await self._alerts.purge()
             except Exception as error:
                 log.warning("alert sweep failed; will retry", error=str(error))
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            try:
+                await self.refresh_metrics()
+            except Exception as error:
+                log.debug("alerts gauge not refreshed", error=str(error))
+            await asyncio.sleep(self._metrics_seconds)
+
+    async def refresh_metrics(self) -> None:
+        """`b2x_alerts_firing` from the alerts table: the same figure on every replica (aggregate with max)."""
+        counts = await self._alerts.open_counts()
+        ALERTS_FIRING.clear()
+        for (rule, severity), count in counts.items():
+            ALERTS_FIRING.labels(rule, severity).set(count)

@@ -230,6 +230,14 @@ class PostgresAlertRepository:
         cursor = encode_cursor(alerts[-1].current.changed_at, alerts[-1].id) if len(rows) > first else None
         return AlertPage(alerts, cursor, int(total or 0))
 
+    async def open_counts(self) -> dict[tuple[str, str], int]:
+        """Alerts firing or acknowledged now, by rule and severity."""
+        rows = await self._pool.fetch(
+            "SELECT a.rule, e.severity, count(*) AS n FROM health.alerts a JOIN health.alert_episodes e "
+            "ON e.alert_id = a.id AND e.episode = a.episode WHERE e.state <> 'resolved' GROUP BY 1, 2"
+        )
+        return {(r["rule"], r["severity"]): int(r["n"]) for r in rows}
+
     async def open_alerts(self, rule: str) -> list[Alert]:
         rows = await self._pool.fetch(f"{_ALERT} WHERE a.rule = $1 AND e.state <> 'resolved'", rule)
         return [_alert(r) for r in rows]
