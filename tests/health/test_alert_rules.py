@@ -216,3 +216,40 @@ async def test_the_firing_gauge_counts_open_alerts_by_rule_and_severity(harness:
         return REGISTRY.get_sample_value("b2x_alerts_firing", labels) == 1
 
     await eventually(one_left)
+
+
+def comm_error(service_id: str, at: datetime, test_id: str = "") -> events_pb2.Event:
+    from b2x.monitoring.v1 import probes_pb2
+
+    error = probes_pb2.CommunicationError(
+        id="e", service_id=service_id, error_type=probes_pb2.COMMUNICATION_ERROR_TYPE_CONNECTION_TIMEOUT,
+        error_group=probes_pb2.COMMUNICATION_ERROR_GROUP_TIMEOUT, message="timed out", connection_test_id=test_id,
+    )  # fmt: skip
+    set_timestamp(error.timestamp, at)
+    event = new_event("probes")
+    event.communication_error_recorded.error.CopyFrom(error)
+    return event
+
+
+async def test_a_burst_of_communication_errors_fires_an_error_spike_that_ends_with_the_burst(
+    harness: ServiceHarness, tmp_path: Path
+) -> None:
+    config = tmp_path / "services.yaml"
+    config.write_text("services: []\nalerts:\n  error_spike_count: 3\n  error_spike_minutes: 1\n")
+    health, alerts = await start_alerting(harness, config_file=config, health_alert_sweep_seconds=0.2)
+    erp = (await register(health, definition("erp"))).service
+    bus = (await harness.resources("health")).bus
+    await asyncio.sleep(0.3)
+    almost_a_minute_ago = datetime.now(UTC) - timedelta(seconds=57)
+    # Connection tests someone ran by hand do not count.
+    for _ in range(3):
+        await bus.publish(Topic.COMMUNICATION_ERRORS, comm_error(erp.id, almost_a_minute_ago, test_id="t-1"))
+    await asyncio.sleep(0.5)
+    assert await alerts_by_rule(alerts, "errors.spike") == []
+    for _ in range(3):
+        await bus.publish(Topic.COMMUNICATION_ERRORS, comm_error(erp.id, almost_a_minute_ago))
+    alert = await one_alert(alerts, "errors.spike", status=FIRING)
+    assert alert.labels["service"] == "erp" and alert.labels["error_group"] == "timeout"
+    assert alert.title == "3 timeout errors from erp in the last 1 minutes"
+    # The errors leave the one-minute window within seconds: the sweep resolves the spike.
+    await one_alert(alerts, "errors.spike", status=RESOLVED)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from b2x.monitoring.v1 import alerts_pb2, common_pb2, events_pb2, health_pb2, job_outcomes_pb2, jobs_pb2
+from b2x.monitoring.v1 import alerts_pb2, common_pb2, events_pb2, health_pb2, job_outcomes_pb2, jobs_pb2, probes_pb2
 from google.protobuf.message import DecodeError
 
 from services.common.protoconv import ProtoEnum, bare_name, from_timestamp, set_timestamp
 from services.health.aggregation.feeds import UndecodableFeed
 from services.health.alerts.domain import Alert, AlertFilter, Episode, Silence
 from services.health.alerts.notice import AlertState, ChannelTestResult, NotificationAttempt, Severity
-from services.health.alerts.rules import JobOutcome, JobStatus, ResourceAlertSeen, RuleInfo
+from services.health.alerts.rules import ErrorSeen, JobOutcome, JobStatus, ResourceAlertSeen, RuleInfo
 from services.health.domain import InvalidFieldError, Thresholds
 
 STATE = ProtoEnum(AlertState, health_pb2.AlertStatus, "alert status")
@@ -186,6 +186,16 @@ def job_outcome_from_bytes(payload: bytes) -> JobOutcome:
         error_category=msg.error_category,
         will_retry=msg.will_retry,
     )
+
+
+def error_from_event(event: events_pb2.CommunicationErrorRecorded) -> ErrorSeen | None:
+    """A periodic check's communication error; None for a connection test's (someone is looking already)."""
+    error = event.error
+    at = from_timestamp(error.timestamp)
+    group = bare_name(probes_pb2.CommunicationErrorGroup, error.error_group)
+    if at is None or not error.service_id or not group or error.connection_test_id:
+        return None
+    return ErrorSeen(service_id=error.service_id, group=group, at=at)
 
 
 def resource_alert_from_event(event: events_pb2.ResourceAlertTriggered) -> ResourceAlertSeen | None:

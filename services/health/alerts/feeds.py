@@ -3,6 +3,7 @@
     jobs' outcome stream   {namespace}:jobs:outcomes, group "health-alerts"   → jobs.* rules  (durable)
     probes' check states   the aggregation's consumer hands each batch on     → service.* rules (durable)
     ResourceAlertTriggered pub/sub, topic resource-alerts                      → resource.* rules
+    CommunicationErrorRecorded pub/sub, topic communication-errors             → errors.spike
     every 30 s             failure-rate windows that emptied                   → resolved; history past a year purged
 
 Resource alerts come over pub/sub (the probes evaluate the thresholds on their samples): a missed
@@ -22,7 +23,12 @@ import redis.asyncio as aioredis
 from services.common.events import EventBus, Resync, Subscription, Topic, job_outcomes_stream, new_event
 from services.common.logging import get_logger
 from services.health.aggregation.consumer import ConsumerConfig, StreamConsumer
-from services.health.alerts.convert import alert_to_proto, job_outcome_from_bytes, resource_alert_from_event
+from services.health.alerts.convert import (
+    alert_to_proto,
+    error_from_event,
+    job_outcome_from_bytes,
+    resource_alert_from_event,
+)
 from services.health.alerts.domain import Alert, Change
 from services.health.alerts.rules import JobOutcome
 from services.health.alerts.service import AlertService
@@ -78,13 +84,16 @@ class AlertFeeds:
         self._sweep_seconds = sweep_seconds
         self._metrics_seconds = metrics_seconds
         self._subscription: Subscription | None = None
+        self._errors: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._outcomes.start()
         self._subscription = await self._bus.subscribe(Topic.RESOURCE_ALERTS)
+        self._errors = await self._bus.subscribe(Topic.COMMUNICATION_ERRORS)
         self._tasks = [
             asyncio.create_task(self._resource_alerts(self._subscription), name="health-alerts-resources"),
+            asyncio.create_task(self._communication_errors(self._errors), name="health-alerts-errors"),
             asyncio.create_task(self._sweep_loop(), name="health-alerts-sweep"),
             asyncio.create_task(self._metrics_loop(), name="health-alerts-metrics"),
         ]
@@ -96,9 +105,10 @@ class AlertFeeds:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._subscription is not None:
-            await self._subscription.close()
-            self._subscription = None
+        for subscription in (self._subscription, self._errors):
+            if subscription is not None:
+                await subscription.close()
+        self._subscription = self._errors = None
         await self._outcomes.stop()
 
     async def _resource_alerts(self, subscription: Subscription) -> None:
@@ -115,6 +125,18 @@ class AlertFeeds:
                 await self._alerts.on_resource_alerts([seen])
             except Exception as error:
                 log.warning("resource alert not applied", error=str(error), service_id=seen.service_id)
+
+    async def _communication_errors(self, subscription: Subscription) -> None:
+        async for item in subscription:
+            if isinstance(item, Resync) or item.WhichOneof("payload") != "communication_error_recorded":
+                continue
+            seen = error_from_event(item.communication_error_recorded)
+            if seen is None:
+                continue
+            try:
+                await self._alerts.on_communication_errors([seen])
+            except Exception as error:
+                log.warning("communication error not counted for alerts", error=str(error))
 
     async def _sweep_loop(self) -> None:
         while True:

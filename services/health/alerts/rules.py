@@ -4,6 +4,8 @@
     jobs.failed          a job failed permanently or exhausted its automatic retries        error
     service.offline      a connected service failed N consecutive checks                    critical
     service.degraded     a connected service degraded for M minutes                         warning
+    errors.spike         a service's communication errors of one group in the last M minutes
+                         reach N and three times their rate of the hour before               error
     resource.<type>      the six resource alert types the probes evaluate against thresholds
                          (cpu_high, cpu_sustained, memory_high, memory_critical, pool_exhausted,
                          queue_backlog)
@@ -14,6 +16,7 @@ Each signal carries the labels `rule`, `severity` and, where they apply, `servic
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -58,6 +61,8 @@ class RuleSettings:
     job_failure_rate_minutes: int = 10
     service_offline_checks: int = 3
     service_degraded_minutes: int = 5
+    error_spike_count: int = 10
+    error_spike_minutes: int = 10
 
     def __post_init__(self) -> None:
         limits = {
@@ -65,6 +70,8 @@ class RuleSettings:
             "job_failure_rate_minutes": (1, 1440),
             "service_offline_checks": (1, 1000),
             "service_degraded_minutes": (1, 1440),
+            "error_spike_count": (1, 100_000),
+            "error_spike_minutes": (1, 60),
         }
         for f in fields(self):
             low, high = limits[f.name]
@@ -119,6 +126,13 @@ def catalog(settings: RuleSettings) -> list[RuleInfo]:
             Severity.WARNING,
             f"a connected service stayed degraded for {s.service_degraded_minutes} minutes",
             {"minutes": str(s.service_degraded_minutes)},
+        ),
+        RuleInfo(
+            "errors.spike",
+            Severity.ERROR,
+            f"at least {s.error_spike_count} communication errors of one group within {s.error_spike_minutes} "
+            f"minutes, and {SPIKE_FACTOR:g} times the rate of the hour before",
+            {"count": str(s.error_spike_count), "minutes": str(s.error_spike_minutes)},
         ),
     ]
     for kind, severity in RESOURCE_SEVERITY.items():
@@ -250,4 +264,71 @@ def resource_signal(seen: ResourceAlertSeen) -> Signal:
         at=seen.triggered_at if firing else (seen.resolved_at or seen.triggered_at),
         firing=firing,
         annotations={"threshold": f"{seen.threshold:g}", "actual": f"{seen.actual:g}"},
+    )
+
+
+# -- communication errors ---------------------------------------------------------------------------
+
+SPIKE_FACTOR = 3.0
+SPIKE_BASELINE = timedelta(hours=1)
+_SPIKE_MEMORY = 20_000  # errors remembered per service and group, at most
+
+
+@dataclass(frozen=True)
+class ErrorSeen:
+    """A communication error the probes recorded (periodic checks; connection tests aside)."""
+
+    service_id: str
+    group: str  # NETWORK, TIMEOUT, PROTOCOL, AUTHENTICATION, DATA, SERVICE
+    at: datetime
+
+
+class SpikeDetector:
+    """Errors per (service, group) in the recent window against their rate in the hour before it.
+
+    The pattern detector's idea of a spike (ADR 0012: at least N errors and 3 times the usual rate)
+    applied live: kept in memory, a restart forgets the baseline, which only delays a spike's alert by
+    up to one window."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], deque[datetime]] = {}
+
+    def observe(self, error: ErrorSeen) -> tuple[str, str]:
+        key = (error.service_id, error.group)
+        times = self._seen.setdefault(key, deque(maxlen=_SPIKE_MEMORY))
+        times.append(error.at)
+        return key
+
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self._seen)
+
+    def counts(self, key: tuple[str, str], now: datetime, window: timedelta) -> tuple[int, float]:
+        """(errors within the window, the hour before's average per window); forgets older errors."""
+        times = self._seen.get(key)
+        if not times:
+            return 0, 0.0
+        oldest = now - window - SPIKE_BASELINE
+        while times and times[0] < oldest:
+            times.popleft()
+        if not times:
+            del self._seen[key]
+            return 0, 0.0
+        recent = sum(1 for t in times if t >= now - window)
+        before = len(times) - recent
+        return recent, before / (SPIKE_BASELINE / window)
+
+
+def spike_signal(slug: str, group: str, recent: int, baseline: float, settings: RuleSettings, at: datetime) -> Signal:
+    """Firing while the window holds at least N errors and 3 times the usual number."""
+    minutes = settings.error_spike_minutes
+    firing = recent >= settings.error_spike_count and recent >= SPIKE_FACTOR * max(baseline, 1.0)
+    return Signal(
+        rule="errors.spike",
+        severity=Severity.ERROR,
+        labels={"service": slug, "error_group": group.lower()},
+        summary=f"{recent} {group.lower()} errors from {slug} in the last {minutes} minutes",
+        description=f"usually {baseline:.1f} per {minutes} minutes over the hour before",
+        at=at,
+        firing=firing,
+        annotations={"errors": str(recent), "baseline": f"{baseline:.1f}"},
     )

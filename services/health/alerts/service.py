@@ -107,6 +107,7 @@ class AlertService:
         self.settings = settings or rules.RuleSettings()
         self._clock = clock
         self._degraded_since: dict[str, datetime] = {}
+        self._spikes = rules.SpikeDetector()
 
     # -- signals from the rules ----------------------------------------------------------------------
 
@@ -168,16 +169,36 @@ class AlertService:
                 signals.append(signal)
         return await self.apply(signals)
 
-    async def sweep(self) -> list[tuple[Alert, Change]]:
-        """Resolve failure-rate alerts whose window no longer holds too many failures."""
-        signals = []
+    async def on_communication_errors(self, errors: Sequence[rules.ErrorSeen]) -> list[tuple[Alert, Change]]:
+        """The error-spike rule, for the service and group of each error."""
+        keys = sorted({self._spikes.observe(error) for error in errors})
+        return await self.apply(await self._spike_signals(keys, only_firing=True))
+
+    async def _spike_signals(self, keys: Sequence[tuple[str, str]], *, only_firing: bool) -> list[Signal]:
         now = self._clock()
+        window = timedelta(minutes=self.settings.error_spike_minutes)
+        slugs = await self._repo.slugs(sorted({service_id for service_id, _ in keys}))
+        signals = []
+        for key in keys:
+            if key[0] not in slugs:
+                continue
+            recent, baseline = self._spikes.counts(key, now, window)
+            signal = rules.spike_signal(slugs[key[0]], key[1], recent, baseline, self.settings, now)
+            if signal.firing or not only_firing:
+                signals.append(signal)
+        return signals
+
+    async def sweep(self) -> list[tuple[Alert, Change]]:
+        """Resolve failure-rate alerts whose window no longer holds too many failures, and error spikes
+        that ended."""
+        now = self._clock()
+        signals = [s for s in await self._spike_signals(self._spikes.keys(), only_firing=False) if not s.firing]
         for alert in await self._repo.open_alerts("jobs.failure_rate"):
             job_type, tenant = alert.labels.get("job_type", ""), alert.labels.get("tenant", "")
             failed = await self._repo.count_failures(job_type, tenant, now - self.settings.failure_window)
-            signal = rules.failure_rate_signal(job_type, tenant, failed, self.settings, now)
-            if not signal.firing:
-                signals.append(signal)
+            rate = rules.failure_rate_signal(job_type, tenant, failed, self.settings, now)
+            if not rate.firing:
+                signals.append(rate)
         return await self.apply(signals)
 
     async def on_checks(self, states: Sequence[CheckState]) -> list[tuple[Alert, Change]]:

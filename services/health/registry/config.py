@@ -195,6 +195,8 @@ class AlertRulesModel(_Strict):
     job_failure_rate_minutes: int = Field(default=10, ge=1, le=1440)
     service_offline_checks: int = Field(default=3, ge=1, le=1000)
     service_degraded_minutes: int = Field(default=5, ge=1, le=1440)
+    error_spike_count: int = Field(default=10, ge=1, le=100_000)
+    error_spike_minutes: int = Field(default=10, ge=1, le=60)
 
 
 class ConfigFileModel(_Strict):
