@@ -253,3 +253,23 @@ async def test_a_burst_of_communication_errors_fires_an_error_spike_that_ends_wi
     assert alert.title == "3 timeout errors from erp in the last 1 minutes"
     # The errors leave the one-minute window within seconds: the sweep resolves the spike.
     await one_alert(alerts, "errors.spike", status=RESOLVED)
+
+
+async def test_a_certificate_expiring_within_the_configured_days_fires_until_a_renewed_one_is_seen(
+    harness: ServiceHarness,
+) -> None:
+    health, alerts = await start_alerting(harness)
+    erp = (await register(health, definition("erp"))).service
+    redis = (await harness.resources("health")).redis
+    ns = harness.settings.namespace
+    now = datetime.now(UTC)
+    soon = check_state(erp.id, "erp", at=now)
+    set_timestamp(soon.tls_not_after, now + timedelta(days=5, hours=1))
+    await append(redis, ns, soon)
+    alert = await one_alert(alerts, "tls.expiring", status=FIRING)
+    assert alert.severity == common_pb2.ERROR_SEVERITY_WARNING and alert.labels["service"] == "erp"
+    assert alert.title.startswith("the TLS certificate of erp expires in 5 days")
+    renewed = check_state(erp.id, "erp", at=now + timedelta(seconds=30))
+    set_timestamp(renewed.tls_not_after, now + timedelta(days=90))
+    await append(redis, ns, renewed)
+    await one_alert(alerts, "tls.expiring", status=RESOLVED)

@@ -4,6 +4,7 @@
     jobs.failed          a job failed permanently or exhausted its automatic retries        error
     service.offline      a connected service failed N consecutive checks                    critical
     service.degraded     a connected service degraded for M minutes                         warning
+    tls.expiring         a connected service's TLS certificate expires within N days         warning
     errors.spike         a service's communication errors of one group in the last M minutes
                          reach N and three times their rate of the hour before               error
     resource.<type>      the six resource alert types the probes evaluate against thresholds
@@ -63,6 +64,7 @@ class RuleSettings:
     service_degraded_minutes: int = 5
     error_spike_count: int = 10
     error_spike_minutes: int = 10
+    tls_expiry_days: int = 14
 
     def __post_init__(self) -> None:
         limits = {
@@ -72,6 +74,7 @@ class RuleSettings:
             "service_degraded_minutes": (1, 1440),
             "error_spike_count": (1, 100_000),
             "error_spike_minutes": (1, 60),
+            "tls_expiry_days": (1, 365),
         }
         for f in fields(self):
             low, high = limits[f.name]
@@ -126,6 +129,12 @@ def catalog(settings: RuleSettings) -> list[RuleInfo]:
             Severity.WARNING,
             f"a connected service stayed degraded for {s.service_degraded_minutes} minutes",
             {"minutes": str(s.service_degraded_minutes)},
+        ),
+        RuleInfo(
+            "tls.expiring",
+            Severity.WARNING,
+            f"a connected service's TLS certificate expires within {s.tls_expiry_days} days",
+            {"days": str(s.tls_expiry_days)},
         ),
         RuleInfo(
             "errors.spike",
@@ -233,6 +242,25 @@ def degraded_signal(state: CheckState, degraded_since: datetime | None, settings
         description=state.summary or "checks pass but are slow",
         at=state.checked_at,
         annotations={"service_id": state.service_id},
+    )
+
+
+def tls_signal(state: CheckState, settings: RuleSettings) -> Signal | None:
+    """Firing while the certificate an HTTPS check saw expires within N days; cleared by a later one."""
+    if state.tls_not_after is None:
+        return None
+    left = state.tls_not_after - state.checked_at
+    days = settings.tls_expiry_days
+    when = f"{state.tls_not_after:%Y-%m-%d %H:%M} UTC"
+    return Signal(
+        rule="tls.expiring",
+        severity=Severity.WARNING,
+        labels={"service": state.slug},
+        summary=f"the TLS certificate of {state.slug} expires in {max(left.days, 0)} days ({when})",
+        description=f"renew it before {when}; alerts start {days} days ahead",
+        at=state.checked_at,
+        firing=left < timedelta(days=days),
+        annotations={"service_id": state.service_id, "not_after": state.tls_not_after.isoformat()},
     )
 
 

@@ -213,6 +213,7 @@ class AlertService:
             for signal in (
                 rules.offline_signal(state, self.settings),
                 rules.degraded_signal(state, since, self.settings),
+                rules.tls_signal(state, self.settings),
             ):
                 if signal is not None:
                     signals.append(signal)

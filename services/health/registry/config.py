@@ -197,6 +197,7 @@ class AlertRulesModel(_Strict):
     service_degraded_minutes: int = Field(default=5, ge=1, le=1440)
     error_spike_count: int = Field(default=10, ge=1, le=100_000)
     error_spike_minutes: int = Field(default=10, ge=1, le=60)
+    tls_expiry_days: int = Field(default=14, ge=1, le=365)
 
 
 class ConfigFileModel(_Strict):
