@@ -108,3 +108,31 @@ async def test_thresholds_are_shown_and_changed(cli: tuple[Cli, str]) -> None:
     assert code == 2 and "not found" in err
     code, _, err = await runner.run("monitor", "alerts", "ack", "deadbeef")
     assert code == 2 and "not found" in err
+
+
+async def test_failing_jobs_reach_the_cli_through_the_whole_pipeline(
+    harness: ServiceHarness, database_url: str, tmp_path: Path
+) -> None:
+    """Jobs service (outbox → stream) → health (rules, lifecycle) → gateway → `b2c monitor alerts`."""
+    from b2x.monitoring.v1 import jobs_pb2_grpc
+
+    from tests.health.alert_helpers import failed_job
+
+    jobs = jobs_pb2_grpc.JobsServiceStub(harness.channel(await harness.jobs()))
+    health_addr = await serve_alerting(harness)
+    url = await harness.gateway(jobs_addr="127.0.0.1:1", health_addr=health_addr, probes_addr="127.0.0.1:1")
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    operator, _ = await KeyStore(pool).create("operator", Role.OPERATOR, None)
+    await pool.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("B2X_", "B2C_"))}
+    env.update({"B2C_CONFIG": str(tmp_path / "b2c.json"), "B2C_API_URL": url, "B2C_API_KEY": operator,
+                "COLUMNS": "80"})  # fmt: skip
+    runner = Cli(env)
+    for _ in range(6):
+        await failed_job(jobs, "ERP_ARTICLE_SYNC", tenant="tenant-north")
+    rows = await _active(runner, 2)
+    rate = next(r for r in rows if r["rule"] == "jobs.failure_rate")
+    assert rate["severity"] == "CRITICAL" and rate["jobType"] == "ERP_ARTICLE_SYNC"
+    assert rate["summary"] == "6 ERP_ARTICLE_SYNC jobs failed in the last 10 minutes for tenant tenant-north"
+    code, out, _ = await runner.run("monitor", "alerts", "--severity", "critical")
+    assert code == 1 and str(rate["id"])[:8] in out
