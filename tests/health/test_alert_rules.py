@@ -50,9 +50,11 @@ async def test_a_service_degraded_for_the_configured_minutes_fires_a_warning(
     config.write_text("services: []\nalerts:\n  service_degraded_minutes: 2\n")
     health, alerts = await start_alerting(harness, config_file=config)
     pim = (await register(health, definition("pim"))).service
-    redis = (await harness.resources("health")).redis
-    ns = harness.settings.namespace
+    resources = await harness.resources("health")
+    redis, ns = resources.redis, harness.settings.namespace
     start = datetime.now(UTC) - timedelta(minutes=5)
+    # Checks older than the definition are ignored; this one was registered before the checks below.
+    await resources.pool.execute("UPDATE health.services SET updated_at = $1", start - timedelta(minutes=1))
 
     def slow(at: datetime) -> object:
         state = check_state(pim.id, "pim", latency_ms=2500, at=at)

@@ -22,6 +22,7 @@ from asyncpg.pool import PoolConnectionProxy
 from services.common.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from services.health.alerts.domain import Alert, AlertFilter, AlertPage, Episode, Matcher, MatchOp, Silence
 from services.health.alerts.notice import AlertState, Severity
+from services.health.alerts.rules import ServiceStatusSeen
 from services.health.domain import Thresholds
 
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]"
@@ -83,6 +84,14 @@ def _silence(row: asyncpg.Record) -> Silence:
         tenant=row["tenant_id"],
         expired_by=row["expired_by"],
     )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _uuid(value: str, what: str = "alert") -> uuid.UUID:
@@ -329,6 +338,16 @@ class PostgresAlertRepository:
                 ids.append(uuid.UUID(value))
         rows = await self._pool.fetch("SELECT id, slug FROM health.services WHERE id = ANY($1::uuid[])", ids)
         return {str(r["id"]): r["slug"] for r in rows}
+
+    async def service_statuses(self, service_ids: Sequence[str]) -> list[ServiceStatusSeen]:
+        """The aggregated status of each live service, and since when."""
+        ids = [uuid.UUID(v) for v in service_ids if _is_uuid(v)]
+        rows = await self._pool.fetch(
+            "SELECT id, slug, status, status_changed_at FROM health.services "
+            "WHERE id = ANY($1::uuid[]) AND removed_at IS NULL",
+            ids,
+        )
+        return [ServiceStatusSeen(str(r["id"]), r["slug"], r["status"], r["status_changed_at"]) for r in rows]
 
     async def service_ref(self, ref: str) -> tuple[str, str, Thresholds]:
         """(id, slug, effective thresholds) of a live service named by slug or id."""

@@ -221,27 +221,35 @@ def offline_signal(state: CheckState, settings: RuleSettings) -> Signal | None:
     )
 
 
-def degraded_signal(state: CheckState, degraded_since: datetime | None, settings: RuleSettings) -> Signal | None:
-    """Firing once the service has been degraded for M minutes; cleared when a check is neither
-    degraded nor failed (a failure is service.offline's business)."""
-    labels = {"service": state.slug}
-    if state.success and not state.degraded:
-        return Signal("service.degraded", Severity.WARNING, labels, f"{state.slug} is no longer degraded",
-                      state.summary, state.checked_at, firing=False)  # fmt: skip
-    if degraded_since is None or not state.degraded:
+@dataclass(frozen=True)
+class ServiceStatusSeen:
+    """A connected service's aggregated status (health.services) after a batch of checks was applied."""
+
+    service_id: str
+    slug: str
+    status: str  # ONLINE, DEGRADED, OFFLINE, UNKNOWN
+    since: datetime | None  # when the status last changed
+
+
+def degraded_signal(seen: ServiceStatusSeen, at: datetime, settings: RuleSettings) -> Signal | None:
+    """Firing once the service's aggregated status has been DEGRADED for M minutes (slow, degraded or
+    failing now and then; see services/health/status.py); cleared by any other status. Read from the
+    registry, so every replica agrees whichever of them consumed the checks."""
+    labels = {"service": seen.slug}
+    if seen.status != "DEGRADED":
+        return Signal("service.degraded", Severity.WARNING, labels, f"{seen.slug} is no longer degraded",
+                      f"now {seen.status.lower()}", at, firing=False)  # fmt: skip
+    if seen.since is None or at - seen.since < timedelta(minutes=settings.service_degraded_minutes):
         return None
-    minutes = settings.service_degraded_minutes
-    if state.checked_at - degraded_since < timedelta(minutes=minutes):
-        return None
-    held = int((state.checked_at - degraded_since).total_seconds() // 60)
+    held = int((at - seen.since).total_seconds() // 60)
     return Signal(
         rule="service.degraded",
         severity=Severity.WARNING,
         labels=labels,
-        summary=f"{state.slug} has been degraded for {held} minutes",
-        description=state.summary or "checks pass but are slow",
-        at=state.checked_at,
-        annotations={"service_id": state.service_id},
+        summary=f"{seen.slug} has been degraded for {held} minutes",
+        description=f"degraded since {seen.since:%Y-%m-%d %H:%M} UTC",
+        at=at,
+        annotations={"service_id": seen.service_id},
     )
 
 

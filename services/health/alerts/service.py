@@ -69,6 +69,7 @@ class AlertRepository(Protocol):
     async def record_failure(self, job_id: str, job_type: str, tenant: str, at: datetime, final: bool) -> bool: ...
     async def count_failures(self, job_type: str, tenant: str, since: datetime) -> int: ...
     async def slugs(self, service_ids: Sequence[str]) -> dict[str, str]: ...
+    async def service_statuses(self, service_ids: Sequence[str]) -> list[rules.ServiceStatusSeen]: ...
     async def service_ref(self, ref: str) -> tuple[str, str, Thresholds]: ...
     async def set_thresholds(self, service_id: str, thresholds: Thresholds, who: str, now: datetime) -> None: ...
 
@@ -106,7 +107,6 @@ class AlertService:
         self._announcer = announcer
         self.settings = settings or rules.RuleSettings()
         self._clock = clock
-        self._degraded_since: dict[str, datetime] = {}
         self._spikes = rules.SpikeDetector()
 
     # -- signals from the rules ----------------------------------------------------------------------
@@ -204,19 +204,16 @@ class AlertService:
     async def on_checks(self, states: Sequence[CheckState]) -> list[tuple[Alert, Change]]:
         """The connected-service rules, from the probes' check states."""
         signals: list[Signal] = []
+        latest: dict[str, CheckState] = {}
         for state in sorted(states, key=lambda s: s.checked_at):
-            if state.success and state.degraded:
-                self._degraded_since.setdefault(state.service_id, state.checked_at)
-            elif not state.skipped:
-                self._degraded_since.pop(state.service_id, None)
-            since = self._degraded_since.get(state.service_id)
-            for signal in (
-                rules.offline_signal(state, self.settings),
-                rules.degraded_signal(state, since, self.settings),
-                rules.tls_signal(state, self.settings),
-            ):
+            latest[state.service_id] = state
+            for signal in (rules.offline_signal(state, self.settings), rules.tls_signal(state, self.settings)):
                 if signal is not None:
                     signals.append(signal)
+        for seen in await self._repo.service_statuses(sorted(latest)):
+            degraded = rules.degraded_signal(seen, latest[seen.service_id].checked_at, self.settings)
+            if degraded is not None:
+                signals.append(degraded)
         return await self.apply(signals)
 
     async def on_resource_alerts(self, seen: Sequence[rules.ResourceAlertSeen]) -> list[tuple[Alert, Change]]:
