@@ -314,3 +314,40 @@ async def test_pages_of_alerts_follow_the_cursor_newest_change_first(harness: Se
     assert len(set(ids)) == 5
     rules = await stub.ListAlertRules(alerts_pb2.ListAlertRulesRequest(), timeout=TIMEOUT)
     assert {r.name for r in rules.rules} >= {"jobs.failure_rate", "jobs.failed", "service.offline", "resource.cpu_high"}
+
+
+async def test_history_is_kept_a_year_and_counted_failures_a_day(harness: ServiceHarness) -> None:
+    from services.health.alerts.feeds import BusAlertAnnouncer
+    from services.health.alerts.repository import PostgresAlertRepository
+    from services.health.alerts.service import AlertService
+    from services.health.main import NoDeliverySink
+
+    stub = await start(harness, RecordingSink())
+    await append_outcomes(harness, outcome("OLD_SYNC"), outcome("RECENT_SYNC"))
+    old = await one_alert_with_rule_type(stub, "OLD_SYNC")
+    recent = await one_alert_with_rule_type(stub, "RECENT_SYNC")
+    for alert in (old, recent):
+        await stub.ResolveAlert(alerts_pb2.ResolveAlertRequest(id=alert.id, actor="ops"), timeout=TIMEOUT)
+    resources = await harness.resources("health")
+    pool = resources.pool
+    await pool.execute(
+        "UPDATE health.alert_episodes SET changed_at = changed_at - interval '400 days' WHERE alert_id = $1::uuid",
+        old.id,
+    )
+    await pool.execute("UPDATE health.job_failures SET failed_at = failed_at - interval '2 days' "
+                       "WHERE job_type = 'OLD_SYNC'")  # fmt: skip
+    service = AlertService(PostgresAlertRepository(pool), NoDeliverySink(), BusAlertAnnouncer(resources.bus))
+    await service.purge()
+    remaining = await pool.fetch("SELECT id::text FROM health.alerts")
+    assert [r["id"] for r in remaining] == [recent.id]
+    assert [r["job_type"] for r in await pool.fetch("SELECT job_type FROM health.job_failures")] == ["RECENT_SYNC"]
+
+
+async def one_alert_with_rule_type(stub: Any, job_type: str) -> health_pb2.Alert:
+    from tests.health.alert_helpers import eventually
+
+    async def probe() -> health_pb2.Alert | None:
+        found = [a for a in await alerts_by_rule(stub, "jobs.failed") if a.labels["job_type"] == job_type]
+        return found[0] if found else None
+
+    return await eventually(probe)

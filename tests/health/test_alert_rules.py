@@ -95,7 +95,7 @@ async def test_the_probes_resource_alerts_flow_through_the_same_lifecycle(harnes
     assert alert.severity == common_pb2.ERROR_SEVERITY_CRITICAL
     assert alert.labels["service"] == "erp"
     assert alert.title.startswith("erp: memory at 97.5%")
-    assert alert.annotations["actual"] == "97.5"
+    assert alert.annotations["actual"] == "97.5" and alert.service_id == erp.id
     await bus.publish(
         Topic.RESOURCE_ALERTS, resource_event(erp.id, health_pb2.RESOURCE_ALERT_TYPE_MEMORY_CRITICAL, resolved=True)
     )

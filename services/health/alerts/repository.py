@@ -251,8 +251,9 @@ class PostgresAlertRepository:
         rows = await self._pool.fetch(f"{_ALERT} WHERE a.rule = $1 AND e.state <> 'resolved'", rule)
         return [_alert(r) for r in rows]
 
-    async def purge(self, before: datetime) -> int:
-        """Drop episodes resolved before `before` (history is kept a year) and alerts left without any."""
+    async def purge(self, before: datetime, failures_before: datetime) -> int:
+        """Drop episodes that ended before `before` (history is kept a year), alerts whose last episode
+        did, and counted job failures older than `failures_before`."""
         async with self._pool.acquire() as conn, conn.transaction():
             result = await conn.execute(
                 "DELETE FROM health.alert_episodes e USING health.alerts a WHERE e.alert_id = a.id "
@@ -264,7 +265,7 @@ class PostgresAlertRepository:
                 "AND e.episode = a.episode AND e.state = 'resolved' AND e.changed_at < $1",
                 before,
             )
-            await conn.execute("DELETE FROM health.job_failures WHERE failed_at < $1::timestamptz", before)
+            await conn.execute("DELETE FROM health.job_failures WHERE failed_at < $1", failures_before)
         return int(result.split()[-1])
 
     # -- silences ----------------------------------------------------------------------------------

@@ -299,7 +299,7 @@ def resource_signal(seen: ResourceAlertSeen) -> Signal:
         description=f"threshold {seen.threshold:g}, actual {seen.actual:g}",
         at=seen.triggered_at if firing else (seen.resolved_at or seen.triggered_at),
         firing=firing,
-        annotations={"threshold": f"{seen.threshold:g}", "actual": f"{seen.actual:g}"},
+        annotations={"service_id": seen.service_id, "threshold": f"{seen.threshold:g}", "actual": f"{seen.actual:g}"},
     )
 
 

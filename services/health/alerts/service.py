@@ -61,7 +61,7 @@ class AlertRepository(Protocol):
     async def page(self, flt: AlertFilter, first: int, after: str | None) -> AlertPage: ...
     async def open_alerts(self, rule: str) -> list[Alert]: ...
     async def open_counts(self) -> dict[tuple[str, str], int]: ...
-    async def purge(self, before: datetime) -> int: ...
+    async def purge(self, before: datetime, failures_before: datetime) -> int: ...
     async def insert_silence(self, silence: Silence) -> Silence: ...
     async def silence(self, silence_id: str) -> Silence: ...
     async def expire_silence(self, silence_id: str, who: str, now: datetime) -> Silence: ...
@@ -108,6 +108,7 @@ class AlertService:
         self.settings = settings or rules.RuleSettings()
         self._clock = clock
         self._spikes = rules.SpikeDetector()
+        self._slugs: dict[str, str] = {}
 
     # -- signals from the rules ----------------------------------------------------------------------
 
@@ -177,7 +178,7 @@ class AlertService:
     async def _spike_signals(self, keys: Sequence[tuple[str, str]], *, only_firing: bool) -> list[Signal]:
         now = self._clock()
         window = timedelta(minutes=self.settings.error_spike_minutes)
-        slugs = await self._repo.slugs(sorted({service_id for service_id, _ in keys}))
+        slugs = await self._slugs_of({service_id for service_id, _ in keys})
         signals = []
         for key in keys:
             if key[0] not in slugs:
@@ -219,11 +220,18 @@ class AlertService:
     async def on_resource_alerts(self, seen: Sequence[rules.ResourceAlertSeen]) -> list[tuple[Alert, Change]]:
         """The six resource alert types the probes evaluate, through the same lifecycle."""
         known = [s for s in seen if s.kind in rules.RESOURCE_SEVERITY]
-        slugs = await self._repo.slugs(sorted({s.service_id for s in known}))
+        slugs = await self._slugs_of({s.service_id for s in known})
         signals = [
             rules.resource_signal(replace(s, service_slug=slugs[s.service_id])) for s in known if s.service_id in slugs
         ]
         return await self.apply(signals)
+
+    async def _slugs_of(self, service_ids: set[str]) -> dict[str, str]:
+        """Slugs by service id, asked of the registry only for ids not seen before (slugs never change)."""
+        missing = sorted(service_ids - self._slugs.keys())
+        if missing:
+            self._slugs.update(await self._repo.slugs(missing))
+        return {i: self._slugs[i] for i in service_ids if i in self._slugs}
 
     # -- people ------------------------------------------------------------------------------------
 
@@ -322,4 +330,6 @@ class AlertService:
         return await self._repo.open_counts()
 
     async def purge(self) -> int:
-        return await self._repo.purge(self._clock() - HISTORY)
+        now = self._clock()
+        # Failures are kept a day, or the failure-rate window when that is longer.
+        return await self._repo.purge(now - HISTORY, now - max(timedelta(days=1), self.settings.failure_window))
