@@ -61,6 +61,7 @@ def test_acknowledge_and_resolve_record_who_when_and_why_and_refuse_twice() -> N
         acknowledge(acked, "ops", "", T0)
     done = resolve(acked, "lead", "fixed", T0)
     assert done.current.resolved_by == "lead" and done.notice().comment == "fixed"
+    assert done.notice().acknowledged_by == "ops" and done.notice().annotations["resolved_by"] == "lead"
     with pytest.raises(FailedPreconditionError):
         resolve(done, "lead", "", T0)
     with pytest.raises(InvalidFieldError, match=r"^comment:"):

@@ -125,10 +125,11 @@ class Alert:
             changed_at=e.changed_at,
             occurrences=e.occurrences,
             resolved_at=e.resolved_at,
-            acknowledged_by=e.acknowledged_by if e.state is AlertState.ACKNOWLEDGED else e.resolved_by,
+            acknowledged_by=e.acknowledged_by,
             comment=e.ack_comment if e.state is AlertState.ACKNOWLEDGED else e.resolve_comment,
             silenced_by=e.silenced_by,
-            annotations=dict(e.annotations),
+            # Who resolved it by hand (absent: it resolved itself when the condition cleared).
+            annotations={**e.annotations, **({"resolved_by": e.resolved_by} if e.resolved_by else {})},
         )
 
 
