@@ -76,7 +76,9 @@ SinkFactory = Callable[[Resources, "HealthConfig | None"], NotificationSink]
 
 
 def no_delivery(resources: Resources, config: HealthConfig | None) -> NotificationSink:
+    """The default `sink` of build_server until the delivery half is wired in (the lead's merge)."""
     del resources, config
+    log.warning("alert notifications are not sent: delivery not configured")
     return NoDeliverySink()
 
 
