@@ -20,6 +20,7 @@ BENCHMARKS = (
     "resource_alerts",
     "alerts_breach",
     "dashboard",
+    "alerts_delivery",
 )
 
 

@@ -7,11 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from b2x.monitoring.v1 import alerts_pb2_grpc, health_pb2_grpc
 
-from services.common.errors import NotFoundError
 from services.common.events import check_states_stream
 from services.common.grpc_server import GrpcServer
 from services.common.logging import configure_logging, get_logger
@@ -23,10 +21,11 @@ from services.health.aggregation.maintenance import Maintenance
 from services.health.aggregation.resource_feed import ResourceFeed
 from services.health.aggregation.service import Aggregator
 from services.health.aggregation.store import PostgresAggregationStore
+from services.health.alerts.delivery import build_delivery
 from services.health.alerts.feeds import AlertFeeds, BusAlertAnnouncer, outcome_consumer
 from services.health.alerts.grpc_api import SERVICE_NAME as ALERTS_SERVICE_NAME
 from services.health.alerts.grpc_api import AlertsServicer
-from services.health.alerts.notice import AlertNotice, ChannelTestResult, NotificationAttempt, NotificationSink
+from services.health.alerts.notice import NotificationSink
 from services.health.alerts.repository import PostgresAlertRepository
 from services.health.alerts.service import AlertService
 from services.health.events import BusStatusAnnouncer
@@ -54,32 +53,8 @@ def health_settings(settings: CommonSettings) -> HealthSettings:
     return settings if isinstance(settings, HealthSettings) else HealthSettings(**settings.model_dump())
 
 
-class NoDeliverySink:
-    """Delivery not configured: notices are dropped, attempts are empty, no channel exists.
-
-    The composition root's stand-in until the notification outbox (services/health/alerts/delivery)
-    is wired in: the alert lifecycle (states, history, silences, live events) works without it.
-    """
-
-    async def submit(self, connection: Any, notices: Sequence[AlertNotice]) -> None:
-        del connection, notices
-
-    async def attempts(self, alert_id: str) -> Sequence[NotificationAttempt]:
-        del alert_id
-        return []
-
-    async def test_channel(self, name: str) -> ChannelTestResult:
-        raise NotFoundError(f"notification channel {name} not found (delivery not configured)")
-
-
+# Tests replace the notification sink with a fake of the Protocol; the process uses the outbox.
 SinkFactory = Callable[[Resources, "HealthConfig | None"], NotificationSink]
-
-
-def no_delivery(resources: Resources, config: HealthConfig | None) -> NotificationSink:
-    """The default `sink` of build_server until the delivery half is wired in (the lead's merge)."""
-    del resources, config
-    log.warning("alert notifications are not sent: delivery not configured")
-    return NoDeliverySink()
 
 
 @dataclass
@@ -140,20 +115,25 @@ def build_server(
     resources: Resources,
     settings: CommonSettings,
     config: HealthConfig | None = None,
-    sink: SinkFactory = no_delivery,
+    sink: SinkFactory | None = None,
 ) -> GrpcServer:
     """Wire repository, service and servicer onto a gRPC server (tests call this with port 0).
 
     With a config file, the registry is synced to it when the server starts. Without one, the
     file-owned services are left as they are: an unset variable must not empty the registry. The
     aggregation starts after the sync and stops after the server.
+
+    Every alert change goes to the notification outbox in its transaction (`sink`, default the
+    delivery's OutboxSink); the delivery worker sends what the outbox holds.
     """
     config = config or config_for(settings)
     registry = RegistryService(PostgresRegistry(resources.pool), announcer=BusStatusAnnouncer(resources.bus))
     servicer = HealthServicer(registry, HealthOverview(PostgresOverview(resources.pool), registry))
+    # Notification delivery: the sink is what the alert lifecycle submits to; the worker sends.
+    outbox_sink, delivery = build_delivery(settings, resources.pool, config)
     alerts = AlertService(
         PostgresAlertRepository(resources.pool),
-        sink(resources, config),
+        sink(resources, config) if sink is not None else outbox_sink,
         BusAlertAnnouncer(resources.bus),
         config.alert_rules if config is not None else None,
     )
@@ -170,8 +150,10 @@ def build_server(
             await registry.sync_file(config.services)
         await aggregation.start()
         await snapshot.start()
+        delivery.start()
 
     async def stop() -> None:
+        await delivery.stop()
         await snapshot.stop()
         await aggregation.stop()
 

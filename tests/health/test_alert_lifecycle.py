@@ -320,7 +320,6 @@ async def test_history_is_kept_a_year_and_counted_failures_a_day(harness: Servic
     from services.health.alerts.feeds import BusAlertAnnouncer
     from services.health.alerts.repository import PostgresAlertRepository
     from services.health.alerts.service import AlertService
-    from services.health.main import NoDeliverySink
 
     stub = await start(harness, RecordingSink())
     await append_outcomes(harness, outcome("OLD_SYNC"), outcome("RECENT_SYNC"))
@@ -336,7 +335,7 @@ async def test_history_is_kept_a_year_and_counted_failures_a_day(harness: Servic
     )
     await pool.execute("UPDATE health.job_failures SET failed_at = failed_at - interval '2 days' "
                        "WHERE job_type = 'OLD_SYNC'")  # fmt: skip
-    service = AlertService(PostgresAlertRepository(pool), NoDeliverySink(), BusAlertAnnouncer(resources.bus))
+    service = AlertService(PostgresAlertRepository(pool), RecordingSink(), BusAlertAnnouncer(resources.bus))
     await service.purge()
     remaining = await pool.fetch("SELECT id::text FROM health.alerts")
     assert [r["id"] for r in remaining] == [recent.id]
