@@ -18,6 +18,7 @@ BENCHMARKS = (
     "probe_timings",
     "health_summary",
     "resource_alerts",
+    "alerts_breach",
     "dashboard",
     "alerts_delivery",
 )

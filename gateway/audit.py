@@ -41,9 +41,11 @@ class AuditEntry:
 
 @dataclass
 class AuditScope:
-    """What a mutation learns while it runs and the entry should carry: the tenant its target belongs to."""
+    """What a mutation learns while it runs and the entry should carry: the tenant its target belongs to,
+    and the target's full id when the caller named it by a prefix (the CLI's short ids)."""
 
     target_tenant: str | None = field(default=None)
+    target: str | None = field(default=None)
 
 
 class AuditLog:
@@ -102,7 +104,7 @@ class AuditLog:
 
         async def write(outcome: str, error_code: str | None = None) -> None:
             await self.record(
-                principal, action=action, target=target, arguments=arguments, outcome=outcome,
+                principal, action=action, target=scope.target or target, arguments=arguments, outcome=outcome,
                 error_code=error_code, client_ip=client_ip, request_id=request_id, target_tenant=scope.target_tenant,
             )  # fmt: skip
 

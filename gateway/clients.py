@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
-from b2x.monitoring.v1 import health_pb2_grpc, jobs_pb2_grpc, probes_pb2_grpc
+from b2x.monitoring.v1 import alerts_pb2_grpc, health_pb2_grpc, jobs_pb2_grpc, probes_pb2_grpc
 from grpc_health.v1 import health_pb2 as grpc_health_pb2
 from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 
@@ -60,6 +60,11 @@ class ServiceClients:
         self.jobs = self._client("jobs", jobs_addr, jobs_pb2_grpc.JobsServiceStub)
         self.health = self._client("health", health_addr, health_pb2_grpc.HealthServiceStub)
         self.probes = self._client("probes", probes_addr, probes_pb2_grpc.ProbesServiceStub)
+        # The alert lifecycle is served by the health service, on its channel.
+        self.alerts = ServiceClient(
+            "health", health_addr, self.health.channel, alerts_pb2_grpc.AlertsServiceStub(self.health.channel),
+            self.health.health,
+        )  # fmt: skip
 
     def _client(self, name: str, address: str, stub_cls: Callable[[grpc.aio.Channel], Any]) -> ServiceClient:
         channel = open_channel(

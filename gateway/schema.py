@@ -11,6 +11,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from gateway.admin.resolvers import AdminMutations, AdminQueries
+from gateway.alerts.mutations import AlertMutations
+from gateway.alerts.queries import AlertQueries
+from gateway.alerts.subscriptions import AlertSubscriptions
 from gateway.errors import EXPECTED_CODES, classify_unlabelled
 from gateway.extensions import ErrorCodes
 from gateway.health.queries import HealthQueries
@@ -29,9 +32,11 @@ from services.common.logging import get_logger
 
 log = get_logger(__name__)
 
-Query = merge_types("Query", (JobQueries, HealthQueries, RegistryQueries, ProbeQueries, AdminQueries))
-Mutation = merge_types("Mutation", (JobMutations, ProbeMutations, AdminMutations))
-Subscription = merge_types("Subscription", (JobSubscriptions, HealthSubscriptions, ProbeSubscriptions))
+Query = merge_types("Query", (JobQueries, HealthQueries, RegistryQueries, ProbeQueries, AlertQueries, AdminQueries))
+Mutation = merge_types("Mutation", (JobMutations, ProbeMutations, AlertMutations, AdminMutations))
+Subscription = merge_types(
+    "Subscription", (JobSubscriptions, HealthSubscriptions, ProbeSubscriptions, AlertSubscriptions)
+)
 
 
 class GatewaySchema(strawberry.Schema):

@@ -71,8 +71,8 @@ DASHBOARDS = (
             p("Jobs failed (24 h)", ('sum(max by (status, job_type, tenant) (b2x_jobs{status="failed"})) or vector(0)', ""),
               kind="stat", width=4, height=4),
             p("Alerts firing",
-              ("(sum(b2x_alerts_firing) or vector(0)) + (sum(max by (service, alert_type) (b2x_resource_alerts_open)) "
-               "or vector(0))", ""), kind="stat", width=4, height=4),
+              # Resource alerts are among them (one pipeline); every health replica reports the same figure.
+              ("sum(max by (rule, severity) (b2x_alerts_firing)) or vector(0)", ""), kind="stat", width=4, height=4),
             p("Status of each connected service", ("max by (service, status) (b2x_service_status) == 1", "{{service}}: {{status}}"),
               kind="table", width=8),
             p("Job failures per minute, by type", ("sum by (job_type) (rate(scheduler_job_failures_total[5m])) * 60", "{{job_type}}"),
@@ -214,7 +214,7 @@ DASHBOARDS = (
               ("sum by (snapshot) (rate(b2x_metrics_snapshot_failures_total[5m]))", "refresh failures/s {{snapshot}}"), unit="s"),
             p("Check states consumed per second", ("sum by (outcome) (rate(b2x_health_check_states_total[5m]))", "{{outcome}}")),
             p("Alerts firing and notifications",
-              ("sum by (rule, severity) (b2x_alerts_firing)", "firing {{rule}} {{severity}}"),
+              ("max by (rule, severity) (b2x_alerts_firing)", "firing {{rule}} {{severity}}"),
               ("sum by (channel) (rate(b2x_notifications_sent_total[15m])) * 60", "sent/min {{channel}}"),
               ("sum by (channel) (rate(b2x_notifications_failed_total[15m])) * 60", "failed/min {{channel}}")),
             p("Process CPU", ('sum by (job) (rate(process_cpu_seconds_total{job=~"b2x-.*"}[5m]))', "{{job}}"), unit="percentunit"),

@@ -10,11 +10,16 @@ import typer
 
 from b2c import output
 from b2c.client import run_query
+from b2c.commands import alerts as alert_commands
 from b2c.commands.common import parse_since, split_list
 from b2c.config import CliConfig
 from b2c.errors import CliError, Exit
 
-app = typer.Typer(help="Connected services: status, connection tests, communication errors.", no_args_is_help=True)
+app = typer.Typer(
+    help="Connected services: status, connection tests, communication errors, alerts.", no_args_is_help=True
+)
+app.add_typer(alert_commands.app, name="alerts")
+app.command("thresholds")(alert_commands.thresholds)
 
 FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="table or json (default: b2c config)")]
 SERVICE_STATUSES = ("ONLINE", "DEGRADED", "OFFLINE", "UNKNOWN")

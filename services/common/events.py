@@ -69,6 +69,11 @@ def check_states_stream(namespace: str) -> str:
     return f"{namespace}:probes:check-states"
 
 
+def job_outcomes_stream(namespace: str) -> str:
+    """The Redis Stream of the durable jobs → health hand-off (one `JobOutcome` per finished job)."""
+    return f"{namespace}:jobs:outcomes"
+
+
 @dataclass(frozen=True)
 class Resync:
     """Events may have been missed since the last one delivered; re-read state."""

@@ -5,8 +5,9 @@
   and 24-hour average latency, and the check-states stream's backlog (entries the "health" consumer
   group has not read or not acknowledged yet; Redis `XINFO GROUPS`). Every replica reads the same
   rows: aggregate with `max`.
-- The alerting pipeline (services/health/alerts/) updates `ALERTS_FIRING` (a gauge it sets to the
-  number of firing alerts per rule and severity after each evaluation) and the notification
+- The alerting pipeline (services/health/alerts/) updates `ALERTS_FIRING` (the number of alerts
+  firing or acknowledged per rule and severity, read from the alerts table every few seconds by each
+  replica: aggregate with `max`) and the notification
   counters (`NOTIFICATIONS_SENT` once per delivered notification, `NOTIFICATIONS_FAILED` once per failed
   attempt). They are defined here so that the health process exposes them and the dashboards and rules
   in deploy/ can name them before the first alert fires. Their labels are rule names, the four

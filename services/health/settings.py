@@ -30,6 +30,9 @@ class HealthSettings(CommonSettings):
     )
     health_resource_flush_seconds: float = Field(default=1.0, gt=0, le=60, description="Resource samples batching")
     health_rollup_retention_days: int = Field(default=400, ge=8, le=3660, description="Hourly check rollups kept")
+    health_alert_sweep_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How often failure-rate windows are re-checked and history purged"
+    )
     # The same variable the probes read: the threshold is theirs, the reason quotes it.
     probes_slow_ms: float = Field(default=1000.0, gt=0, description="A check at least this long is rated Slow")
 

@@ -76,6 +76,8 @@ class CheckState:
     breaker: BreakerState | None = None
     # CommunicationErrorType without its prefix ("SERVICE_UNAVAILABLE"); empty when it passed.
     error_type: str = ""
+    # HTTPS: when the server's certificate expires.
+    tls_not_after: datetime | None = None
 
     @property
     def skipped(self) -> bool:

@@ -16,6 +16,7 @@ from services.jobs.grpc_api import SERVICE_NAME, JobsServicer
 from services.jobs.logs import LogStore
 from services.jobs.maintenance import Maintenance
 from services.jobs.metrics import JOBS_SNAPSHOT, JobsSnapshotReader, MeteredJobEvents
+from services.jobs.outcomes import OutcomeRelay
 from services.jobs.reporting import WorkerReporting
 from services.jobs.repository import PostgresJobRepository
 from services.jobs.service import JobsService
@@ -45,14 +46,17 @@ def build_server(resources: Resources, settings: CommonSettings) -> GrpcServer:
         interval=jobs_settings.jobs_reaper_interval_seconds,
         retention_days=jobs_settings.jobs_log_retention_days,
     )
+    relay = OutcomeRelay(resources.pool, resources.redis, settings.namespace)
     snapshot = SnapshotRefresher(JOBS_SNAPSHOT, JobsSnapshotReader(resources.pool), settings.metrics_snapshot_seconds)
 
     async def start() -> None:
         await maintenance.prepare()
+        await relay.start()
         await snapshot.start()
 
     async def stop() -> None:
         await snapshot.stop()
+        await relay.stop()
         await maintenance.stop()
 
     async def readiness() -> bool:

@@ -280,6 +280,8 @@ class ConnectionTestResult:
     communication_error_id: str | None = None
     # The periodic checks' breaker when the test ran (None: never checked periodically).
     breaker: BreakerState | None = None
+    # When the server's certificate expires (HTTPS checks whose handshake passed).
+    tls_not_after: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -181,8 +181,13 @@ async def test_a_restart_before_storing_loses_nothing(harness: ServiceHarness) -
     restarted = _consumer(resources, ns, "replica-1", block_ms=50)
     restarted.start()
     await eventually(lambda: _checks_counted(resources), lambda n: n == 3)
+
+    async def pending() -> int:
+        return int((await resources.redis.xpending(check_states_stream(ns), GROUP))["pending"])
+
+    # Acknowledged right after the commit: wait for it rather than stop between the two.
+    await eventually(pending, lambda n: n == 0)
     await restarted.stop()
-    assert (await resources.redis.xpending(check_states_stream(ns), GROUP))["pending"] == 0
 
 
 async def test_two_replicas_share_the_group_and_each_entry_is_stored_once(harness: ServiceHarness) -> None:

@@ -33,7 +33,7 @@ async def test_grpc_health_answers_serving_for_the_server_and_the_service(harnes
         assert response.status == grpc_health_pb2.HealthCheckResponse.SERVING
 
 
-async def test_reflection_lists_the_health_service(harness: ServiceHarness) -> None:
+async def test_reflection_lists_the_health_and_alerts_services(harness: ServiceHarness) -> None:
     """Server reflection names HealthService, so `grpcurl -plaintext host:50052 list` works without protos."""
     address = await harness.serve("health", build_server, harness.settings_for(HealthSettings))
     reflection = reflection_pb2_grpc.ServerReflectionStub(harness.channel(address))
@@ -42,6 +42,7 @@ async def test_reflection_lists_the_health_service(harness: ServiceHarness) -> N
     )
     names = [s.name async for response in call for s in response.list_services_response.service]
     assert SERVICE in names
+    assert "b2x.monitoring.v1.AlertsService" in names  # the alert lifecycle, on the same server
     assert "grpc.health.v1.Health" in names
 
 

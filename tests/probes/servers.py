@@ -177,6 +177,12 @@ class Pki:
             self.ca.issue_cert("localhost", "127.0.0.1", not_before=on - timedelta(days=90), not_after=on)
         )
 
+    def expiring(self, not_after: datetime) -> ssl.SSLContext:
+        """A valid certificate that expires at `not_after`."""
+        return self._context(
+            self.ca.issue_cert("localhost", "127.0.0.1", not_before=not_after - timedelta(days=90), not_after=not_after)
+        )
+
     def wrong_host(self) -> ssl.SSLContext:
         return self._context(self.ca.issue_cert("erp.example.org"))
 

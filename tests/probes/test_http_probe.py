@@ -190,3 +190,16 @@ async def test_an_unset_placeholder_variable_fails_before_connecting(engine: Pro
     assert result.error is not None and result.error.error_type is E.INVALID_CREDENTIALS
     assert "NOT_SET" in result.error.message and "header Authorization" in result.error.message
     assert result.phases == [] and "NOT_SET" in result.recommendations[0]
+
+
+async def test_a_passing_https_check_reports_when_the_certificate_expires(engine: ProbeEngine, pki: Pki) -> None:
+    """The verified certificate's not_after travels with the result (the health service's tls.expiring rule)."""
+    from datetime import UTC, datetime, timedelta
+
+    not_after = (datetime.now(UTC) + timedelta(days=6)).replace(microsecond=0)
+    async with HttpTestServer({"/": Route()}, pki.expiring(not_after)) as server:
+        result = await engine.test(target(server.url("/"), ca_file=str(pki.ca_file)))
+    assert result.success, result.summary
+    assert result.tls_not_after == not_after
+    async with HttpTestServer({"/": Route()}) as plain:
+        assert (await engine.test(target(plain.url("/")))).tls_not_after is None

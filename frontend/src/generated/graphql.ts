@@ -24,6 +24,118 @@ export type Scalars = {
   Long: { input: any; output: any; }
 };
 
+/** An alert: one problem (rule + labels), deduplicated, with its current episode */
+export type Alert = {
+  id: Scalars['ID']['output'];
+  /** jobs.failure_rate, jobs.failed, service.offline, resource.cpu_high... */
+  rule: Scalars['String']['output'];
+  severity: Maybe<AlertSeverity>;
+  status: Maybe<AlertStatus>;
+  summary: Scalars['String']['output'];
+  description: Scalars['String']['output'];
+  fingerprint: Scalars['String']['output'];
+  /** How often the current episode fired */
+  occurrences: Scalars['Int']['output'];
+  /** Which firing this is; re-firing after resolution starts a new one */
+  episode: Scalars['Int']['output'];
+  labels: Scalars['JSON']['output'];
+  annotations: Scalars['JSON']['output'];
+  tenantId: Maybe<Scalars['String']['output']>;
+  /** The connected service's slug, for service and resource rules */
+  service: Maybe<Scalars['String']['output']>;
+  jobType: Maybe<Scalars['String']['output']>;
+  firstFiredAt: Maybe<Scalars['DateTime']['output']>;
+  episodeStartedAt: Maybe<Scalars['DateTime']['output']>;
+  lastFiredAt: Maybe<Scalars['DateTime']['output']>;
+  changedAt: Maybe<Scalars['DateTime']['output']>;
+  acknowledgedAt: Maybe<Scalars['DateTime']['output']>;
+  acknowledgedBy: Maybe<Scalars['String']['output']>;
+  acknowledgeComment: Maybe<Scalars['String']['output']>;
+  resolvedAt: Maybe<Scalars['DateTime']['output']>;
+  /** null with resolvedAt set: resolved automatically */
+  resolvedBy: Maybe<Scalars['String']['output']>;
+  resolveComment: Maybe<Scalars['String']['output']>;
+  /** The silence matching it: its notifications are suppressed, the alert stays visible */
+  silencedBy: Maybe<Scalars['String']['output']>;
+};
+
+/** A page of alerts, most recently changed first, with the total matching the filter */
+export type AlertConnection = {
+  edges: Array<AlertEdge>;
+  pageInfo: PageInfo;
+  totalCount: Scalars['Int']['output'];
+  /** The alerts of this page, without cursors */
+  nodes: Array<Alert>;
+};
+
+/** An alert with every episode (newest first) and every notification attempt */
+export type AlertDetails = {
+  alert: Alert;
+  episodes: Array<AlertEpisode>;
+  notifications: Array<NotificationAttempt>;
+};
+
+export type AlertEdge = {
+  cursor: Scalars['String']['output'];
+  node: Alert;
+};
+
+/** One firing of an alert, from its first signal to its resolution */
+export type AlertEpisode = {
+  episode: Scalars['Int']['output'];
+  status: Maybe<AlertStatus>;
+  severity: Maybe<AlertSeverity>;
+  summary: Scalars['String']['output'];
+  description: Scalars['String']['output'];
+  occurrences: Scalars['Int']['output'];
+  startedAt: Maybe<Scalars['DateTime']['output']>;
+  lastFiredAt: Maybe<Scalars['DateTime']['output']>;
+  changedAt: Maybe<Scalars['DateTime']['output']>;
+  acknowledgedAt: Maybe<Scalars['DateTime']['output']>;
+  acknowledgedBy: Maybe<Scalars['String']['output']>;
+  acknowledgeComment: Maybe<Scalars['String']['output']>;
+  resolvedAt: Maybe<Scalars['DateTime']['output']>;
+  /** null with resolvedAt set: resolved automatically */
+  resolvedBy: Maybe<Scalars['String']['output']>;
+  resolveComment: Maybe<Scalars['String']['output']>;
+  /** The silence that suppressed its notifications */
+  silencedBy: Maybe<Scalars['String']['output']>;
+};
+
+/** Empty fields match everything */
+export type AlertFilter = {
+  /** true: firing or acknowledged only */
+  active?: InputMaybe<Scalars['Boolean']['input']>;
+  statuses?: InputMaybe<Array<AlertStatus>>;
+  severities?: InputMaybe<Array<AlertSeverity>>;
+  rules?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** A connected service's slug */
+  service?: InputMaybe<Scalars['String']['input']>;
+  /** Changed at or after (history) */
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+/** An alert rule and its parameters (the declarative file's `alerts:` section) */
+export type AlertRule = {
+  name: Scalars['String']['output'];
+  severity: Maybe<AlertSeverity>;
+  description: Scalars['String']['output'];
+  parameters: Scalars['JSON']['output'];
+};
+
+/** How urgent an alert is, most urgent first */
+export type AlertSeverity =
+  | 'CRITICAL'
+  | 'ERROR'
+  | 'WARNING'
+  | 'INFO';
+
+/** Firing, acknowledged (someone is on it), resolved */
+export type AlertStatus =
+  | 'FIRING'
+  | 'ACKNOWLEDGED'
+  | 'RESOLVED';
+
 /** An API key; the secret is never shown after creation */
 export type ApiKey = {
   id: Scalars['ID']['output'];
@@ -70,6 +182,14 @@ export type BulkRetryResult = {
   errors: Array<Scalars['String']['output']>;
   /** The new attempts */
   attemptIds: Array<Scalars['ID']['output']>;
+};
+
+/** What a test message over a notification channel did */
+export type ChannelTestResult = {
+  channel: Scalars['String']['output'];
+  delivered: Scalars['Boolean']['output'];
+  detail: Scalars['String']['output'];
+  durationMs: Scalars['Float']['output'];
 };
 
 /** The latest periodic check of a service and its circuit breaker */
@@ -274,6 +394,14 @@ export type CreateJobInput = {
   totalItems?: Scalars['Long']['input'];
   maxAttempts?: Scalars['Int']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type CreateSilenceInput = {
+  /** All must match: "service=crm", "job_type=~ERP_.*" */
+  matchers: Array<Scalars['String']['input']>;
+  /** "2h", "30m", "1d" */
+  duration: Scalars['String']['input'];
+  comment: Scalars['String']['input'];
 };
 
 export type CreatedApiKey = {
@@ -694,6 +822,18 @@ export type Mutation = {
   retryFailedJobs: BulkRetryResult;
   /** Run a connection test now (REQ-001 POST /services/{id}/test) and return its result. Follow its phases live with the connectionTestProgress subscription (filter by service). */
   testConnection: ConnectionTestResult;
+  /** Acknowledge a firing alert: someone is on it (who, when, comment) */
+  acknowledgeAlert: Alert;
+  /** Resolve an alert by hand; it fires again as a new episode if the problem returns */
+  resolveAlert: Alert;
+  /** Silence the notifications of alerts matching every matcher for a while (a tenant key's silence covers its tenant's alerts only) */
+  createSilence: Silence;
+  /** End a silence now */
+  expireSilence: Silence;
+  /** Change resource thresholds of a service (only those given); kept over the declarative file's and across restarts */
+  updateThresholds: UpdateThresholdsResult;
+  /** Send a test message over a notification channel now (operator) */
+  testNotificationChannel: ChannelTestResult;
   /** Create an API key (admin). The key is returned once. A tenant-scoped admin creates keys of its own tenant only (its tenant is the default); no key is ever given a role above its creator's. */
   createApiKey: CreatedApiKey;
   /** Revoke an API key (admin); it stops working at once, open subscriptions included. A tenant-scoped admin revokes its tenant's keys only. */
@@ -728,6 +868,39 @@ export type MutationTestConnectionArgs = {
 };
 
 
+export type MutationAcknowledgeAlertArgs = {
+  id: Scalars['ID']['input'];
+  comment?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationResolveAlertArgs = {
+  id: Scalars['ID']['input'];
+  comment?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationCreateSilenceArgs = {
+  input: CreateSilenceInput;
+};
+
+
+export type MutationExpireSilenceArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationUpdateThresholdsArgs = {
+  service: Scalars['String']['input'];
+  thresholds: ThresholdsInput;
+};
+
+
+export type MutationTestNotificationChannelArgs = {
+  name: Scalars['String']['input'];
+};
+
+
 export type MutationCreateApiKeyArgs = {
   name: Scalars['String']['input'];
   role: Role;
@@ -747,6 +920,18 @@ export type NetworkTiming = {
   timeToFirstByteMs: Maybe<Scalars['Float']['output']>;
   contentDownloadMs: Maybe<Scalars['Float']['output']>;
   totalTimeMs: Scalars['Float']['output'];
+};
+
+/** One attempt to deliver a notification of the alert over one channel */
+export type NotificationAttempt = {
+  channel: Scalars['String']['output'];
+  notificationId: Scalars['String']['output'];
+  attempt: Scalars['Int']['output'];
+  /** sent, failed, suppressed (silenced) or pending */
+  status: Scalars['String']['output'];
+  error: Maybe<Scalars['String']['output']>;
+  durationMs: Maybe<Scalars['Float']['output']>;
+  at: Maybe<Scalars['DateTime']['output']>;
 };
 
 export type PageInfo = {
@@ -831,6 +1016,14 @@ export type Query = {
   resourceAlerts: ResourceAlertPage;
   /** Probe agents alive now and the targets they hold leases for (admin) */
   probeAgents: Array<ProbeAgent>;
+  /** Alerts, most recently changed first (filter.active: what fires now) */
+  alerts: AlertConnection;
+  /** One alert (its id or the first characters of it), every episode and notification */
+  alert: AlertDetails;
+  /** The alert rules and their parameters */
+  alertRules: Array<AlertRule>;
+  /** Silences, newest first; expired ones too with includeExpired */
+  silences: Array<Silence>;
   /** The caller's own key: name, role and tenant scope */
   viewer: Viewer;
   /** API keys (admin); a tenant-scoped admin sees its tenant's keys only */
@@ -990,6 +1183,23 @@ export type QueryResourceAlertsArgs = {
 };
 
 
+export type QueryAlertsArgs = {
+  filter?: InputMaybe<AlertFilter>;
+  first?: Scalars['Int']['input'];
+  after?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QueryAlertArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QuerySilencesArgs = {
+  includeExpired?: Scalars['Boolean']['input'];
+};
+
+
 export type QueryAuditLogArgs = {
   target?: InputMaybe<Scalars['String']['input']>;
   limit?: Scalars['Int']['input'];
@@ -1139,6 +1349,28 @@ export type ServiceType =
   | 'CACHE'
   | 'OTHER';
 
+/** Notifications of matching alerts are suppressed until endsAt; the alerts stay visible */
+export type Silence = {
+  id: Scalars['ID']['output'];
+  matchers: Array<SilenceMatcher>;
+  startsAt: Maybe<Scalars['DateTime']['output']>;
+  endsAt: Maybe<Scalars['DateTime']['output']>;
+  createdBy: Scalars['String']['output'];
+  comment: Scalars['String']['output'];
+  /** Set for a tenant key's silence: only that tenant's alerts */
+  tenantId: Maybe<Scalars['String']['output']>;
+  createdAt: Maybe<Scalars['DateTime']['output']>;
+  expiredBy: Maybe<Scalars['String']['output']>;
+  active: Scalars['Boolean']['output'];
+};
+
+/** A label condition: = != =~ !~ */
+export type SilenceMatcher = {
+  name: Scalars['String']['output'];
+  op: Scalars['String']['output'];
+  value: Scalars['String']['output'];
+};
+
 export type SortDirection =
   | 'ASC'
   | 'DESC';
@@ -1176,6 +1408,8 @@ export type Subscription = {
   resourceMetricsUpdated: ResourceMetricsEvent;
   /** Resource threshold breaches (SignalR ResourceAlertTriggered) */
   resourceAlertTriggered: ResourceAlertEvent;
+  /** Every alert state change: fired, fired again, acknowledged, resolved; optionally of one service (slug) or at least one severity */
+  alertTriggered: Alert;
 };
 
 
@@ -1218,6 +1452,27 @@ export type SubscriptionResourceMetricsUpdatedArgs = {
 
 export type SubscriptionResourceAlertTriggeredArgs = {
   serviceId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type SubscriptionAlertTriggeredArgs = {
+  service?: InputMaybe<Scalars['String']['input']>;
+  severities?: InputMaybe<Array<AlertSeverity>>;
+};
+
+/** Only the thresholds given change; 0 turns a limit off */
+export type ThresholdsInput = {
+  cpuPercent?: InputMaybe<Scalars['Float']['input']>;
+  cpuSustainedSeconds?: InputMaybe<Scalars['Int']['input']>;
+  memoryPercent?: InputMaybe<Scalars['Float']['input']>;
+  memoryCriticalPercent?: InputMaybe<Scalars['Float']['input']>;
+  poolPercent?: InputMaybe<Scalars['Float']['input']>;
+  queueDepth?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type UpdateThresholdsResult = {
+  service: Scalars['String']['output'];
+  thresholds: ResourceThresholds;
 };
 
 /** The caller, as the gateway sees its API key */

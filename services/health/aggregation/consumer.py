@@ -1,4 +1,5 @@
-"""The durable hand-off from the probes: their check-states Redis Stream, read with a consumer group.
+"""Durable hand-offs read with a consumer group: the probes' check-states stream (and, with the same
+machinery, the jobs' outcome stream read by the alert rules).
 
     {namespace}:probes:check-states   XADD by every probe agent, field `state` = ServiceCheckState
             │  group "health" (created at 0 with MKSTREAM: nothing written before the first start is lost)
@@ -23,7 +24,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
@@ -44,7 +45,7 @@ CHECK_STATES_CONSUMED = Counter("b2x_health_check_states_total", "Check states c
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
 _MAX_BACKOFF = 30.0
 
-Entry = tuple[str, CheckState | None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,37 +61,51 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _decode(entry_id: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
-    """An entry's id and state; None for a trimmed or undecodable entry (acknowledged, not applied)."""
-    payload = (fields or {}).get(b"state")
+def _decode(
+    entry_id: bytes | str, fields: dict[bytes, bytes] | None, field: bytes, parse: Callable[[bytes], T]
+) -> tuple[str, T | None]:
+    """An entry's id and payload; None for a trimmed or undecodable entry (acknowledged, not applied)."""
+    payload = (fields or {}).get(field)
     if payload is None:
         CHECK_STATES_CONSUMED.labels("missing").inc()
-        log.warning("check state entry gone from the stream before it was stored", entry=_text(entry_id))
+        log.warning("stream entry gone before it was stored", entry=_text(entry_id))
         return _text(entry_id), None
     try:
-        return _text(entry_id), check_state_from_bytes(payload)
+        return _text(entry_id), parse(payload)
     except UndecodableFeed as error:
         CHECK_STATES_CONSUMED.labels("undecodable").inc()
-        log.warning("check state entry ignored", entry=_text(entry_id), error=str(error))
+        log.warning("stream entry ignored", entry=_text(entry_id), error=str(error))
         return _text(entry_id), None
 
 
-class CheckStateConsumer:
-    """One replica's member of the "health" consumer group; `apply` stores a batch or raises."""
+class StreamConsumer(Generic[T]):
+    """One replica's member of a consumer group of one stream; `apply` stores a batch or raises.
+
+    Each entry's payload is its field `field`, parsed by `parse` (which raises UndecodableFeed).
+    """
 
     def __init__(
         self,
         redis: aioredis.Redis,
         config: ConsumerConfig,
-        apply: Callable[[Sequence[CheckState]], Awaitable[object]],
+        apply: Callable[[Sequence[T]], Awaitable[object]],
         *,
+        key: str,
+        group: str,
+        field: bytes,
+        parse: Callable[[bytes], T],
+        name: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._config = config
         self._apply = apply
         self._clock = clock
-        self.key = check_states_stream(config.namespace)
+        self.key = key
+        self.group = group
+        self.name = name
+        self._field = field
+        self._parse = parse
         self._task: asyncio.Task[None] | None = None
         self._pending_from: str | None = "0"  # re-read our own pending entries first
         self._claimed_at = -1e18
@@ -101,7 +116,7 @@ class CheckStateConsumer:
 
     def start(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name="health-check-state-consumer")
+            self._task = asyncio.create_task(self.run(), name=f"health-consumer-{self.group}")
 
     async def stop(self) -> None:
         """Stop reading; a batch being stored is abandoned unacknowledged and read again later."""
@@ -127,14 +142,14 @@ class CheckStateConsumer:
             except ResponseError as error:
                 if "NOGROUP" in str(error):
                     # The stream or the group went away (Redis restarted without persistence): start over.
-                    log.warning("check-states consumer group missing; creating it again", stream=self.key)
+                    log.warning("consumer group missing; creating it again", stream=self.key)
                     self._pending_from = "0"
                     continue
-                log.warning("check-states stream refused a command; will retry", error=str(error), retry_in=backoff)
+                log.warning("stream refused a command; will retry", error=str(error), retry_in=backoff)
                 self._pending_from = "0"
             except Exception as error:
                 # PostgreSQL or a bug: the batch stays pending and is re-read after the backoff.
-                log.warning("check states not stored yet; will retry", error=str(error), retry_in=backoff)
+                log.warning("stream entries not stored yet; will retry", error=str(error), retry_in=backoff)
                 self._pending_from = "0"
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -143,7 +158,7 @@ class CheckStateConsumer:
         if self._redis_ok:
             self._redis_ok = False
             log.warning(
-                "check-states stream unreachable; retrying with backoff",
+                f"{self.name} stream unreachable; retrying with backoff",
                 stream=self.key,
                 error=str(error) or type(error).__name__,
                 retry_in=backoff,
@@ -153,15 +168,15 @@ class CheckStateConsumer:
     def _reconnected(self) -> None:
         if not self._redis_ok:
             self._redis_ok = True
-            log.info("check-states stream reachable again; resuming", stream=self.key)
+            log.info(f"{self.name} stream reachable again; resuming", stream=self.key)
 
     # -- one round ---------------------------------------------------------------------------------
 
     async def ensure_group(self) -> None:
         """Create the group at the start of the stream (and the stream) unless it exists."""
         try:
-            await self._redis.xgroup_create(self.key, GROUP, id="0", mkstream=True)
-            log.info("check-states consumer group created", stream=self.key, group=GROUP)
+            await self._redis.xgroup_create(self.key, self.group, id="0", mkstream=True)
+            log.info("consumer group created", stream=self.key, group=self.group)
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
@@ -183,15 +198,15 @@ class CheckStateConsumer:
                 return claimed
         return await self._store(await self._read(">"))
 
-    async def _read(self, from_id: str) -> list[Entry]:
+    async def _read(self, from_id: str) -> list[tuple[str, T | None]]:
         block = self._config.block_ms if from_id == ">" else None
         response: Any = await self._redis.xreadgroup(
-            GROUP, self._config.consumer, {self.key: from_id}, count=self._config.batch, block=block
+            self.group, self._config.consumer, {self.key: from_id}, count=self._config.batch, block=block
         )
         if not response:
             return []
         _, raw_entries = response[0]
-        return [_decode(entry_id, fields) for entry_id, fields in raw_entries]
+        return [_decode(entry_id, fields, self._field, self._parse) for entry_id, fields in raw_entries]
 
     async def claim(self) -> int:
         """Take over and store entries idle for `claim_idle_seconds` with other consumers; returns how many."""
@@ -200,17 +215,21 @@ class CheckStateConsumer:
         idle_ms = int(self._config.claim_idle_seconds * 1000)
         while True:
             response: Any = await self._redis.xautoclaim(
-                self.key, GROUP, self._config.consumer, idle_ms, start_id=cursor, count=self._config.batch
+                self.key, self.group, self._config.consumer, idle_ms, start_id=cursor, count=self._config.batch
             )
             cursor = _text(response[0])
-            entries = [_decode(entry_id, fields) for entry_id, fields in response[1] if entry_id is not None]
+            entries = [
+                _decode(entry_id, fields, self._field, self._parse)
+                for entry_id, fields in response[1]
+                if entry_id is not None
+            ]
             if entries:
-                log.info("check states taken over from a stopped consumer", count=len(entries))
+                log.info("stream entries taken over from a stopped consumer", count=len(entries))
                 total += await self._store(entries)
             if cursor == "0-0" or not entries:
                 return total
 
-    async def _store(self, entries: list[Entry]) -> int:
+    async def _store(self, entries: list[tuple[str, T | None]]) -> int:
         if not entries:
             return 0
         states = [state for _, state in entries if state is not None]
@@ -218,5 +237,29 @@ class CheckStateConsumer:
             await self._apply(states)
             CHECK_STATES_CONSUMED.labels("stored").inc(len(states))
             self.stored += len(states)
-        await self._redis.xack(self.key, GROUP, *[entry_id for entry_id, _ in entries])
+        await self._redis.xack(self.key, self.group, *[entry_id for entry_id, _ in entries])
         return len(entries)
+
+
+class CheckStateConsumer(StreamConsumer[CheckState]):
+    """The member of the "health" group of the probes' check-states stream."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        config: ConsumerConfig,
+        apply: Callable[[Sequence[CheckState]], Awaitable[object]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            redis,
+            config,
+            apply,
+            key=check_states_stream(config.namespace),
+            group=GROUP,
+            field=b"state",
+            parse=check_state_from_bytes,
+            name="check-states",
+            clock=clock,
+        )

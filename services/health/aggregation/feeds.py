@@ -48,6 +48,7 @@ def check_state_from_bytes(payload: bytes) -> CheckState:
         consecutive_failures=max(msg.consecutive_failures, 0),
         breaker=_BREAKER.get(msg.circuit_breaker),
         error_type=bare_name(probes_pb2.CommunicationErrorType, msg.error_type),
+        tls_not_after=from_timestamp(msg.tls_not_after) if msg.HasField("tls_not_after") else None,
     )
 
 

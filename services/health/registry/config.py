@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.common.errors import StartupError
+from services.health.alerts.rules import RuleSettings
 from services.health.domain import InvalidFieldError, ProbeOptions, ServiceDefinition, Thresholds
 from services.health.registry.rules import check_headers, check_url, define_service
 
@@ -373,10 +374,23 @@ class NotificationsModel(_Strict):
         return self
 
 
+class AlertRulesModel(_Strict):
+    """The `alerts:` section: the alert rules' parameters (services/health/alerts/rules.py)."""
+
+    job_failure_rate_count: int = Field(default=5, ge=1, le=100_000)
+    job_failure_rate_minutes: int = Field(default=10, ge=1, le=1440)
+    service_offline_checks: int = Field(default=3, ge=1, le=1000)
+    service_degraded_minutes: int = Field(default=5, ge=1, le=1440)
+    error_spike_count: int = Field(default=10, ge=1, le=100_000)
+    error_spike_minutes: int = Field(default=10, ge=1, le=60)
+    tls_expiry_days: int = Field(default=14, ge=1, le=365)
+
+
 class ConfigFileModel(_Strict):
     version: Literal[1] = 1
     services: list[ServiceModel] = Field(default_factory=list)
     notifications: NotificationsModel = Field(default_factory=NotificationsModel)
+    alerts: AlertRulesModel = Field(default_factory=AlertRulesModel)
 
 
 @dataclass(frozen=True)
@@ -386,6 +400,7 @@ class HealthConfig:
     path: Path
     services: tuple[ServiceDefinition, ...]
     notifications: NotificationsModel
+    alert_rules: RuleSettings = field(default_factory=RuleSettings)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -484,7 +499,12 @@ def parse_config(text: str, path: Path) -> HealthConfig:
             raise _fail(path, f"services[{index}].slug: {definition.slug!r} is already used by services[{earlier}]")
         first_index[definition.slug] = index
         definitions.append(definition)
-    return HealthConfig(path=path, services=tuple(definitions), notifications=model.notifications)
+    return HealthConfig(
+        path=path,
+        services=tuple(definitions),
+        notifications=model.notifications,
+        alert_rules=RuleSettings(**model.alerts.model_dump()),
+    )
 
 
 def load_config(path: Path) -> HealthConfig:

@@ -35,8 +35,14 @@ from services.health.domain import (
 )
 from services.health.status import DISABLED, NOT_CHECKED
 
+# Thresholds set over the API (health.threshold_overrides, alerts/) win over the file's or registration's.
+_THRESHOLDS = (
+    "COALESCE((SELECT o.thresholds FROM health.threshold_overrides o WHERE o.service_id = health.services.id), "
+    "health.services.thresholds) AS thresholds"
+)
 _COLUMNS = (
-    "id, slug, name, type, endpoint, probe_kind, description, labels, check_interval_seconds, thresholds, "
+    "id, slug, name, type, endpoint, probe_kind, description, labels, check_interval_seconds, "
+    f"{_THRESHOLDS}, "
     "probe_options, enabled, source, status, status_reason, last_checked, last_successful, average_latency_ms, "
     "uptime_percent, created_at, updated_at, removed_at, status_changed_at"
 )

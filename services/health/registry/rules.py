@@ -213,6 +213,11 @@ def _field(name: str, check: Callable[[], T]) -> T:
         raise InvalidFieldError(name, str(error)) from None
 
 
+def check_thresholds(t: Thresholds) -> Thresholds:
+    """The thresholds, or InvalidFieldError naming the first bad one (`thresholds.cpu_percent`)."""
+    return _check_thresholds(t)
+
+
 def _check_thresholds(t: Thresholds) -> Thresholds:
     for name in ("cpu_percent", "memory_percent", "memory_critical_percent", "pool_percent"):
         _field(f"thresholds.{name}", partial(_in_range, getattr(t, name), 0, 100, "a percentage from 0 (off) to 100"))

@@ -248,6 +248,7 @@ class CheckAgent:
             status_code=result.evidence.http_status_code,
             speed_rating=result.speed_rating,
             communication_error_id=result.communication_error_id,
+            tls_not_after=result.tls_not_after,
         )
 
     def _skipped(self, target: Target, slot: int, now: datetime, breaker: Breaker) -> CheckRecord:

@@ -36,6 +36,7 @@ def check_record_to_proto(record: CheckRecord) -> probes_pb2.ServiceCheckState:
     )
     set_timestamp(msg.checked_at, record.checked_at)
     set_timestamp(msg.breaker_retry_at, record.breaker.retry_at)
+    set_timestamp(msg.tls_not_after, record.tls_not_after)
     if record.error is not None:
         msg.error_type = ERROR_TYPE.to_proto(record.error.error_type)
         msg.error_group = ERROR_GROUP.to_proto(record.error.group)

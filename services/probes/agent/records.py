@@ -30,6 +30,7 @@ class CheckRecord:
     status_code: int | None = None
     speed_rating: SpeedRating | None = None
     communication_error_id: str | None = None
+    tls_not_after: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,7 @@ class ProbeEngine:
             metrics=metrics,
             evidence=details,
             phases=phases,
+            tls_not_after=attempt.evidence.tls_not_after,
         )
         if run.failure is None:
             outcome = run.outcome or CheckOutcome(summary="passed")

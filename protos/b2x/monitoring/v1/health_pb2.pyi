@@ -479,6 +479,26 @@ class Alert(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class AnnotationsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     RULE_FIELD_NUMBER: _builtins.int
     SEVERITY_FIELD_NUMBER: _builtins.int
@@ -496,6 +516,14 @@ class Alert(_message.Message):
     RESOLVED_AT_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     RESOURCE_ALERT_FIELD_NUMBER: _builtins.int
+    EPISODE_FIELD_NUMBER: _builtins.int
+    SILENCED_BY_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGE_COMMENT_FIELD_NUMBER: _builtins.int
+    RESOLVED_BY_FIELD_NUMBER: _builtins.int
+    RESOLVE_COMMENT_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    EPISODE_STARTED_AT_FIELD_NUMBER: _builtins.int
+    ANNOTATIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     rule: _builtins.str
     """Which rule raised it: "resource.cpu_high", "jobs.failure_rate", "service.offline"..."""
@@ -509,6 +537,14 @@ class Alert(_message.Message):
     """Equal fingerprints are one alert: a repeat increments occurrences instead of paging again."""
     occurrences: _builtins.int
     acknowledged_by: _builtins.str
+    episode: _builtins.int
+    """Which firing of the alert this is: re-firing after resolution starts a new episode."""
+    silenced_by: _builtins.str
+    """The silence that matched when the episode last changed: notifications are suppressed."""
+    acknowledge_comment: _builtins.str
+    resolved_by: _builtins.str
+    """Who resolved it by hand; empty with resolved_at set: resolved automatically."""
+    resolve_comment: _builtins.str
     @_builtins.property
     def first_fired_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -522,6 +558,18 @@ class Alert(_message.Message):
     @_builtins.property
     def resource_alert(self) -> Global___ResourceAlert:
         """Set for resource alerts."""
+
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the episode last changed state (or fired again)."""
+
+    @_builtins.property
+    def episode_started_at(self) -> _timestamp_pb2.Timestamp:
+        """When the current episode started."""
+
+    @_builtins.property
+    def annotations(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Extra facts of the latest firing ("job_id", "threshold", "actual"...)."""
 
     def __init__(
         self,
@@ -543,10 +591,18 @@ class Alert(_message.Message):
         resolved_at: _timestamp_pb2.Timestamp | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         resource_alert: Global___ResourceAlert | None = ...,
+        episode: _builtins.int = ...,
+        silenced_by: _builtins.str = ...,
+        acknowledge_comment: _builtins.str = ...,
+        resolved_by: _builtins.str = ...,
+        resolve_comment: _builtins.str = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+        episode_started_at: _timestamp_pb2.Timestamp | None = ...,
+        annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "first_fired_at", b"first_fired_at", "last_fired_at", b"last_fired_at", "resolved_at", b"resolved_at", "resource_alert", b"resource_alert"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "changed_at", b"changed_at", "episode_started_at", b"episode_started_at", "first_fired_at", b"first_fired_at", "last_fired_at", b"last_fired_at", "resolved_at", b"resolved_at", "resource_alert", b"resource_alert"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "fingerprint", b"fingerprint", "first_fired_at", b"first_fired_at", "id", b"id", "labels", b"labels", "last_fired_at", b"last_fired_at", "message", b"message", "occurrences", b"occurrences", "resolved_at", b"resolved_at", "resource_alert", b"resource_alert", "rule", b"rule", "service_id", b"service_id", "severity", b"severity", "status", b"status", "tenant_id", b"tenant_id", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge_comment", b"acknowledge_comment", "acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "annotations", b"annotations", "changed_at", b"changed_at", "episode", b"episode", "episode_started_at", b"episode_started_at", "fingerprint", b"fingerprint", "first_fired_at", b"first_fired_at", "id", b"id", "labels", b"labels", "last_fired_at", b"last_fired_at", "message", b"message", "occurrences", b"occurrences", "resolve_comment", b"resolve_comment", "resolved_at", b"resolved_at", "resolved_by", b"resolved_by", "resource_alert", b"resource_alert", "rule", b"rule", "service_id", b"service_id", "severity", b"severity", "silenced_by", b"silenced_by", "status", b"status", "tenant_id", b"tenant_id", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

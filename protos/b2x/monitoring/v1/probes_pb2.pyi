@@ -1032,6 +1032,7 @@ class ServiceCheckState(_message.Message):
     LAST_FAILURE_AT_FIELD_NUMBER: _builtins.int
     AGENT_ID_FIELD_NUMBER: _builtins.int
     INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    TLS_NOT_AFTER_FIELD_NUMBER: _builtins.int
     service_id: _builtins.str
     service_slug: _builtins.str
     success: _builtins.bool
@@ -1057,6 +1058,10 @@ class ServiceCheckState(_message.Message):
     def last_success_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def last_failure_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def tls_not_after(self) -> _timestamp_pb2.Timestamp:
+        """HTTPS: when the server's (verified) certificate expires; unset for other probes and failed handshakes."""
+
     def __init__(
         self,
         *,
@@ -1077,10 +1082,11 @@ class ServiceCheckState(_message.Message):
         last_failure_at: _timestamp_pb2.Timestamp | None = ...,
         agent_id: _builtins.str = ...,
         interval_seconds: _builtins.int = ...,
+        tls_not_after: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["breaker_retry_at", b"breaker_retry_at", "checked_at", b"checked_at", "last_failure_at", b"last_failure_at", "last_success_at", b"last_success_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breaker_retry_at", b"breaker_retry_at", "checked_at", b"checked_at", "last_failure_at", b"last_failure_at", "last_success_at", b"last_success_at", "tls_not_after", b"tls_not_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "breaker_retry_at", b"breaker_retry_at", "checked_at", b"checked_at", "circuit_breaker", b"circuit_breaker", "consecutive_failures", b"consecutive_failures", "degraded", b"degraded", "error_group", b"error_group", "error_type", b"error_type", "interval_seconds", b"interval_seconds", "last_failure_at", b"last_failure_at", "last_success_at", b"last_success_at", "service_id", b"service_id", "service_slug", b"service_slug", "speed_rating", b"speed_rating", "success", b"success", "summary", b"summary", "total_latency_ms", b"total_latency_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "breaker_retry_at", b"breaker_retry_at", "checked_at", b"checked_at", "circuit_breaker", b"circuit_breaker", "consecutive_failures", b"consecutive_failures", "degraded", b"degraded", "error_group", b"error_group", "error_type", b"error_type", "interval_seconds", b"interval_seconds", "last_failure_at", b"last_failure_at", "last_success_at", b"last_success_at", "service_id", b"service_id", "service_slug", b"service_slug", "speed_rating", b"speed_rating", "success", b"success", "summary", b"summary", "tls_not_after", b"tls_not_after", "total_latency_ms", b"total_latency_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

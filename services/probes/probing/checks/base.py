@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from services.probes.domain import Phase, PhaseName, PhaseStatus, ProbeKind, Target, Timing
@@ -54,6 +55,8 @@ class RawEvidence:
     response_size: int | None = None
     bytes_downloaded: int = 0
     request_written: bool = False
+    # When the verified server certificate expires (HTTPS), for the health service's expiry alert.
+    tls_not_after: datetime | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
+from services.probes.probing.certinfo import parse_certificate
 from services.probes.probing.checks.base import Attempt, CheckOutcome, StepFailed
 from services.probes.probing.checks.http1 import Http1Exchange, HttpResponse, build_request
 from services.probes.probing.checks.net import Channel, TlsSettings, connect, peer_certificate, resolve, tls_context
@@ -79,6 +80,9 @@ async def exchange(attempt: Attempt, request: HttpRequest, max_body: int) -> Htt
                     channel.start_tls(tls_context(request.tls), host),
                     lambda _: f"{channel.tls_version} {channel.cipher}",
                 )
+                der = channel.peer_certificate_der()
+                cert = parse_certificate(der) if der else None
+                evidence.tls_not_after = cert.not_after if cert else None
             except StepFailed as failed:
                 if isinstance(failed.cause, CertificateRejected):
                     # Evidence for the operator: what the rejected certificate actually says.

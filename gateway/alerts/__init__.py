@@ -1,0 +1,1 @@
+"""GraphQL of the alert lifecycle (served by the health service's AlertsService)."""
