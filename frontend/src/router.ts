@@ -15,6 +15,20 @@ export const router = createRouter({
         { path: ':id', name: 'job', component: () => import('@/features/jobs/components/JobDetailPanel.vue'), meta: { title: 'Job' } },
       ],
     },
+    {
+      path: '/services',
+      component: () => import('@/features/services/components/ServicesPage.vue'),
+      meta: { title: 'Connected services' },
+      children: [
+        { path: '', name: 'services', component: { render: () => null } },
+        {
+          path: ':slug/test',
+          name: 'service-test',
+          component: () => import('@/features/services/components/ConnectionTestDialog.vue'),
+          meta: { title: 'Connection test' },
+        },
+      ],
+    },
     { path: '/:pathMatch(.*)*', redirect: '/' },
   ],
 })

@@ -1341,6 +1341,64 @@ export type RetryFailedJobsMutationVariables = Exact<{
 
 export type RetryFailedJobsMutation = { retryFailedJobs: { retried: number, skipped: number, errors: Array<string> } };
 
+export type TestPhaseFragment = { name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number };
+
+export type TestResultFragment = { id: string, serviceId: string, serviceSlug: string, executedAt: string | null, success: boolean, degraded: boolean, summary: string, endpoint: string, probeKind: ProbeKind | null, speedRating: SpeedRating | null, recommendations: Array<string>, errorMessage: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, severity: ErrorSeverity | null, correlationId: string, communicationErrorId: string | null, metrics: { dnsResolutionMs: number, tcpConnectionMs: number, tlsHandshakeMs: number, timeToFirstByteMs: number, contentDownloadMs: number, responseMs: number, totalLatencyMs: number, throughputKbps: number, bytesDownloaded: number, requestsPerSecond: number } | null, phases: Array<{ name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number }> };
+
+export type ConnectionTestServiceQueryVariables = Exact<{
+  service: Scalars['String']['input'];
+  first: Scalars['Int']['input'];
+}>;
+
+
+export type ConnectionTestServiceQuery = { service: { id: string, slug: string, name: string, type: ServiceType | null, endpoint: string }, connectionTests: { results: Array<{ id: string, serviceId: string, serviceSlug: string, executedAt: string | null, success: boolean, degraded: boolean, summary: string, endpoint: string, probeKind: ProbeKind | null, speedRating: SpeedRating | null, recommendations: Array<string>, errorMessage: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, severity: ErrorSeverity | null, correlationId: string, communicationErrorId: string | null, metrics: { dnsResolutionMs: number, tcpConnectionMs: number, tlsHandshakeMs: number, timeToFirstByteMs: number, contentDownloadMs: number, responseMs: number, totalLatencyMs: number, throughputKbps: number, bytesDownloaded: number, requestsPerSecond: number } | null, phases: Array<{ name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number }> }> } };
+
+export type RunConnectionTestSubscriptionVariables = Exact<{
+  service: Scalars['String']['input'];
+}>;
+
+
+export type RunConnectionTestSubscription = { runConnectionTest: { testId: string, phase: { name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number } | null, result: { id: string, serviceId: string, serviceSlug: string, executedAt: string | null, success: boolean, degraded: boolean, summary: string, endpoint: string, probeKind: ProbeKind | null, speedRating: SpeedRating | null, recommendations: Array<string>, errorMessage: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, severity: ErrorSeverity | null, correlationId: string, communicationErrorId: string | null, metrics: { dnsResolutionMs: number, tcpConnectionMs: number, tlsHandshakeMs: number, timeToFirstByteMs: number, contentDownloadMs: number, responseMs: number, totalLatencyMs: number, throughputKbps: number, bytesDownloaded: number, requestsPerSecond: number } | null, phases: Array<{ name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number }> } | null } };
+
+export type ExportConnectionTestQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+  format: ExportFormat;
+}>;
+
+
+export type ExportConnectionTestQuery = { exportConnectionTest: { filename: string, contentType: string, content: string, base64: boolean } };
+
+export type ServiceResourceFiguresFragment = { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null };
+
+export type ServiceThresholdFiguresFragment = { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number };
+
+export type ServiceCardFieldsFragment = { id: string, slug: string, name: string, type: ServiceType | null, status: ServiceStatus | null, statusReason: string, lastChecked: string | null, lastSuccessful: string | null, averageLatencyMs: number, uptimePercent: number, enabled: boolean, resources: { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null } | null, thresholds: { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number } | null };
+
+export type ServicesPanelQueryVariables = Exact<{
+  today: Scalars['DateTime']['input'];
+}>;
+
+
+export type ServicesPanelQuery = { services: Array<{ id: string, slug: string, name: string, type: ServiceType | null, status: ServiceStatus | null, statusReason: string, lastChecked: string | null, lastSuccessful: string | null, averageLatencyMs: number, uptimePercent: number, enabled: boolean, resources: { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null } | null, thresholds: { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number } | null }>, checkStates: Array<{ serviceId: string, speedRating: SpeedRating | null, totalLatencyMs: number, checkedAt: string | null, circuitBreaker: CircuitBreakerState | null }>, errorPatterns: { totalErrors: number, fingerprints: Array<{ serviceId: string, count: number }> } };
+
+export type ServiceSparklineQueryVariables = Exact<{
+  service: Scalars['String']['input'];
+  since: Scalars['DateTime']['input'];
+}>;
+
+
+export type ServiceSparklineQuery = { resourceHistory: { points: Array<{ start: string | null, cpuAvg: number, memoryPercentAvg: number }> } };
+
+export type ServicesHealthChangedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ServicesHealthChangedSubscription = { healthStatusChanged: { serviceId: string, status: ServiceStatus | null, reason: string, changedAt: string | null } };
+
+export type ServicesResourcesUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ServicesResourcesUpdatedSubscription = { resourceMetricsUpdated: { serviceId: string, metrics: { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null } } };
+
 /** An operation string that carries its result and variables types. */
 export type TypedDocument<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 export const ViewerDocument = "query Viewer {\n  viewer {\n    keyId\n    name\n    role\n    tenantId\n  }\n}" as unknown as TypedDocument<ViewerQuery, ViewerQueryVariables>;
@@ -1358,3 +1416,10 @@ export const OverviewDocument = "query Overview($days: Int!) {\n  healthSummary 
 export const OverviewHealthChangedDocument = "subscription OverviewHealthChanged {\n  healthStatusChanged {\n    serviceId\n    component\n    status\n    previousStatus\n    reason\n  }\n}" as unknown as TypedDocument<OverviewHealthChangedSubscription, OverviewHealthChangedSubscriptionVariables>;
 export const OverviewJobChangedDocument = "subscription OverviewJobChanged {\n  jobStatusChanged(\n    changes: [\"created\", \"started\", \"completed\", \"failed\", \"cancelled\", \"retry_queued\", \"resync\"]\n  ) {\n    jobId\n    change\n    status\n  }\n}" as unknown as TypedDocument<OverviewJobChangedSubscription, OverviewJobChangedSubscriptionVariables>;
 export const RetryFailedJobsDocument = "mutation RetryFailedJobs($filter: JobFilter, $limit: Int!) {\n  retryFailedJobs(filter: $filter, limit: $limit) {\n    retried\n    skipped\n    errors\n  }\n}" as unknown as TypedDocument<RetryFailedJobsMutation, RetryFailedJobsMutationVariables>;
+export const ConnectionTestServiceDocument = "query ConnectionTestService($service: String!, $first: Int!) {\n  service(id: $service) {\n    id\n    slug\n    name\n    type\n    endpoint\n  }\n  connectionTests(service: $service, first: $first) {\n    results {\n      ...TestResult\n    }\n  }\n}\nfragment TestPhase on ConnectionTestPhase {\n  name\n  status\n  durationMs\n  detail\n  attempt\n}\nfragment TestResult on ConnectionTestResult {\n  id\n  serviceId\n  serviceSlug\n  executedAt\n  success\n  degraded\n  summary\n  endpoint\n  probeKind\n  speedRating\n  recommendations\n  errorMessage\n  errorType\n  errorGroup\n  severity\n  correlationId\n  communicationErrorId\n  metrics {\n    dnsResolutionMs\n    tcpConnectionMs\n    tlsHandshakeMs\n    timeToFirstByteMs\n    contentDownloadMs\n    responseMs\n    totalLatencyMs\n    throughputKbps\n    bytesDownloaded\n    requestsPerSecond\n  }\n  phases {\n    ...TestPhase\n  }\n}" as unknown as TypedDocument<ConnectionTestServiceQuery, ConnectionTestServiceQueryVariables>;
+export const RunConnectionTestDocument = "subscription RunConnectionTest($service: String!) {\n  runConnectionTest(service: $service) {\n    testId\n    phase {\n      ...TestPhase\n    }\n    result {\n      ...TestResult\n    }\n  }\n}\nfragment TestPhase on ConnectionTestPhase {\n  name\n  status\n  durationMs\n  detail\n  attempt\n}\nfragment TestResult on ConnectionTestResult {\n  id\n  serviceId\n  serviceSlug\n  executedAt\n  success\n  degraded\n  summary\n  endpoint\n  probeKind\n  speedRating\n  recommendations\n  errorMessage\n  errorType\n  errorGroup\n  severity\n  correlationId\n  communicationErrorId\n  metrics {\n    dnsResolutionMs\n    tcpConnectionMs\n    tlsHandshakeMs\n    timeToFirstByteMs\n    contentDownloadMs\n    responseMs\n    totalLatencyMs\n    throughputKbps\n    bytesDownloaded\n    requestsPerSecond\n  }\n  phases {\n    ...TestPhase\n  }\n}" as unknown as TypedDocument<RunConnectionTestSubscription, RunConnectionTestSubscriptionVariables>;
+export const ExportConnectionTestDocument = "query ExportConnectionTest($id: ID!, $format: ExportFormat!) {\n  exportConnectionTest(id: $id, format: $format) {\n    filename\n    contentType\n    content\n    base64\n  }\n}" as unknown as TypedDocument<ExportConnectionTestQuery, ExportConnectionTestQueryVariables>;
+export const ServicesPanelDocument = "query ServicesPanel($today: DateTime!) {\n  services {\n    ...ServiceCardFields\n  }\n  checkStates {\n    serviceId\n    speedRating\n    totalLatencyMs\n    checkedAt\n    circuitBreaker\n  }\n  errorPatterns(since: $today, maxFingerprints: 200) {\n    totalErrors\n    fingerprints {\n      serviceId\n      count\n    }\n  }\n}\nfragment ServiceCardFields on ConnectedService {\n  id\n  slug\n  name\n  type\n  status\n  statusReason\n  lastChecked\n  lastSuccessful\n  averageLatencyMs\n  uptimePercent\n  enabled\n  resources {\n    ...ServiceResourceFigures\n  }\n  thresholds {\n    ...ServiceThresholdFigures\n  }\n}\nfragment ServiceResourceFigures on ResourceMetrics {\n  cpuPercent\n  cpuAverage\n  cpuPeak\n  memoryUsedBytes\n  memoryTotalBytes\n  memoryPercent\n  memoryPeakBytes\n  connectionPoolActive\n  connectionPoolTotal\n  threadCount\n  queueDepth\n  processingRatePerMinute\n  timestamp\n}\nfragment ServiceThresholdFigures on ResourceThresholds {\n  cpuPercent\n  cpuSustainedSeconds\n  memoryPercent\n  memoryCriticalPercent\n  poolPercent\n  queueDepth\n}" as unknown as TypedDocument<ServicesPanelQuery, ServicesPanelQueryVariables>;
+export const ServiceSparklineDocument = "query ServiceSparkline($service: String!, $since: DateTime!) {\n  resourceHistory(service: $service, since: $since, bucket: MINUTE) {\n    points {\n      start\n      cpuAvg\n      memoryPercentAvg\n    }\n  }\n}" as unknown as TypedDocument<ServiceSparklineQuery, ServiceSparklineQueryVariables>;
+export const ServicesHealthChangedDocument = "subscription ServicesHealthChanged {\n  healthStatusChanged {\n    serviceId\n    status\n    reason\n    changedAt\n  }\n}" as unknown as TypedDocument<ServicesHealthChangedSubscription, ServicesHealthChangedSubscriptionVariables>;
+export const ServicesResourcesUpdatedDocument = "subscription ServicesResourcesUpdated {\n  resourceMetricsUpdated {\n    serviceId\n    metrics {\n      ...ServiceResourceFigures\n    }\n  }\n}\nfragment ServiceResourceFigures on ResourceMetrics {\n  cpuPercent\n  cpuAverage\n  cpuPeak\n  memoryUsedBytes\n  memoryTotalBytes\n  memoryPercent\n  memoryPeakBytes\n  connectionPoolActive\n  connectionPoolTotal\n  threadCount\n  queueDepth\n  processingRatePerMinute\n  timestamp\n}" as unknown as TypedDocument<ServicesResourcesUpdatedSubscription, ServicesResourcesUpdatedSubscriptionVariables>;

@@ -1,0 +1,21 @@
+export {
+  ServicesPanelDocument,
+  ServiceSparklineDocument,
+  ServicesHealthChangedDocument,
+  ServicesResourcesUpdatedDocument,
+  type ServicesPanelQuery,
+  type ServiceCardFieldsFragment,
+  type ServiceResourceFiguresFragment,
+  type ServiceThresholdFiguresFragment,
+  type ServiceStatus,
+  type ServiceType,
+  type SpeedRating,
+} from '@/generated/graphql'
+export {
+  ConnectionTestServiceDocument,
+  RunConnectionTestDocument,
+  ExportConnectionTestDocument,
+  type TestPhaseFragment,
+  type TestResultFragment,
+  type ExportFormat,
+} from '@/generated/graphql'

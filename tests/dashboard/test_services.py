@@ -1,0 +1,172 @@
+"""The connected services screens in Debian's chromium against a real `b2c up --demo` stack: the services panel
+(live status and resources, filters), the connection test dialog (phases live, result, exports, earlier runs),
+each with axe-core and the keyboard."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.dashboard.conftest import Dashboard, axe_violations, screenshot
+
+pytestmark = pytest.mark.e2e
+OPEN = 15_000  # ms a screen may take on a busy 2-core CI machine
+SERVICES = "{ services { id slug name type status statusReason resources { cpuPercent } } }"
+
+
+async def _no_violations(page: Any, context: str) -> None:
+    violations = await axe_violations(page, context)
+    assert violations == [], violations
+
+
+async def _services(dashboard: Dashboard) -> list[dict[str, Any]]:
+    services: list[dict[str, Any]] = (await dashboard.graphql(dashboard.operator, SERVICES))["data"]["services"]
+    return services
+
+
+async def test_the_services_panel_shows_each_service_live_and_filters_by_status_and_type(
+    open_page: Any, dashboard: Dashboard
+) -> None:
+    """A card per service with the API's name, type, status and reason, gauges with values and limits for sampled
+    services, a sparkline with a text alternative; resource figures move without a reload; the type and status
+    filters live in the URL; axe passes on a desktop and a phone."""
+    services = await _services(dashboard)
+    assert {"erp", "pim", "crm", "postgres"} <= {s["slug"] for s in services}
+    page = await open_page(dashboard.operator, "/services")
+    await page.wait_for_selector("section[data-ready=true] .service-card", timeout=OPEN)
+    assert await page.locator(".service-card").count() == len(services)
+    for service in services:
+        card = page.locator(f"li[data-service='{service['slug']}']")
+        assert await card.locator("h3").text_content() == service["name"]
+        assert re.search(r"Healthy|Degraded|Unhealthy|Unknown", await card.locator(".badge").first.text_content())
+        if service["resources"]:
+            cpu = card.get_by_role("meter", name="CPU")
+            assert 0 <= int(await cpu.get_attribute("aria-valuenow")) <= 100
+            assert "limit" in await cpu.get_attribute("aria-valuetext")
+            assert "Memory, recent usage" in await card.locator("svg.spark-memory").get_attribute("aria-label")
+    crm = page.locator("li[data-service='crm']")
+    assert await crm.locator(".type-tag").text_content() == "CRM"
+
+    # Live: the demo samples resources every 5 s; the CRM's CPU meter moves without a reload.
+    before = await crm.get_by_role("meter", name="CPU").get_attribute("aria-valuetext")
+    await page.wait_for_function(
+        "before => document.querySelector(\"li[data-service='crm'] [role=meter]\").getAttribute('aria-valuetext')"
+        " !== before",
+        arg=before,
+        timeout=20_000,
+    )
+    await _no_violations(page, "services panel")
+    await screenshot(page, "services", full_page=True)
+
+    await page.get_by_role("checkbox", name=re.compile(r"^Database")).check()
+    await page.wait_for_url(re.compile(r"type=DATABASE"))
+    await page.wait_for_function("() => document.querySelectorAll('.service-card').length === 1")
+    assert await page.locator(".service-card").get_attribute("data-service") == "postgres"
+    await page.reload()
+    await page.wait_for_selector("section[data-ready=true] .service-card", timeout=OPEN)
+    assert await page.locator(".service-card").count() == 1
+    await page.get_by_role("checkbox", name=re.compile(r"^Database")).uncheck()
+    await page.get_by_role("checkbox", name=re.compile(r"^Healthy")).check()
+    await page.wait_for_url(re.compile(r"status=ONLINE"))
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.service-card')].every(c => c.dataset.status === 'ONLINE')"
+    )
+    chip = await page.get_by_role("checkbox", name=re.compile(r"^Healthy")).locator("xpath=..").text_content()
+    assert f"({await page.locator('.service-card').count()})" in chip  # the chip counts what the filter shows
+    assert page.watch.errors == [], page.watch.errors
+    assert page.watch.foreign == [], page.watch.foreign
+
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.wait_for_timeout(300)
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the services panel is {overflow} px wider than a phone"
+    await _no_violations(page, "services panel on a phone")
+
+
+async def test_a_connection_test_shows_its_phases_as_they_complete_then_the_result_and_exports_it(
+    open_page: Any, dashboard: Dashboard
+) -> None:
+    """Test on the ERP card (keyboard): the dialog shows each phase as the server reports it, before the result;
+    then pass/fail, the latency bars, speed rating and throughput; JSON and PDF exports are the server's report of
+    this run; a second run lists the first under earlier results; Escape closes it."""
+    page = await open_page(dashboard.operator, "/services")
+    await page.wait_for_selector("section[data-ready=true] .service-card", timeout=OPEN)
+    await page.evaluate(
+        """() => { window.__seen = []; new MutationObserver(() => {
+            const done = document.querySelectorAll('.phase:not([data-status=WAITING])').length;
+            const result = !!document.querySelector('[data-testid=test-result]');
+            const last = window.__seen[window.__seen.length - 1];
+            if (!last || last[0] !== done || last[1] !== result) window.__seen.push([done, result]);
+        }).observe(document.body, {subtree: true, childList: true, attributes: true}); }"""
+    )
+    await page.get_by_role("button", name="Test the connection to enventa Trade ERP").focus()
+    await page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name=re.compile("^Connection test: "))
+    await dialog.wait_for(timeout=OPEN)
+    assert re.search(r"/services/erp/test", page.url)
+    result = dialog.locator("[data-testid=test-result]")
+    await result.wait_for(timeout=OPEN)
+    seen = await page.evaluate("window.__seen")
+    assert any(done >= 1 and not has_result for done, has_result in seen), seen  # phases came before the result
+    assert await dialog.locator(".phase[data-phase=dns]").get_attribute("data-status") == "PASSED"
+    assert await dialog.locator(".phase[data-phase=tcp_connect]").get_attribute("data-status") == "PASSED"
+    assert await dialog.locator(".phase[data-phase=tls_handshake]").get_attribute("data-status") == "SKIPPED"
+    assert await dialog.get_by_role("progressbar", name="Test progress").get_attribute("aria-valuenow") == "100"
+    stored = (
+        await dashboard.graphql(
+            dashboard.operator,
+            '{ connectionTests(service: "erp", first: 1) { results { id success speedRating metrics { totalLatencyMs } } } }',
+        )
+    )["data"]["connectionTests"]["results"][0]
+    assert await result.get_attribute("data-success") == ("true" if stored["success"] else "false")
+    assert await dialog.locator("table.bars tbody tr").count() == 5
+    if stored["speedRating"]:
+        assert f"Speed: {stored['speedRating'].capitalize()}" in await result.text_content()
+    assert "Throughput" in await result.text_content()
+    await _no_violations(page, "connection test result")
+    await screenshot(page, "connection-test")
+
+    async with page.expect_download() as download_info:
+        await dialog.get_by_role("button", name="Export JSON").click()
+    download = await download_info.value
+    report = json.loads((await download.path()).read_text(encoding="utf-8"))
+    assert stored["id"] in json.dumps(report)
+    async with page.expect_download() as download_info:
+        await dialog.get_by_role("button", name="Export PDF").click()
+    pdf = (await (await download_info.value).path()).read_bytes()
+    assert pdf.startswith(b"%PDF"), base64.b64encode(pdf[:16])
+
+    await dialog.get_by_role("button", name="Run again").click()
+    await page.wait_for_selector("[data-testid=connection-test][data-state=done]", timeout=OPEN)
+    earlier = dialog.locator("[data-testid=earlier] tbody tr")
+    await earlier.first.wait_for(timeout=OPEN)
+    assert await earlier.count() >= 1
+    await _no_violations(page, "connection test with earlier results")
+    await page.keyboard.press("Escape")
+    await dialog.wait_for(state="detached")
+    assert page.url.endswith("/services")
+    assert page.watch.errors == [], page.watch.errors
+
+
+async def test_a_viewer_cannot_start_a_connection_test(open_page: Any, dashboard: Dashboard) -> None:
+    """A viewer sees Test marked disabled with the role it needs; opening the dialog's address starts nothing;
+    the server refuses the subscription's mutation twin with FORBIDDEN."""
+    page = await open_page(dashboard.viewer, "/services")
+    await page.wait_for_selector("section[data-ready=true] .service-card", timeout=OPEN)
+    test = page.get_by_role("button", name="Test the connection to enventa Trade ERP")
+    assert await test.get_attribute("aria-disabled") == "true"
+    assert "Needs the operator role" in await page.locator("li[data-service='erp'] .why").text_content()
+    await test.click(force=True)
+    await page.wait_for_timeout(300)
+    assert "/test" not in page.url
+    await page.goto(f"{dashboard.url}/services/erp/test")
+    dialog = page.get_by_role("dialog", name=re.compile("^Connection test: "))
+    await dialog.wait_for(timeout=OPEN)
+    assert await page.locator("[data-testid=connection-test]").get_attribute("data-state") == "idle"
+    await _no_violations(page, "connection test as a viewer")
+    refused = await dashboard.graphql(dashboard.viewer, 'mutation { testConnection(service: "erp") { id } }')
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
