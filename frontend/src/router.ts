@@ -29,6 +29,12 @@ export const router = createRouter({
         },
       ],
     },
+    {
+      path: '/services/:slug/history',
+      name: 'service-history',
+      component: () => import('@/features/services/components/ServiceHistoryPage.vue'),
+      meta: { title: 'Latency and uptime' },
+    },
     { path: '/:pathMatch(.*)*', redirect: '/' },
   ],
 })

@@ -4,6 +4,7 @@ each with axe-core and the keyboard."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -170,3 +171,54 @@ async def test_a_viewer_cannot_start_a_connection_test(open_page: Any, dashboard
     await _no_violations(page, "connection test as a viewer")
     refused = await dashboard.graphql(dashboard.viewer, 'mutation { testConnection(service: "erp") { id } }')
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_latency_and_uptime_history_per_service_for_each_range(open_page: Any, dashboard: Dashboard) -> None:
+    """From the ERP card's History link (keyboard): average and 95th percentile latency and availability as charts
+    with a text summary and a table; 1 h, 24 h, 7 d and 30 d ranges from the rollups, kept in the URL."""
+    for _ in range(90):  # a fresh stack: the ERP's first checks reach the rollups within its 30 s interval
+        rolled = await dashboard.graphql(
+            dashboard.operator, '{ latencyHistory(service: "erp") { summary { checks } } }'
+        )
+        if (rolled["data"]["latencyHistory"]["summary"] or {}).get("checks"):
+            break
+        await asyncio.sleep(0.5)
+    page = await open_page(dashboard.operator, "/services")
+    await page.wait_for_selector("section[data-ready=true] .service-card", timeout=OPEN)
+    await page.get_by_role("link", name="History of enventa Trade ERP").focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(re.compile(r"/services/erp/history"))
+    await page.wait_for_selector("section[data-ready=true] figure.chart", timeout=OPEN)
+    assert await page.get_by_role("heading", level=1).text_content() == "Latency and uptime: enventa Trade ERP"
+    charts = page.locator("figure.chart")
+    assert await charts.count() == 2
+    assert "95th percentile" in await charts.nth(0).locator(".chart-summary").text_content()
+    assert "checks" in await charts.nth(1).locator(".chart-summary").text_content()
+    assert await page.get_by_role("button", name="24 hours").get_attribute("aria-pressed") == "true"
+
+    await page.get_by_role("button", name="1 hour").click()
+    await page.wait_for_url(re.compile(r"range=1h"))
+    await page.wait_for_selector("section[data-ready=true] figure.chart", timeout=OPEN)
+    api = (
+        await dashboard.graphql(
+            dashboard.operator,
+            'query($s: DateTime!) { latencyHistory(service: "erp", since: $s) { bucket points { checks } summary { checks } } }',
+            {"s": await page.evaluate("new Date(Date.now() - 3600000).toISOString()")},
+        )
+    )["data"]["latencyHistory"]
+    assert api["bucket"] == "MINUTE" and api["summary"]["checks"] >= 1
+    await charts.nth(0).get_by_text("Show the figures as a table").click()
+    rows = await charts.nth(0).locator("tbody tr").count()
+    assert abs(rows - len(api["points"])) <= 1, (rows, len(api["points"]))
+    await _no_violations(page, "latency history, 1 hour, table open")
+    await screenshot(page, "service-history")
+
+    for key, label in (("7d", "7 days"), ("30d", "30 days")):
+        await page.get_by_role("button", name=label).click()
+        await page.wait_for_url(re.compile(f"range={key}"))
+        await page.wait_for_selector("section[data-ready=true] figure.chart", timeout=OPEN)
+        assert await page.get_by_role("button", name=label).get_attribute("aria-pressed") == "true"
+    await charts.nth(1).get_by_text("Show the figures as a table").click()
+    assert 1 <= await charts.nth(1).locator("tbody tr").count() <= 31  # daily buckets
+    await _no_violations(page, "latency history, 30 days")
+    assert page.watch.errors == [], page.watch.errors

@@ -19,3 +19,9 @@ export {
   type TestResultFragment,
   type ExportFormat,
 } from '@/generated/graphql'
+export {
+  ServiceLatencyHistoryDocument,
+  type ServiceLatencyHistoryQuery,
+  type LatencyFiguresFragment,
+  type HistoryBucket,
+} from '@/generated/graphql'

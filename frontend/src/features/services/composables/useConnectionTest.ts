@@ -25,7 +25,8 @@ export const PHASES: { name: string; label: string }[] = [
 export const EARLIER = 5
 
 export function phaseLabel(name: string): string {
-  return PHASES.find((p) => p.name === name)?.label ?? name.replace(/_/g, ' ')
+  const label = PHASES.find((p) => p.name === name)?.label ?? name.replace(/_/g, ' ')
+  return label.charAt(0).toUpperCase() + label.slice(1)
 }
 
 export type TestState = 'idle' | 'running' | 'done' | 'failed'
