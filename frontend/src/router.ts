@@ -35,6 +35,12 @@ export const router = createRouter({
       component: () => import('@/features/services/components/ServiceHistoryPage.vue'),
       meta: { title: 'Latency and uptime' },
     },
+    {
+      path: '/services/:slug/resources',
+      name: 'service-resources',
+      component: () => import('@/features/services/components/ResourceMonitorPage.vue'),
+      meta: { title: 'Resources' },
+    },
     { path: '/:pathMatch(.*)*', redirect: '/' },
   ],
 })

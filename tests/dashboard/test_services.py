@@ -222,3 +222,67 @@ async def test_latency_and_uptime_history_per_service_for_each_range(open_page: 
     assert 1 <= await charts.nth(1).locator("tbody tr").count() <= 31  # daily buckets
     await _no_violations(page, "latency history, 30 days")
     assert page.watch.errors == [], page.watch.errors
+
+
+async def test_the_resource_monitor_shows_live_figures_history_thresholds_and_alerts(
+    open_page: Any, dashboard: Dashboard
+) -> None:
+    """The CRM (the demo runs it hot): current CPU, memory and pool against their limits, threads and queue; a live
+    chart that grows with each sample; history for 1 h and 24 h; the thresholds read-only, as the API has them; the
+    resource alert history the API stores; axe passes."""
+    alerts: list[dict[str, Any]] = []
+    for _ in range(80):  # the demo's CRM breaches its memory and queue limits within a few samples
+        alerts = (
+            await dashboard.graphql(
+                dashboard.operator, '{ resourceAlerts(service: "crm", first: 50) { alerts { id alertType } } }'
+            )
+        )["data"]["resourceAlerts"]["alerts"]
+        if alerts:
+            break
+        await asyncio.sleep(0.5)
+    assert alerts, "the demo CRM raised no resource alert"
+    thresholds = (
+        await dashboard.graphql(
+            dashboard.viewer, '{ resources(services: ["crm"]) { thresholds { memoryPercent queueDepth } } }'
+        )
+    )["data"]["resources"][0]["thresholds"]
+
+    page = await open_page(dashboard.viewer, "/services")
+    await page.wait_for_selector("section[data-ready=true] .service-card", timeout=OPEN)
+    await page.get_by_role("link", name="Resources of CRM Integration").click()
+    await page.wait_for_url(re.compile(r"/services/crm/resources"))
+    await page.wait_for_selector("section[data-ready=true] [data-testid=resources-now]", timeout=OPEN)
+    now = page.locator("[data-testid=resources-now]")
+    for name in ("CPU", "Memory", "Pool"):
+        assert "limit" in await now.get_by_role("meter", name=name).get_attribute("aria-valuetext")
+    assert re.fullmatch(r"[\d,.]+", (await page.text_content("[data-testid=threads]")).strip())
+    limits = page.locator("[data-testid=thresholds]")
+    assert f"{round(thresholds['memoryPercent'])} %" in await limits.text_content()
+    assert f"{thresholds['queueDepth']:,} items".replace(",", "") in (await limits.text_content()).replace(",", "")
+    assert await limits.locator("input, select, button").count() == 0
+
+    live = page.locator("[data-testid=live-chart]")
+    await live.get_by_text("Show the figures as a table").click()
+    first = await live.locator("tbody tr").count()
+    await page.wait_for_function(
+        f"() => document.querySelectorAll('[data-testid=live-chart] tbody tr').length > {first}", timeout=20_000
+    )
+    table = page.locator("[data-testid=resource-alerts] tbody tr")
+    await table.first.wait_for(timeout=OPEN)
+    assert await table.count() >= len(alerts)
+    assert {alert["alertType"] for alert in alerts} <= set(
+        await page.eval_on_selector_all(
+            "[data-testid=resource-alerts] tbody tr", "rows => rows.map(r => r.dataset.alertType)"
+        )
+    )
+    assert await page.locator("figure.chart").count() == 4
+    await _no_violations(page, "resource monitor")
+    await screenshot(page, "resources", full_page=True)
+
+    await page.get_by_role("button", name="24 hours").click()
+    await page.wait_for_url(re.compile(r"range=24h"))
+    await page.wait_for_selector("section[data-ready=true] [data-testid=resources-now]", timeout=OPEN)
+    assert (
+        "over the last 24 hours" in await page.locator("figure.chart").nth(1).locator(".chart-summary").text_content()
+    )
+    assert page.watch.errors == [], page.watch.errors

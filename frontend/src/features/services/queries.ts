@@ -25,3 +25,11 @@ export {
   type LatencyFiguresFragment,
   type HistoryBucket,
 } from '@/generated/graphql'
+export {
+  ServiceResourceMonitorDocument,
+  ServiceResourceAlertTriggeredDocument,
+  type ServiceResourceMonitorQuery,
+  type ResourceAlertFieldsFragment,
+  type ResourcePointFieldsFragment,
+  type ResourceAlertType,
+} from '@/generated/graphql'
