@@ -41,6 +41,20 @@ export const router = createRouter({
       component: () => import('@/features/services/components/ResourceMonitorPage.vue'),
       meta: { title: 'Resources' },
     },
+    {
+      path: '/errors',
+      component: () => import('@/features/errors/components/ErrorLogPage.vue'),
+      meta: { title: 'Service errors' },
+      children: [
+        { path: '', name: 'errors', component: { render: () => null } },
+        {
+          path: ':id',
+          name: 'error',
+          component: () => import('@/features/errors/components/ErrorInspectorPanel.vue'),
+          meta: { title: 'Communication error' },
+        },
+      ],
+    },
     { path: '/:pathMatch(.*)*', redirect: '/' },
   ],
 })

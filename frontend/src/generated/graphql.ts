@@ -1232,6 +1232,48 @@ export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type ViewerQuery = { viewer: { keyId: string, name: string, role: Role, tenantId: string | null } };
 
+export type ErrorRowFragment = { id: string, serviceId: string, timestamp: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, errorCode: string, message: string, stackTrace: string | null, severity: ErrorSeverity | null, correlatedJobId: string | null, connectionTestId: string | null };
+
+export type ErrorLogQueryVariables = Exact<{
+  service?: InputMaybe<Scalars['String']['input']>;
+  types?: InputMaybe<Array<CommunicationErrorType> | CommunicationErrorType>;
+  groups?: InputMaybe<Array<CommunicationErrorGroup> | CommunicationErrorGroup>;
+  severities?: InputMaybe<Array<ErrorSeverity> | ErrorSeverity>;
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+  until?: InputMaybe<Scalars['DateTime']['input']>;
+  first: Scalars['Int']['input'];
+  after?: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type ErrorLogQuery = { communicationErrors: { totalCount: number, hasNextPage: boolean, endCursor: string | null, errors: Array<{ id: string, serviceId: string, timestamp: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, errorCode: string, message: string, stackTrace: string | null, severity: ErrorSeverity | null, correlatedJobId: string | null, connectionTestId: string | null }> } };
+
+export type ErrorServicesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ErrorServicesQuery = { services: Array<{ id: string, slug: string, name: string }> };
+
+export type ErrorDetailQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type ErrorDetailQuery = { communicationError: { recommendations: Array<string>, id: string, serviceId: string, timestamp: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, errorCode: string, message: string, stackTrace: string | null, severity: ErrorSeverity | null, correlatedJobId: string | null, connectionTestId: string | null, details: { httpMethod: string, endpointUrl: string, httpStatusCode: number | null, requestHeaders: unknown, requestPayloadSummary: string, requestPayloadSizeBytes: number | null, responseHeaders: unknown, responseBodySummary: string, responsePayloadSizeBytes: number | null, retryAttempt: number, maxRetries: number, correlationId: string, traceId: string, spanId: string, timing: { dnsLookupMs: number | null, tcpConnectionMs: number | null, tlsHandshakeMs: number | null, timeToFirstByteMs: number | null, contentDownloadMs: number | null, totalTimeMs: number } | null, retryHistory: Array<{ attemptNumber: number, attemptedAt: string | null, errorMessage: string, durationMs: number, delayBeforeRetryMs: number }> } | null } };
+
+export type ExportErrorsQueryVariables = Exact<{
+  ids?: InputMaybe<Array<Scalars['ID']['input']> | Scalars['ID']['input']>;
+  service?: InputMaybe<Scalars['String']['input']>;
+  types?: InputMaybe<Array<CommunicationErrorType> | CommunicationErrorType>;
+  groups?: InputMaybe<Array<CommunicationErrorGroup> | CommunicationErrorGroup>;
+  severities?: InputMaybe<Array<ErrorSeverity> | ErrorSeverity>;
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+  until?: InputMaybe<Scalars['DateTime']['input']>;
+  format: ExportFormat;
+}>;
+
+
+export type ExportErrorsQuery = { exportCommunicationErrors: { filename: string, contentType: string, content: string, base64: boolean, itemCount: number, truncated: boolean } };
+
 export type JobFullFragment = { errorClass: ErrorClass | null, errorStackTrace: string | null, maxAttempts: number, rootJobId: string, retryOfJobId: string | null, retriedByJobId: string | null, workerId: string | null, createdBy: string, cancelReason: string | null, availableAt: string | null, lastHeartbeatAt: string | null, logSequence: any, id: string, jobType: string, tenantId: string, status: JobStatus, createdAt: string, startedAt: string | null, completedAt: string | null, updatedAt: string, durationMs: number, errorMessage: string | null, errorCategory: string | null, attempt: number, cancelRequested: boolean, progress: { message: string, updatedAt: string | null, totalItems: any, processedItems: any, succeededItems: any, failedItems: any, percent: number, itemsPerSecond: number, etaSeconds: number | null }, steps: Array<{ index: number, name: string, status: StepStatus, startedAt: string | null, completedAt: string | null, message: string }> };
 
 export type JobDetailQueryVariables = Exact<{
@@ -1430,6 +1472,10 @@ export type ServicesResourcesUpdatedSubscription = { resourceMetricsUpdated: { s
 /** An operation string that carries its result and variables types. */
 export type TypedDocument<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 export const ViewerDocument = "query Viewer {\n  viewer {\n    keyId\n    name\n    role\n    tenantId\n  }\n}" as unknown as TypedDocument<ViewerQuery, ViewerQueryVariables>;
+export const ErrorLogDocument = "query ErrorLog($service: String, $types: [CommunicationErrorType!], $groups: [CommunicationErrorGroup!], $severities: [ErrorSeverity!], $since: DateTime, $until: DateTime, $first: Int!, $after: String) {\n  communicationErrors(\n    service: $service\n    types: $types\n    groups: $groups\n    severities: $severities\n    since: $since\n    until: $until\n    first: $first\n    after: $after\n  ) {\n    totalCount\n    hasNextPage\n    endCursor\n    errors {\n      ...ErrorRow\n    }\n  }\n}\nfragment ErrorRow on CommunicationError {\n  id\n  serviceId\n  timestamp\n  errorType\n  errorGroup\n  errorCode\n  message\n  stackTrace\n  severity\n  correlatedJobId\n  connectionTestId\n}" as unknown as TypedDocument<ErrorLogQuery, ErrorLogQueryVariables>;
+export const ErrorServicesDocument = "query ErrorServices {\n  services {\n    id\n    slug\n    name\n  }\n}" as unknown as TypedDocument<ErrorServicesQuery, ErrorServicesQueryVariables>;
+export const ErrorDetailDocument = "query ErrorDetail($id: ID!) {\n  communicationError(id: $id) {\n    ...ErrorRow\n    recommendations\n    details {\n      httpMethod\n      endpointUrl\n      httpStatusCode\n      requestHeaders\n      requestPayloadSummary\n      requestPayloadSizeBytes\n      responseHeaders\n      responseBodySummary\n      responsePayloadSizeBytes\n      retryAttempt\n      maxRetries\n      correlationId\n      traceId\n      spanId\n      timing {\n        dnsLookupMs\n        tcpConnectionMs\n        tlsHandshakeMs\n        timeToFirstByteMs\n        contentDownloadMs\n        totalTimeMs\n      }\n      retryHistory {\n        attemptNumber\n        attemptedAt\n        errorMessage\n        durationMs\n        delayBeforeRetryMs\n      }\n    }\n  }\n}\nfragment ErrorRow on CommunicationError {\n  id\n  serviceId\n  timestamp\n  errorType\n  errorGroup\n  errorCode\n  message\n  stackTrace\n  severity\n  correlatedJobId\n  connectionTestId\n}" as unknown as TypedDocument<ErrorDetailQuery, ErrorDetailQueryVariables>;
+export const ExportErrorsDocument = "query ExportErrors($ids: [ID!], $service: String, $types: [CommunicationErrorType!], $groups: [CommunicationErrorGroup!], $severities: [ErrorSeverity!], $since: DateTime, $until: DateTime, $format: ExportFormat!) {\n  exportCommunicationErrors(\n    ids: $ids\n    service: $service\n    types: $types\n    groups: $groups\n    severities: $severities\n    since: $since\n    until: $until\n    format: $format\n  ) {\n    filename\n    contentType\n    content\n    base64\n    itemCount\n    truncated\n  }\n}" as unknown as TypedDocument<ExportErrorsQuery, ExportErrorsQueryVariables>;
 export const JobDetailDocument = "query JobDetail($id: ID!) {\n  jobDetails(id: $id) {\n    job {\n      ...JobFull\n    }\n    attempts {\n      id\n      attempt\n      status\n      createdAt\n      startedAt\n      completedAt\n      errorMessage\n      errorCategory\n      createdBy\n    }\n  }\n}\nfragment JobFull on Job {\n  ...JobRow\n  errorClass\n  errorStackTrace\n  maxAttempts\n  rootJobId\n  retryOfJobId\n  retriedByJobId\n  workerId\n  createdBy\n  cancelReason\n  availableAt\n  lastHeartbeatAt\n  logSequence\n  progress {\n    message\n    updatedAt\n  }\n  steps {\n    index\n    name\n    status\n    startedAt\n    completedAt\n    message\n  }\n}\nfragment JobRow on Job {\n  id\n  jobType\n  tenantId\n  status\n  createdAt\n  startedAt\n  completedAt\n  updatedAt\n  durationMs\n  errorMessage\n  errorCategory\n  attempt\n  cancelRequested\n  progress {\n    totalItems\n    processedItems\n    succeededItems\n    failedItems\n    percent\n    itemsPerSecond\n    etaSeconds\n  }\n}" as unknown as TypedDocument<JobDetailQuery, JobDetailQueryVariables>;
 export const JobDetailChangedDocument = "subscription JobDetailChanged($id: ID!) {\n  jobStatusChanged(jobId: $id) {\n    jobId\n    change\n    job {\n      ...JobFull\n    }\n  }\n}\nfragment JobFull on Job {\n  ...JobRow\n  errorClass\n  errorStackTrace\n  maxAttempts\n  rootJobId\n  retryOfJobId\n  retriedByJobId\n  workerId\n  createdBy\n  cancelReason\n  availableAt\n  lastHeartbeatAt\n  logSequence\n  progress {\n    message\n    updatedAt\n  }\n  steps {\n    index\n    name\n    status\n    startedAt\n    completedAt\n    message\n  }\n}\nfragment JobRow on Job {\n  id\n  jobType\n  tenantId\n  status\n  createdAt\n  startedAt\n  completedAt\n  updatedAt\n  durationMs\n  errorMessage\n  errorCategory\n  attempt\n  cancelRequested\n  progress {\n    totalItems\n    processedItems\n    succeededItems\n    failedItems\n    percent\n    itemsPerSecond\n    etaSeconds\n  }\n}" as unknown as TypedDocument<JobDetailChangedSubscription, JobDetailChangedSubscriptionVariables>;
 export const JobLogDocument = "query JobLog($id: ID!, $last: Int, $afterSequence: Int!, $first: Int!, $minLevel: LogLevel, $search: String) {\n  jobLogs(\n    jobId: $id\n    last: $last\n    afterSequence: $afterSequence\n    first: $first\n    minLevel: $minLevel\n    search: $search\n  ) {\n    lastSequence\n    lines {\n      ...LogLine\n    }\n  }\n}\nfragment LogLine on JobLogLine {\n  sequence\n  level\n  message\n  timestamp\n  stackTrace\n}" as unknown as TypedDocument<JobLogQuery, JobLogQueryVariables>;

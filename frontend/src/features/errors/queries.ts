@@ -1,0 +1,12 @@
+export {
+  ErrorLogDocument,
+  ErrorServicesDocument,
+  ErrorDetailDocument,
+  ExportErrorsDocument,
+  type ErrorRowFragment,
+  type ErrorDetailQuery,
+  type CommunicationErrorGroup,
+  type CommunicationErrorType,
+  type ErrorSeverity,
+  type ExportFormat,
+} from '@/generated/graphql'
