@@ -42,6 +42,12 @@ export const router = createRouter({
       meta: { title: 'Resources' },
     },
     {
+      path: '/errors/patterns',
+      name: 'error-patterns',
+      component: () => import('@/features/errors/components/ErrorPatternsPage.vue'),
+      meta: { title: 'Error patterns' },
+    },
+    {
       path: '/errors',
       component: () => import('@/features/errors/components/ErrorLogPage.vue'),
       meta: { title: 'Service errors' },

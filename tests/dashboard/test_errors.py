@@ -175,3 +175,48 @@ async def test_the_error_log_filters_and_the_inspector_shows_masked_evidence_tim
         await panel.wait_for(state="detached")
         assert re.search(r"/errors\?", page.url) and "group=SERVICE" in page.url
         assert page.watch.errors == [], page.watch.errors
+
+
+async def test_error_patterns_show_the_heatmap_top_types_trend_and_recurring_errors(
+    open_page: Any, dashboard: Dashboard
+) -> None:
+    """From the error log's Patterns link for one service: the weekday-by-hour heatmap holds every error of the
+    range (its cells add up to the API's total, each with its count written), the top types and trend charts have
+    text summaries, recurring errors link back to the filtered log; 7 d and 30 d; axe passes."""
+    async with failing_service(dashboard) as (slug, _error_id):
+        page = await open_page(dashboard.operator, f"/errors?service={slug}")
+        await page.wait_for_selector("section[data-ready=true] tr.error-row", timeout=OPEN)
+        await page.get_by_role("link", name="Patterns").click()
+        await page.wait_for_url(re.compile(f"/errors/patterns\\?service={slug}"))
+        await page.wait_for_selector("section[data-ready=true] [data-testid=heatmap]", timeout=OPEN)
+        api = (
+            await dashboard.graphql(
+                dashboard.operator,
+                "query($s: String!, $since: DateTime!) { errorPatterns(service: $s, since: $since) "
+                "{ totalErrors fingerprints { fingerprint } topTypes { errorType } } }",
+                {"s": slug, "since": await page.evaluate("new Date(Date.now() - 7 * 86400000).toISOString()")},
+            )
+        )["data"]["errorPatterns"]
+        assert api["totalErrors"] >= 1
+        cells = await page.eval_on_selector_all("[data-testid=heatmap] td", "tds => tds.map(td => +td.dataset.count)")
+        assert len(cells) == 7 * 24 and sum(cells) == api["totalErrors"]
+        assert "Busiest hour:" in await page.text_content("[data-testid=heatmap-summary]")
+        charts = page.locator("figure.chart")
+        assert "Service unavailable" in await charts.nth(0).locator(".chart-summary").text_content()
+        assert (
+            f"{api['totalErrors']} errors in the last 7 days"
+            in await charts.nth(1).locator(".chart-summary").text_content()
+        )
+        rows = page.locator("[data-testid=fingerprints] tbody tr")
+        assert await rows.count() == len(api["fingerprints"])
+        await _no_violations(page, "error patterns")
+        await screenshot(page, "error-patterns", full_page=True)
+
+        await page.get_by_role("button", name="30 days").click()
+        await page.wait_for_url(re.compile(r"range=30d"))
+        await page.wait_for_selector("section[data-ready=true] [data-testid=heatmap]", timeout=OPEN)
+        assert "in the last 30 days" in await charts.nth(1).locator(".chart-summary").text_content()
+        await rows.first.get_by_role("link").click()
+        await page.wait_for_url(re.compile(f"/errors\\?service={slug}&type=SERVICE_UNAVAILABLE"))
+        await page.wait_for_selector("tr.error-row", timeout=OPEN)
+        assert page.watch.errors == [], page.watch.errors

@@ -10,3 +10,4 @@ export {
   type ErrorSeverity,
   type ExportFormat,
 } from '@/generated/graphql'
+export { ErrorPatternsViewDocument, type ErrorPatternsViewQuery } from '@/generated/graphql'
