@@ -14,6 +14,10 @@ import {
   type SpeedRating,
 } from './queries'
 
+/** Cards re-rendered per animation frame at most: a burst of 200 samples is spread over a few frames so
+ * no frame's work grows past the 50 ms long-task budget. */
+export const CARDS_PER_FRAME = 25
+
 /** Points a card's sparkline keeps (one a minute from history, then one per live sample). */
 export const SPARK_POINTS = 30
 
@@ -29,6 +33,14 @@ export interface ServiceCard extends ServiceCardFieldsFragment {
 interface Change {
   status?: { status: ServiceStatus | null; reason: string }
   metrics?: ServiceResourceFiguresFragment
+}
+
+function sameCard(a: ServiceCard, b: ServiceCard): boolean {
+  const { resources: ra, ...restA } = a
+  const { resources: rb, ...restB } = b
+  // Live samples are newer than a refetch's figures: a card whose sample is at least as new keeps it.
+  const resourcesSame = (ra?.timestamp ?? '') >= (rb?.timestamp ?? '') && !!ra === !!rb
+  return resourcesSame && JSON.stringify(restA) === JSON.stringify(restB)
 }
 
 export function startOfTodayUtc(now = new Date()): string {
@@ -55,7 +67,13 @@ export const useServicesStore = defineStore('services', () => {
   const batcher = new FrameBatcher<string, Change>((batch) => {
     queued.clear()
     let next: ServiceCard[] | null = null
+    let done = 0
     for (const [id, change] of batch) {
+      if (done >= CARDS_PER_FRAME) {
+        queue(id, change) // the next frame's share
+        continue
+      }
+      done += 1
       const at = index.get(id)
       if (at === undefined) continue
       next ??= cards.value.slice()
@@ -91,7 +109,7 @@ export const useServicesStore = defineStore('services', () => {
         const before = new Map(cards.value.map((c) => [c.id, c]))
         const next = data.services.map((s): ServiceCard => {
           const old = before.get(s.id)
-          return {
+          const card = {
             ...s,
             speedRating: ratings.get(s.id) ?? null,
             errorsToday: errors.get(s.id) ?? 0,
@@ -99,6 +117,8 @@ export const useServicesStore = defineStore('services', () => {
             cpuTrend: old?.cpuTrend ?? (s.resources ? [s.resources.cpuPercent] : []),
             memoryTrend: old?.memoryTrend ?? (s.resources ? [s.resources.memoryPercent] : []),
           }
+          // An unchanged card keeps its object, so a refetch re-renders only the cards that changed.
+          return old && sameCard(old, card) ? old : card
         })
         cards.value = next
         index = new Map(next.map((c, i) => [c.id, i]))
