@@ -16,7 +16,7 @@ import {
 
 /** Cards re-rendered per animation frame at most: a burst of 200 samples is spread over a few frames so
  * no frame's work grows past the 50 ms long-task budget. */
-export const CARDS_PER_FRAME = 25
+export const CARDS_PER_FRAME = 10
 
 /** Points a card's sparkline keeps (one a minute from history, then one per live sample). */
 export const SPARK_POINTS = 30
@@ -31,6 +31,8 @@ export interface ServiceCard extends ServiceCardFieldsFragment {
 }
 
 interface Change {
+  /** The card as a refetch returned it (before any live change queued after it). */
+  card?: ServiceCard
   status?: { status: ServiceStatus | null; reason: string }
   metrics?: ServiceResourceFiguresFragment
 }
@@ -77,7 +79,7 @@ export const useServicesStore = defineStore('services', () => {
       const at = index.get(id)
       if (at === undefined) continue
       next ??= cards.value.slice()
-      let card = next[at]!
+      let card = change.card ?? next[at]!
       if (change.status) card = { ...card, status: change.status.status, statusReason: change.status.reason }
       if (change.metrics) {
         card = {
@@ -120,8 +122,14 @@ export const useServicesStore = defineStore('services', () => {
           // An unchanged card keeps its object, so a refetch re-renders only the cards that changed.
           return old && sameCard(old, card) ? old : card
         })
-        cards.value = next
-        index = new Map(next.map((c, i) => [c.id, i]))
+        const sameList = next.length === cards.value.length && next.every((c, i) => cards.value[i]!.id === c.id)
+        if (sameList) {
+          // The same services in the same order: changed cards go through the frame batcher like live changes.
+          next.forEach((card, i) => card !== cards.value[i] && queue(card.id, { card }))
+        } else {
+          cards.value = next
+          index = new Map(next.map((c, i) => [c.id, i]))
+        }
         error.value = null
         loaded.value = true
         loadedAt.value = Date.now()
@@ -162,7 +170,8 @@ export const useServicesStore = defineStore('services', () => {
 
   // Both kinds of change of one service within a frame are kept (the batcher keeps the latest per key).
   function queue(id: string, patch: Change): void {
-    const change = { ...queued.get(id), ...patch }
+    // A refetched card replaces what was queued before it; live changes queued after it still apply.
+    const change = patch.card ? { ...patch } : { ...queued.get(id), ...patch }
     queued.set(id, change)
     batcher.push(id, change)
   }
