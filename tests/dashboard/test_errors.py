@@ -105,7 +105,9 @@ async def test_the_error_log_filters_and_the_inspector_shows_masked_evidence_tim
         page = await open_page(dashboard.operator, "/services")
         await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=dashboard.url)
         await page.wait_for_selector(f"li[data-service='{slug}']", timeout=OPEN)
-        await page.locator(f"li[data-service='{slug}']").get_by_role("link", name=re.compile("^Logs")).click()
+        card = page.locator(f"li[data-service='{slug}']")
+        assert int(await card.locator("[data-testid=errors-today]").text_content()) >= 1  # errors since midnight UTC
+        await card.get_by_role("link", name=re.compile("^Logs")).click()
         await page.wait_for_url(re.compile(f"/errors\\?service={slug}"))
         row = page.locator(f"tr[data-error-id='{error_id}']")
         await row.wait_for(timeout=OPEN)
@@ -171,9 +173,15 @@ async def test_the_error_log_filters_and_the_inspector_shows_masked_evidence_tim
         assert SECRET not in await report.input_value()
         await _no_violations(page, "error inspector with the provider report")
 
+        await page.set_viewport_size({"width": 390, "height": 844})  # a phone: the panel is a bottom sheet
+        await page.wait_for_timeout(300)
+        await _no_violations(page, "error inspector on a phone")
         await page.keyboard.press("Escape")
         await panel.wait_for(state="detached")
         assert re.search(r"/errors\?", page.url) and "group=SERVICE" in page.url
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the error log is {overflow} px wider than a phone"
+        await _no_violations(page, "error log on a phone")
         assert page.watch.errors == [], page.watch.errors
 
 
@@ -210,6 +218,16 @@ async def test_error_patterns_show_the_heatmap_top_types_trend_and_recurring_err
         await _no_violations(page, "error patterns")
         await screenshot(page, "error-patterns", full_page=True)
 
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.wait_for_timeout(300)
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        wide = await page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1 && !e.parentElement.closest('.heatmap-scroll, .scroll-x'))"
+            ".slice(0, 8).map(e => e.tagName + '.' + e.className)"
+        )
+        assert overflow <= 0, f"the patterns page is {overflow} px wider than a phone: {wide}"  # the heatmap scrolls
+        await _no_violations(page, "error patterns on a phone")
+        await page.set_viewport_size({"width": 1400, "height": 1000})
         await page.get_by_role("button", name="30 days").click()
         await page.wait_for_url(re.compile(r"range=30d"))
         await page.wait_for_selector("section[data-ready=true] [data-testid=heatmap]", timeout=OPEN)

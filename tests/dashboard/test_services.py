@@ -285,4 +285,9 @@ async def test_the_resource_monitor_shows_live_figures_history_thresholds_and_al
     assert (
         "over the last 24 hours" in await page.locator("figure.chart").nth(1).locator(".chart-summary").text_content()
     )
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.wait_for_timeout(300)
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the resource monitor is {overflow} px wider than a phone"
+    await _no_violations(page, "resource monitor on a phone")
     assert page.watch.errors == [], page.watch.errors
