@@ -37,7 +37,7 @@ interface Change {
   metrics?: ServiceResourceFiguresFragment
 }
 
-function sameCard(a: ServiceCard, b: ServiceCard): boolean {
+export function sameCard(a: ServiceCard, b: ServiceCard): boolean {
   const { resources: ra, ...restA } = a
   const { resources: rb, ...restB } = b
   // Live samples are newer than a refetch's figures: a card whose sample is at least as new keeps it.
