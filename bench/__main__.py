@@ -20,6 +20,7 @@ BENCHMARKS = (
     "resource_alerts",
     "dashboard",
     "dashboard_services",
+    "alerts_delivery",
 )
 
 

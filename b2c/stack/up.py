@@ -45,6 +45,12 @@ def check_free(ports: StackPorts, demo: bool = False) -> None:
             if not port_is_free(port, "127.0.0.1"):
                 taken = f"port {port} (demo {system.name}) is already in use"
                 raise CliError(f"{taken}; set {system.port_variable} to move it")
+        for what, port, variable in (
+            ("demo SMTP catcher", ports.demo_smtp, "B2X_DEMO_SMTP_PORT"),
+            ("demo webhook sink", ports.demo_webhook, "B2X_DEMO_WEBHOOK_PORT"),
+        ):
+            if not port_is_free(port, "127.0.0.1"):
+                raise CliError(f"port {port} ({what}) is already in use; set {variable} to move it")
     for (what, port), var in zip(
         ports.named(),
         ["B2X_JOBS_PORT", "B2X_HEALTH_PORT", "B2X_PROBES_PORT", "B2X_GATEWAY_PORT", "B2X_JOBS_METRICS_PORT",
@@ -91,6 +97,7 @@ class Stack:
         self.demo = demo
         self.stream_logs = stream_logs
         self.logs_dir = settings.data_dir / "logs"
+        self.inbox_dir = settings.data_dir / "demo-inbox"
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.parts: list[Part] = []
@@ -180,6 +187,7 @@ class Stack:
             config = write_demo_config(self.data_dir, ports, database_url=database_url, redis_url=redis_url)
             env.setdefault("B2X_CONFIG_FILE", str(config))
             env.update(demo_environment())
+            env.setdefault("B2X_DEMO_INBOX_DIR", str(self.inbox_dir))
         py = sys.executable
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         if self.demo:
@@ -187,6 +195,10 @@ class Stack:
             self.parts.append(
                 Part("demo-endpoints", [py, "-m", "b2c.stack.demo.endpoints"], env,
                      self.logs_dir / "demo-endpoints.log", f"tcp:{ports.local_host}:{first}")
+            )  # fmt: skip
+            self.parts.append(
+                Part("demo-inbox", [py, "-m", "b2c.stack.demo.inbox"], env, self.logs_dir / "demo-inbox.log",
+                     f"tcp:{ports.local_host}:{ports.demo_smtp}")
             )  # fmt: skip
         dsns = service_dsns or {}
 
@@ -394,6 +406,9 @@ async def _run(stack: Stack) -> int:
         say(f"  Logs        {stack.logs_dir}")
         if stack.demo:
             say("  Demo        simulated ERP/PIM/CRM endpoints and a stream of sample jobs are running")
+            inbox = stack.inbox_dir
+            say(f"  Alerts to   e-mail {inbox / 'mail'}/*.eml · webhooks {inbox / 'webhooks.jsonl'}")
+            say(f"              both listed at http://{ports.local_host}:{ports.demo_webhook}/ (demo inbox)")
         say("B2X Monitoring is up. Press Ctrl-C to stop.")
         await stack.supervise()
     except CliError as error:
