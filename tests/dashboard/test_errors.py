@@ -120,6 +120,12 @@ async def test_the_error_log_filters_and_the_inspector_shows_masked_evidence_tim
         await _no_violations(page, "error log")
         await screenshot(page, "errors")
 
+        await page.get_by_label("From").fill("2099-01-01T00:00")  # a date range after the error: nothing
+        await page.wait_for_url(re.compile(r"from=2099-01-01T00%3A00|from=2099-01-01T00:00"))
+        await page.get_by_text("No errors match these filters.").wait_for(timeout=OPEN)
+        await page.get_by_label("From").fill("")
+        await page.wait_for_function("() => !location.search.includes('from=')")
+        await row.wait_for(timeout=OPEN)
         await page.get_by_role("checkbox", name="Network").check()
         await page.wait_for_url(re.compile(r"group=NETWORK"))
         await page.get_by_text("No errors match these filters.").wait_for(timeout=OPEN)
