@@ -150,6 +150,14 @@ async def test_a_connection_test_shows_its_phases_as_they_complete_then_the_resu
     await page.keyboard.press("Escape")
     await dialog.wait_for(state="detached")
     assert page.url.endswith("/services")
+
+    # Opening (or reloading) the dialog's address shows it ready to run, but runs no test by itself.
+    await page.goto(f"{dashboard.url}/services/erp/test")
+    await page.wait_for_selector("[data-testid=connection-test][data-state=idle]", timeout=OPEN)
+    await page.wait_for_timeout(1000)
+    assert await page.locator("[data-testid=connection-test]").get_attribute("data-state") == "idle"
+    await page.get_by_role("button", name="Run test").click()
+    await page.wait_for_selector("[data-testid=connection-test][data-state=done]", timeout=OPEN)
     assert page.watch.errors == [], page.watch.errors
 
 

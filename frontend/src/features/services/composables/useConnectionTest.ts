@@ -31,6 +31,18 @@ export function phaseLabel(name: string): string {
 
 export type TestState = 'idle' | 'running' | 'done' | 'failed'
 
+// A test starts by itself only when asked for with the Test button, not when its address is opened or
+// reloaded (a reload must not run another test).
+let requested: string | null = null
+export function requestTest(slug: string): void {
+  requested = slug
+}
+function takeRequest(slug: string): boolean {
+  const asked = requested === slug
+  requested = null
+  return asked
+}
+
 export function useConnectionTest(service: () => string) {
   const { announce } = useAnnouncer()
   const info = shallowRef<{ id: string; slug: string; name: string; endpoint: string } | null>(null)
@@ -109,5 +121,8 @@ export function useConnectionTest(service: () => string) {
     return Math.round((seen.size / PHASES.length) * 100)
   })
 
-  return { info, earlier, phases, result, state, error, exporting, progress, loadInfo, run, exportAs }
+  return {
+    info, earlier, phases, result, state, error, exporting, progress, loadInfo, run, exportAs,
+    wasRequested: () => takeRequest(service()),
+  }
 }
