@@ -20,6 +20,7 @@ BENCHMARKS = (
     "resource_alerts",
     "alerts_breach",
     "dashboard",
+    "dashboard_services",
     "alerts_delivery",
 )
 

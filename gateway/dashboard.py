@@ -19,7 +19,16 @@ from starlette.types import Receive, Scope, Send
 from gateway.jobs.export import export_jobs_csv
 
 WEBAPP_DIR = Path(__file__).parent / "webapp"
-APP_PATHS = ("/", "/sign-in", "/jobs", "/jobs/{rest:path}")
+APP_PATHS = (
+    "/",
+    "/sign-in",
+    "/jobs",
+    "/jobs/{rest:path}",
+    "/services",
+    "/services/{rest:path}",
+    "/errors",
+    "/errors/{rest:path}",
+)
 
 # Scripts, styles, images and connections only from this origin ('self' covers ws:/wss: to it);
 # no inline script or style elements, no plugins, no framing, no form posts elsewhere.

@@ -15,6 +15,52 @@ export const router = createRouter({
         { path: ':id', name: 'job', component: () => import('@/features/jobs/components/JobDetailPanel.vue'), meta: { title: 'Job' } },
       ],
     },
+    {
+      path: '/services',
+      component: () => import('@/features/services/components/ServicesPage.vue'),
+      meta: { title: 'Connected services' },
+      children: [
+        { path: '', name: 'services', component: { render: () => null } },
+        {
+          path: ':slug/test',
+          name: 'service-test',
+          component: () => import('@/features/services/components/ConnectionTestDialog.vue'),
+          meta: { title: 'Connection test' },
+        },
+      ],
+    },
+    {
+      path: '/services/:slug/history',
+      name: 'service-history',
+      component: () => import('@/features/services/components/ServiceHistoryPage.vue'),
+      meta: { title: 'Latency and uptime' },
+    },
+    {
+      path: '/services/:slug/resources',
+      name: 'service-resources',
+      component: () => import('@/features/services/components/ResourceMonitorPage.vue'),
+      meta: { title: 'Resources' },
+    },
+    {
+      path: '/errors/patterns',
+      name: 'error-patterns',
+      component: () => import('@/features/errors/components/ErrorPatternsPage.vue'),
+      meta: { title: 'Error patterns' },
+    },
+    {
+      path: '/errors',
+      component: () => import('@/features/errors/components/ErrorLogPage.vue'),
+      meta: { title: 'Service errors' },
+      children: [
+        { path: '', name: 'errors', component: { render: () => null } },
+        {
+          path: ':id',
+          name: 'error',
+          component: () => import('@/features/errors/components/ErrorInspectorPanel.vue'),
+          meta: { title: 'Communication error' },
+        },
+      ],
+    },
     { path: '/:pathMatch(.*)*', redirect: '/' },
   ],
 })

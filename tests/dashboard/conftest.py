@@ -92,7 +92,7 @@ async def dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[D
     if not BUILT.exists():
         pytest.fail("the dashboard is not built: run `make install`")
     env = stack_env(tmp_path_factory.mktemp("dashboard"))
-    env.update({f"B2X_DEMO_{name}_PORT": str(free_port()) for name in ("ERP", "PIM", "CRM")})
+    env.update({f"B2X_DEMO_{name}_PORT": str(free_port()) for name in ("ERP", "PIM", "CRM", "SMTP", "WEBHOOK")})
     running = await start(env, "--demo")
     try:
         link = next(m.group(1) for line in running.output if (m := re.search(r"Dashboard\s+(\S+)", line)))

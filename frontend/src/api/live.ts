@@ -119,3 +119,47 @@ export function useResync(refresh: () => void): void {
   refreshers.add(refresh)
   if (getCurrentScope()) onScopeDispose(() => refreshers.delete(refresh))
 }
+
+/**
+ * A subscription that runs once to its end (e.g. a connection test): unlike `useSubscription` it reports the
+ * server's refusal and its completion, and is not re-sent after a reconnect. Returns the function that stops it.
+ */
+export function runOnce<R, V>(
+  document: TypedDocument<R, V>,
+  variables: V,
+  handlers: { next: (data: R) => void; error: (message: string, code: string) => void; complete: () => void },
+): () => void {
+  if (!client) {
+    handlers.error('the live connection is not open; try again when it is', 'NETWORK_ERROR')
+    return () => {}
+  }
+  let done = false
+  const stop = client.subscribe<R>(
+    { query: document as string, variables: variables as Record<string, unknown> },
+    {
+      next: (value) => {
+        const first = value.errors?.[0] as { message: string; extensions?: { code?: string } } | undefined
+        if (first) {
+          done = true
+          handlers.error(first.message, first.extensions?.code ?? 'INTERNAL_SERVER_ERROR')
+        } else if (value.data) handlers.next(value.data as R)
+      },
+      error: (error) => {
+        if (done) return
+        done = true
+        const list = Array.isArray(error) ? (error as { message: string; extensions?: { code?: string } }[]) : null
+        if (list?.[0]) handlers.error(list[0].message, list[0].extensions?.code ?? 'INTERNAL_SERVER_ERROR')
+        else handlers.error('the live connection dropped during the test', 'NETWORK_ERROR')
+      },
+      complete: () => {
+        if (done) return
+        done = true
+        handlers.complete()
+      },
+    },
+  )
+  return () => {
+    done = true
+    stop()
+  }
+}

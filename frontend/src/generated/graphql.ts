@@ -1488,6 +1488,57 @@ export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type ViewerQuery = { viewer: { keyId: string, name: string, role: Role, tenantId: string | null } };
 
+export type ErrorRowFragment = { id: string, serviceId: string, timestamp: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, errorCode: string, message: string, stackTrace: string | null, severity: ErrorSeverity | null, correlatedJobId: string | null, connectionTestId: string | null };
+
+export type ErrorLogQueryVariables = Exact<{
+  service?: InputMaybe<Scalars['String']['input']>;
+  types?: InputMaybe<Array<CommunicationErrorType> | CommunicationErrorType>;
+  groups?: InputMaybe<Array<CommunicationErrorGroup> | CommunicationErrorGroup>;
+  severities?: InputMaybe<Array<ErrorSeverity> | ErrorSeverity>;
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+  until?: InputMaybe<Scalars['DateTime']['input']>;
+  first: Scalars['Int']['input'];
+  after?: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type ErrorLogQuery = { communicationErrors: { totalCount: number, hasNextPage: boolean, endCursor: string | null, errors: Array<{ id: string, serviceId: string, timestamp: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, errorCode: string, message: string, stackTrace: string | null, severity: ErrorSeverity | null, correlatedJobId: string | null, connectionTestId: string | null }> } };
+
+export type ErrorServicesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ErrorServicesQuery = { services: Array<{ id: string, slug: string, name: string }> };
+
+export type ErrorDetailQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type ErrorDetailQuery = { communicationError: { recommendations: Array<string>, id: string, serviceId: string, timestamp: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, errorCode: string, message: string, stackTrace: string | null, severity: ErrorSeverity | null, correlatedJobId: string | null, connectionTestId: string | null, details: { httpMethod: string, endpointUrl: string, httpStatusCode: number | null, requestHeaders: unknown, requestPayloadSummary: string, requestPayloadSizeBytes: number | null, responseHeaders: unknown, responseBodySummary: string, responsePayloadSizeBytes: number | null, retryAttempt: number, maxRetries: number, correlationId: string, traceId: string, spanId: string, timing: { dnsLookupMs: number | null, tcpConnectionMs: number | null, tlsHandshakeMs: number | null, timeToFirstByteMs: number | null, contentDownloadMs: number | null, totalTimeMs: number } | null, retryHistory: Array<{ attemptNumber: number, attemptedAt: string | null, errorMessage: string, durationMs: number, delayBeforeRetryMs: number }> } | null } };
+
+export type ExportErrorsQueryVariables = Exact<{
+  ids?: InputMaybe<Array<Scalars['ID']['input']> | Scalars['ID']['input']>;
+  service?: InputMaybe<Scalars['String']['input']>;
+  types?: InputMaybe<Array<CommunicationErrorType> | CommunicationErrorType>;
+  groups?: InputMaybe<Array<CommunicationErrorGroup> | CommunicationErrorGroup>;
+  severities?: InputMaybe<Array<ErrorSeverity> | ErrorSeverity>;
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+  until?: InputMaybe<Scalars['DateTime']['input']>;
+  format: ExportFormat;
+}>;
+
+
+export type ExportErrorsQuery = { exportCommunicationErrors: { filename: string, contentType: string, content: string, base64: boolean, itemCount: number, truncated: boolean } };
+
+export type ErrorPatternsViewQueryVariables = Exact<{
+  service?: InputMaybe<Scalars['String']['input']>;
+  since: Scalars['DateTime']['input'];
+  timezone: Scalars['String']['input'];
+}>;
+
+
+export type ErrorPatternsViewQuery = { errorPatterns: { totalErrors: number, previousTotalErrors: number, since: string | null, until: string | null, timezone: string, heatmap: Array<{ weekday: number, hour: number, count: number }>, topTypes: Array<{ errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, count: number, sharePercent: number }>, topGroups: Array<{ errorGroup: CommunicationErrorGroup | null, count: number, sharePercent: number }>, trend: Array<{ start: string | null, count: number }>, patterns: Array<{ kind: string, serviceSlug: string, errorGroup: CommunicationErrorGroup | null, startHour: number, endHour: number, daysMatched: number, daysConsidered: number, ratio: number, text: string, advice: string }>, fingerprints: Array<{ fingerprint: string, serviceId: string, serviceSlug: string, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, endpoint: string, count: number, previousCount: number, firstSeen: string | null, lastSeen: string | null, trend: ErrorTrend | null, changePercent: number }> } };
+
 export type JobFullFragment = { errorClass: ErrorClass | null, errorStackTrace: string | null, maxAttempts: number, rootJobId: string, retryOfJobId: string | null, retriedByJobId: string | null, workerId: string | null, createdBy: string, cancelReason: string | null, availableAt: string | null, lastHeartbeatAt: string | null, logSequence: any, id: string, jobType: string, tenantId: string, status: JobStatus, createdAt: string, startedAt: string | null, completedAt: string | null, updatedAt: string, durationMs: number, errorMessage: string | null, errorCategory: string | null, attempt: number, cancelRequested: boolean, progress: { message: string, updatedAt: string | null, totalItems: any, processedItems: any, succeededItems: any, failedItems: any, percent: number, itemsPerSecond: number, etaSeconds: number | null }, steps: Array<{ index: number, name: string, status: StepStatus, startedAt: string | null, completedAt: string | null, message: string }> };
 
 export type JobDetailQueryVariables = Exact<{
@@ -1597,9 +1648,100 @@ export type RetryFailedJobsMutationVariables = Exact<{
 
 export type RetryFailedJobsMutation = { retryFailedJobs: { retried: number, skipped: number, errors: Array<string> } };
 
+export type TestPhaseFragment = { name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number };
+
+export type TestResultFragment = { id: string, serviceId: string, serviceSlug: string, executedAt: string | null, success: boolean, degraded: boolean, summary: string, endpoint: string, probeKind: ProbeKind | null, speedRating: SpeedRating | null, recommendations: Array<string>, errorMessage: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, severity: ErrorSeverity | null, correlationId: string, communicationErrorId: string | null, metrics: { dnsResolutionMs: number, tcpConnectionMs: number, tlsHandshakeMs: number, timeToFirstByteMs: number, contentDownloadMs: number, responseMs: number, totalLatencyMs: number, throughputKbps: number, bytesDownloaded: number, requestsPerSecond: number } | null, phases: Array<{ name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number }> };
+
+export type ConnectionTestServiceQueryVariables = Exact<{
+  service: Scalars['String']['input'];
+  first: Scalars['Int']['input'];
+}>;
+
+
+export type ConnectionTestServiceQuery = { service: { id: string, slug: string, name: string, type: ServiceType | null, endpoint: string }, connectionTests: { results: Array<{ id: string, serviceId: string, serviceSlug: string, executedAt: string | null, success: boolean, degraded: boolean, summary: string, endpoint: string, probeKind: ProbeKind | null, speedRating: SpeedRating | null, recommendations: Array<string>, errorMessage: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, severity: ErrorSeverity | null, correlationId: string, communicationErrorId: string | null, metrics: { dnsResolutionMs: number, tcpConnectionMs: number, tlsHandshakeMs: number, timeToFirstByteMs: number, contentDownloadMs: number, responseMs: number, totalLatencyMs: number, throughputKbps: number, bytesDownloaded: number, requestsPerSecond: number } | null, phases: Array<{ name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number }> }> } };
+
+export type RunConnectionTestSubscriptionVariables = Exact<{
+  service: Scalars['String']['input'];
+}>;
+
+
+export type RunConnectionTestSubscription = { runConnectionTest: { testId: string, phase: { name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number } | null, result: { id: string, serviceId: string, serviceSlug: string, executedAt: string | null, success: boolean, degraded: boolean, summary: string, endpoint: string, probeKind: ProbeKind | null, speedRating: SpeedRating | null, recommendations: Array<string>, errorMessage: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, severity: ErrorSeverity | null, correlationId: string, communicationErrorId: string | null, metrics: { dnsResolutionMs: number, tcpConnectionMs: number, tlsHandshakeMs: number, timeToFirstByteMs: number, contentDownloadMs: number, responseMs: number, totalLatencyMs: number, throughputKbps: number, bytesDownloaded: number, requestsPerSecond: number } | null, phases: Array<{ name: string, status: PhaseStatus | null, durationMs: number, detail: string, attempt: number }> } | null } };
+
+export type ExportConnectionTestQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+  format: ExportFormat;
+}>;
+
+
+export type ExportConnectionTestQuery = { exportConnectionTest: { filename: string, contentType: string, content: string, base64: boolean } };
+
+export type LatencyFiguresFragment = { start: string | null, checks: number, failures: number, skipped: number, availabilityPercent: number, avgLatencyMs: number, p95LatencyMs: number, maxLatencyMs: number };
+
+export type ServiceLatencyHistoryQueryVariables = Exact<{
+  service: Scalars['String']['input'];
+  since: Scalars['DateTime']['input'];
+}>;
+
+
+export type ServiceLatencyHistoryQuery = { service: { id: string, slug: string, name: string, type: ServiceType | null }, latencyHistory: { bucket: HistoryBucket | null, points: Array<{ start: string | null, checks: number, failures: number, skipped: number, availabilityPercent: number, avgLatencyMs: number, p95LatencyMs: number, maxLatencyMs: number }>, summary: { start: string | null, checks: number, failures: number, skipped: number, availabilityPercent: number, avgLatencyMs: number, p95LatencyMs: number, maxLatencyMs: number } | null } };
+
+export type ResourceAlertFieldsFragment = { id: string, serviceId: string, alertType: ResourceAlertType | null, thresholdValue: number, actualValue: number, triggeredAt: string | null, resolvedAt: string | null, message: string };
+
+export type ResourcePointFieldsFragment = { start: string | null, samples: number, cpuAvg: number, cpuMax: number, memoryPercentAvg: number, memoryPercentMax: number, memoryUsedAvgBytes: number, memoryUsedMaxBytes: number, memoryTotalBytes: number, poolActiveMax: number, poolTotal: number, threadsMax: number, queueDepthAvg: number, queueDepthMax: number };
+
+export type ServiceResourceMonitorQueryVariables = Exact<{
+  service: Scalars['String']['input'];
+  since: Scalars['DateTime']['input'];
+  alerts: Scalars['Int']['input'];
+}>;
+
+
+export type ServiceResourceMonitorQuery = { service: { id: string, slug: string, name: string, type: ServiceType | null }, resources: Array<{ serviceId: string, source: string, stale: boolean, sampleError: string, metrics: { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null } | null, thresholds: { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number } | null, activeAlerts: Array<{ id: string, serviceId: string, alertType: ResourceAlertType | null, thresholdValue: number, actualValue: number, triggeredAt: string | null, resolvedAt: string | null, message: string }> }>, resourceHistory: { bucket: HistoryBucket | null, points: Array<{ start: string | null, samples: number, cpuAvg: number, cpuMax: number, memoryPercentAvg: number, memoryPercentMax: number, memoryUsedAvgBytes: number, memoryUsedMaxBytes: number, memoryTotalBytes: number, poolActiveMax: number, poolTotal: number, threadsMax: number, queueDepthAvg: number, queueDepthMax: number }> }, resourceAlerts: { hasNextPage: boolean, alerts: Array<{ id: string, serviceId: string, alertType: ResourceAlertType | null, thresholdValue: number, actualValue: number, triggeredAt: string | null, resolvedAt: string | null, message: string }> } };
+
+export type ServiceResourceAlertTriggeredSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ServiceResourceAlertTriggeredSubscription = { resourceAlertTriggered: { serviceId: string, alert: { id: string, serviceId: string, alertType: ResourceAlertType | null, thresholdValue: number, actualValue: number, triggeredAt: string | null, resolvedAt: string | null, message: string } } };
+
+export type ServiceResourceFiguresFragment = { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null };
+
+export type ServiceThresholdFiguresFragment = { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number };
+
+export type ServiceCardFieldsFragment = { id: string, slug: string, name: string, type: ServiceType | null, status: ServiceStatus | null, statusReason: string, lastChecked: string | null, lastSuccessful: string | null, averageLatencyMs: number, uptimePercent: number, enabled: boolean, resources: { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null } | null, thresholds: { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number } | null };
+
+export type ServicesPanelQueryVariables = Exact<{
+  today: Scalars['DateTime']['input'];
+}>;
+
+
+export type ServicesPanelQuery = { services: Array<{ id: string, slug: string, name: string, type: ServiceType | null, status: ServiceStatus | null, statusReason: string, lastChecked: string | null, lastSuccessful: string | null, averageLatencyMs: number, uptimePercent: number, enabled: boolean, resources: { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null } | null, thresholds: { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number } | null }>, checkStates: Array<{ serviceId: string, speedRating: SpeedRating | null, totalLatencyMs: number, checkedAt: string | null, circuitBreaker: CircuitBreakerState | null }>, errorPatterns: { totalErrors: number, fingerprints: Array<{ serviceId: string, count: number }> } };
+
+export type ServiceSparklineQueryVariables = Exact<{
+  service: Scalars['String']['input'];
+  since: Scalars['DateTime']['input'];
+}>;
+
+
+export type ServiceSparklineQuery = { resourceHistory: { points: Array<{ start: string | null, cpuAvg: number, memoryPercentAvg: number }> } };
+
+export type ServicesHealthChangedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ServicesHealthChangedSubscription = { healthStatusChanged: { serviceId: string, status: ServiceStatus | null, reason: string, changedAt: string | null } };
+
+export type ServicesResourcesUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ServicesResourcesUpdatedSubscription = { resourceMetricsUpdated: { serviceId: string, metrics: { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null } } };
+
 /** An operation string that carries its result and variables types. */
 export type TypedDocument<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 export const ViewerDocument = "query Viewer {\n  viewer {\n    keyId\n    name\n    role\n    tenantId\n  }\n}" as unknown as TypedDocument<ViewerQuery, ViewerQueryVariables>;
+export const ErrorLogDocument = "query ErrorLog($service: String, $types: [CommunicationErrorType!], $groups: [CommunicationErrorGroup!], $severities: [ErrorSeverity!], $since: DateTime, $until: DateTime, $first: Int!, $after: String) {\n  communicationErrors(\n    service: $service\n    types: $types\n    groups: $groups\n    severities: $severities\n    since: $since\n    until: $until\n    first: $first\n    after: $after\n  ) {\n    totalCount\n    hasNextPage\n    endCursor\n    errors {\n      ...ErrorRow\n    }\n  }\n}\nfragment ErrorRow on CommunicationError {\n  id\n  serviceId\n  timestamp\n  errorType\n  errorGroup\n  errorCode\n  message\n  stackTrace\n  severity\n  correlatedJobId\n  connectionTestId\n}" as unknown as TypedDocument<ErrorLogQuery, ErrorLogQueryVariables>;
+export const ErrorServicesDocument = "query ErrorServices {\n  services {\n    id\n    slug\n    name\n  }\n}" as unknown as TypedDocument<ErrorServicesQuery, ErrorServicesQueryVariables>;
+export const ErrorDetailDocument = "query ErrorDetail($id: ID!) {\n  communicationError(id: $id) {\n    ...ErrorRow\n    recommendations\n    details {\n      httpMethod\n      endpointUrl\n      httpStatusCode\n      requestHeaders\n      requestPayloadSummary\n      requestPayloadSizeBytes\n      responseHeaders\n      responseBodySummary\n      responsePayloadSizeBytes\n      retryAttempt\n      maxRetries\n      correlationId\n      traceId\n      spanId\n      timing {\n        dnsLookupMs\n        tcpConnectionMs\n        tlsHandshakeMs\n        timeToFirstByteMs\n        contentDownloadMs\n        totalTimeMs\n      }\n      retryHistory {\n        attemptNumber\n        attemptedAt\n        errorMessage\n        durationMs\n        delayBeforeRetryMs\n      }\n    }\n  }\n}\nfragment ErrorRow on CommunicationError {\n  id\n  serviceId\n  timestamp\n  errorType\n  errorGroup\n  errorCode\n  message\n  stackTrace\n  severity\n  correlatedJobId\n  connectionTestId\n}" as unknown as TypedDocument<ErrorDetailQuery, ErrorDetailQueryVariables>;
+export const ExportErrorsDocument = "query ExportErrors($ids: [ID!], $service: String, $types: [CommunicationErrorType!], $groups: [CommunicationErrorGroup!], $severities: [ErrorSeverity!], $since: DateTime, $until: DateTime, $format: ExportFormat!) {\n  exportCommunicationErrors(\n    ids: $ids\n    service: $service\n    types: $types\n    groups: $groups\n    severities: $severities\n    since: $since\n    until: $until\n    format: $format\n  ) {\n    filename\n    contentType\n    content\n    base64\n    itemCount\n    truncated\n  }\n}" as unknown as TypedDocument<ExportErrorsQuery, ExportErrorsQueryVariables>;
+export const ErrorPatternsViewDocument = "query ErrorPatternsView($service: String, $since: DateTime!, $timezone: String!) {\n  errorPatterns(\n    service: $service\n    since: $since\n    timezone: $timezone\n    maxFingerprints: 20\n  ) {\n    totalErrors\n    previousTotalErrors\n    since\n    until\n    timezone\n    heatmap {\n      weekday\n      hour\n      count\n    }\n    topTypes {\n      errorType\n      errorGroup\n      count\n      sharePercent\n    }\n    topGroups {\n      errorGroup\n      count\n      sharePercent\n    }\n    trend {\n      start\n      count\n    }\n    patterns {\n      kind\n      serviceSlug\n      errorGroup\n      startHour\n      endHour\n      daysMatched\n      daysConsidered\n      ratio\n      text\n      advice\n    }\n    fingerprints {\n      fingerprint\n      serviceId\n      serviceSlug\n      errorType\n      errorGroup\n      endpoint\n      count\n      previousCount\n      firstSeen\n      lastSeen\n      trend\n      changePercent\n    }\n  }\n}" as unknown as TypedDocument<ErrorPatternsViewQuery, ErrorPatternsViewQueryVariables>;
 export const JobDetailDocument = "query JobDetail($id: ID!) {\n  jobDetails(id: $id) {\n    job {\n      ...JobFull\n    }\n    attempts {\n      id\n      attempt\n      status\n      createdAt\n      startedAt\n      completedAt\n      errorMessage\n      errorCategory\n      createdBy\n    }\n  }\n}\nfragment JobFull on Job {\n  ...JobRow\n  errorClass\n  errorStackTrace\n  maxAttempts\n  rootJobId\n  retryOfJobId\n  retriedByJobId\n  workerId\n  createdBy\n  cancelReason\n  availableAt\n  lastHeartbeatAt\n  logSequence\n  progress {\n    message\n    updatedAt\n  }\n  steps {\n    index\n    name\n    status\n    startedAt\n    completedAt\n    message\n  }\n}\nfragment JobRow on Job {\n  id\n  jobType\n  tenantId\n  status\n  createdAt\n  startedAt\n  completedAt\n  updatedAt\n  durationMs\n  errorMessage\n  errorCategory\n  attempt\n  cancelRequested\n  progress {\n    totalItems\n    processedItems\n    succeededItems\n    failedItems\n    percent\n    itemsPerSecond\n    etaSeconds\n  }\n}" as unknown as TypedDocument<JobDetailQuery, JobDetailQueryVariables>;
 export const JobDetailChangedDocument = "subscription JobDetailChanged($id: ID!) {\n  jobStatusChanged(jobId: $id) {\n    jobId\n    change\n    job {\n      ...JobFull\n    }\n  }\n}\nfragment JobFull on Job {\n  ...JobRow\n  errorClass\n  errorStackTrace\n  maxAttempts\n  rootJobId\n  retryOfJobId\n  retriedByJobId\n  workerId\n  createdBy\n  cancelReason\n  availableAt\n  lastHeartbeatAt\n  logSequence\n  progress {\n    message\n    updatedAt\n  }\n  steps {\n    index\n    name\n    status\n    startedAt\n    completedAt\n    message\n  }\n}\nfragment JobRow on Job {\n  id\n  jobType\n  tenantId\n  status\n  createdAt\n  startedAt\n  completedAt\n  updatedAt\n  durationMs\n  errorMessage\n  errorCategory\n  attempt\n  cancelRequested\n  progress {\n    totalItems\n    processedItems\n    succeededItems\n    failedItems\n    percent\n    itemsPerSecond\n    etaSeconds\n  }\n}" as unknown as TypedDocument<JobDetailChangedSubscription, JobDetailChangedSubscriptionVariables>;
 export const JobLogDocument = "query JobLog($id: ID!, $last: Int, $afterSequence: Int!, $first: Int!, $minLevel: LogLevel, $search: String) {\n  jobLogs(\n    jobId: $id\n    last: $last\n    afterSequence: $afterSequence\n    first: $first\n    minLevel: $minLevel\n    search: $search\n  ) {\n    lastSequence\n    lines {\n      ...LogLine\n    }\n  }\n}\nfragment LogLine on JobLogLine {\n  sequence\n  level\n  message\n  timestamp\n  stackTrace\n}" as unknown as TypedDocument<JobLogQuery, JobLogQueryVariables>;
@@ -1614,3 +1756,13 @@ export const OverviewDocument = "query Overview($days: Int!) {\n  healthSummary 
 export const OverviewHealthChangedDocument = "subscription OverviewHealthChanged {\n  healthStatusChanged {\n    serviceId\n    component\n    status\n    previousStatus\n    reason\n  }\n}" as unknown as TypedDocument<OverviewHealthChangedSubscription, OverviewHealthChangedSubscriptionVariables>;
 export const OverviewJobChangedDocument = "subscription OverviewJobChanged {\n  jobStatusChanged(\n    changes: [\"created\", \"started\", \"completed\", \"failed\", \"cancelled\", \"retry_queued\", \"resync\"]\n  ) {\n    jobId\n    change\n    status\n  }\n}" as unknown as TypedDocument<OverviewJobChangedSubscription, OverviewJobChangedSubscriptionVariables>;
 export const RetryFailedJobsDocument = "mutation RetryFailedJobs($filter: JobFilter, $limit: Int!) {\n  retryFailedJobs(filter: $filter, limit: $limit) {\n    retried\n    skipped\n    errors\n  }\n}" as unknown as TypedDocument<RetryFailedJobsMutation, RetryFailedJobsMutationVariables>;
+export const ConnectionTestServiceDocument = "query ConnectionTestService($service: String!, $first: Int!) {\n  service(id: $service) {\n    id\n    slug\n    name\n    type\n    endpoint\n  }\n  connectionTests(service: $service, first: $first) {\n    results {\n      ...TestResult\n    }\n  }\n}\nfragment TestPhase on ConnectionTestPhase {\n  name\n  status\n  durationMs\n  detail\n  attempt\n}\nfragment TestResult on ConnectionTestResult {\n  id\n  serviceId\n  serviceSlug\n  executedAt\n  success\n  degraded\n  summary\n  endpoint\n  probeKind\n  speedRating\n  recommendations\n  errorMessage\n  errorType\n  errorGroup\n  severity\n  correlationId\n  communicationErrorId\n  metrics {\n    dnsResolutionMs\n    tcpConnectionMs\n    tlsHandshakeMs\n    timeToFirstByteMs\n    contentDownloadMs\n    responseMs\n    totalLatencyMs\n    throughputKbps\n    bytesDownloaded\n    requestsPerSecond\n  }\n  phases {\n    ...TestPhase\n  }\n}" as unknown as TypedDocument<ConnectionTestServiceQuery, ConnectionTestServiceQueryVariables>;
+export const RunConnectionTestDocument = "subscription RunConnectionTest($service: String!) {\n  runConnectionTest(service: $service) {\n    testId\n    phase {\n      ...TestPhase\n    }\n    result {\n      ...TestResult\n    }\n  }\n}\nfragment TestPhase on ConnectionTestPhase {\n  name\n  status\n  durationMs\n  detail\n  attempt\n}\nfragment TestResult on ConnectionTestResult {\n  id\n  serviceId\n  serviceSlug\n  executedAt\n  success\n  degraded\n  summary\n  endpoint\n  probeKind\n  speedRating\n  recommendations\n  errorMessage\n  errorType\n  errorGroup\n  severity\n  correlationId\n  communicationErrorId\n  metrics {\n    dnsResolutionMs\n    tcpConnectionMs\n    tlsHandshakeMs\n    timeToFirstByteMs\n    contentDownloadMs\n    responseMs\n    totalLatencyMs\n    throughputKbps\n    bytesDownloaded\n    requestsPerSecond\n  }\n  phases {\n    ...TestPhase\n  }\n}" as unknown as TypedDocument<RunConnectionTestSubscription, RunConnectionTestSubscriptionVariables>;
+export const ExportConnectionTestDocument = "query ExportConnectionTest($id: ID!, $format: ExportFormat!) {\n  exportConnectionTest(id: $id, format: $format) {\n    filename\n    contentType\n    content\n    base64\n  }\n}" as unknown as TypedDocument<ExportConnectionTestQuery, ExportConnectionTestQueryVariables>;
+export const ServiceLatencyHistoryDocument = "query ServiceLatencyHistory($service: String!, $since: DateTime!) {\n  service(id: $service) {\n    id\n    slug\n    name\n    type\n  }\n  latencyHistory(service: $service, since: $since) {\n    bucket\n    points {\n      ...LatencyFigures\n    }\n    summary {\n      ...LatencyFigures\n    }\n  }\n}\nfragment LatencyFigures on LatencyPoint {\n  start\n  checks\n  failures\n  skipped\n  availabilityPercent\n  avgLatencyMs\n  p95LatencyMs\n  maxLatencyMs\n}" as unknown as TypedDocument<ServiceLatencyHistoryQuery, ServiceLatencyHistoryQueryVariables>;
+export const ServiceResourceMonitorDocument = "query ServiceResourceMonitor($service: String!, $since: DateTime!, $alerts: Int!) {\n  service(id: $service) {\n    id\n    slug\n    name\n    type\n  }\n  resources(services: [$service]) {\n    serviceId\n    source\n    stale\n    sampleError\n    metrics {\n      ...ServiceResourceFigures\n    }\n    thresholds {\n      ...ServiceThresholdFigures\n    }\n    activeAlerts {\n      ...ResourceAlertFields\n    }\n  }\n  resourceHistory(service: $service, since: $since) {\n    bucket\n    points {\n      ...ResourcePointFields\n    }\n  }\n  resourceAlerts(service: $service, first: $alerts) {\n    alerts {\n      ...ResourceAlertFields\n    }\n    hasNextPage\n  }\n}\nfragment ResourceAlertFields on ResourceAlert {\n  id\n  serviceId\n  alertType\n  thresholdValue\n  actualValue\n  triggeredAt\n  resolvedAt\n  message\n}\nfragment ResourcePointFields on ResourcePoint {\n  start\n  samples\n  cpuAvg\n  cpuMax\n  memoryPercentAvg\n  memoryPercentMax\n  memoryUsedAvgBytes\n  memoryUsedMaxBytes\n  memoryTotalBytes\n  poolActiveMax\n  poolTotal\n  threadsMax\n  queueDepthAvg\n  queueDepthMax\n}\nfragment ServiceResourceFigures on ResourceMetrics {\n  cpuPercent\n  cpuAverage\n  cpuPeak\n  memoryUsedBytes\n  memoryTotalBytes\n  memoryPercent\n  memoryPeakBytes\n  connectionPoolActive\n  connectionPoolTotal\n  threadCount\n  queueDepth\n  processingRatePerMinute\n  timestamp\n}\nfragment ServiceThresholdFigures on ResourceThresholds {\n  cpuPercent\n  cpuSustainedSeconds\n  memoryPercent\n  memoryCriticalPercent\n  poolPercent\n  queueDepth\n}" as unknown as TypedDocument<ServiceResourceMonitorQuery, ServiceResourceMonitorQueryVariables>;
+export const ServiceResourceAlertTriggeredDocument = "subscription ServiceResourceAlertTriggered {\n  resourceAlertTriggered {\n    serviceId\n    alert {\n      ...ResourceAlertFields\n    }\n  }\n}\nfragment ResourceAlertFields on ResourceAlert {\n  id\n  serviceId\n  alertType\n  thresholdValue\n  actualValue\n  triggeredAt\n  resolvedAt\n  message\n}" as unknown as TypedDocument<ServiceResourceAlertTriggeredSubscription, ServiceResourceAlertTriggeredSubscriptionVariables>;
+export const ServicesPanelDocument = "query ServicesPanel($today: DateTime!) {\n  services {\n    ...ServiceCardFields\n  }\n  checkStates {\n    serviceId\n    speedRating\n    totalLatencyMs\n    checkedAt\n    circuitBreaker\n  }\n  errorPatterns(since: $today, maxFingerprints: 200) {\n    totalErrors\n    fingerprints {\n      serviceId\n      count\n    }\n  }\n}\nfragment ServiceCardFields on ConnectedService {\n  id\n  slug\n  name\n  type\n  status\n  statusReason\n  lastChecked\n  lastSuccessful\n  averageLatencyMs\n  uptimePercent\n  enabled\n  resources {\n    ...ServiceResourceFigures\n  }\n  thresholds {\n    ...ServiceThresholdFigures\n  }\n}\nfragment ServiceResourceFigures on ResourceMetrics {\n  cpuPercent\n  cpuAverage\n  cpuPeak\n  memoryUsedBytes\n  memoryTotalBytes\n  memoryPercent\n  memoryPeakBytes\n  connectionPoolActive\n  connectionPoolTotal\n  threadCount\n  queueDepth\n  processingRatePerMinute\n  timestamp\n}\nfragment ServiceThresholdFigures on ResourceThresholds {\n  cpuPercent\n  cpuSustainedSeconds\n  memoryPercent\n  memoryCriticalPercent\n  poolPercent\n  queueDepth\n}" as unknown as TypedDocument<ServicesPanelQuery, ServicesPanelQueryVariables>;
+export const ServiceSparklineDocument = "query ServiceSparkline($service: String!, $since: DateTime!) {\n  resourceHistory(service: $service, since: $since, bucket: MINUTE) {\n    points {\n      start\n      cpuAvg\n      memoryPercentAvg\n    }\n  }\n}" as unknown as TypedDocument<ServiceSparklineQuery, ServiceSparklineQueryVariables>;
+export const ServicesHealthChangedDocument = "subscription ServicesHealthChanged {\n  healthStatusChanged {\n    serviceId\n    status\n    reason\n    changedAt\n  }\n}" as unknown as TypedDocument<ServicesHealthChangedSubscription, ServicesHealthChangedSubscriptionVariables>;
+export const ServicesResourcesUpdatedDocument = "subscription ServicesResourcesUpdated {\n  resourceMetricsUpdated {\n    serviceId\n    metrics {\n      ...ServiceResourceFigures\n    }\n  }\n}\nfragment ServiceResourceFigures on ResourceMetrics {\n  cpuPercent\n  cpuAverage\n  cpuPeak\n  memoryUsedBytes\n  memoryTotalBytes\n  memoryPercent\n  memoryPeakBytes\n  connectionPoolActive\n  connectionPoolTotal\n  threadCount\n  queueDepth\n  processingRatePerMinute\n  timestamp\n}" as unknown as TypedDocument<ServicesResourcesUpdatedSubscription, ServicesResourcesUpdatedSubscriptionVariables>;
