@@ -146,12 +146,13 @@ def run_test(
 
         slugs = [s["slug"] for s in run_query(config, SERVICES)["services"] if s["enabled"]]
         with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(lambda slug: run_query(config, TEST, {"s": slug})["testConnection"], slugs))
+            results = list(pool.map(lambda slug: _test_one(config, slug), slugs))
+        exits = [int(r.pop("_exit", None) or _outcome(r)) for r in results]
         if chosen == "json":
             output.print_json(results)
         else:
             con.print(tests_table(results))
-        raise typer.Exit(max((int(_outcome(r)) for r in results), default=0))
+        raise typer.Exit(max(exits, default=0))
     if verbose and chosen == "table":
         import asyncio  # noqa: PLC0415 - only the live view needs an event loop
 
@@ -168,6 +169,18 @@ def run_test(
     if export is not None:
         _export_test(config, result["id"], export)
     raise typer.Exit(int(_outcome(result)))
+
+
+def _test_one(config: CliConfig, slug: str) -> dict[str, Any]:
+    """One service's test for `test all`; a request that fails is that service's row, not the end of the run."""
+    from b2c.monitor.api import TEST  # noqa: PLC0415
+
+    try:
+        result: dict[str, Any] = run_query(config, TEST, {"s": slug})["testConnection"]
+    except CliError as error:
+        return {"serviceSlug": slug, "success": False, "degraded": False, "summary": error.message,
+                "errorMessage": error.message, "metrics": None, "_exit": int(error.code)}  # fmt: skip
+    return result
 
 
 def _export_test(config: CliConfig, test_id: str, path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.probes.domain import ErrorType, PhaseName, PhaseStatus, SpeedRating
 from services.probes.probing.engine import EngineConfig, ProbeEngine
 from tests.probes.conftest import ENVIRON, SECRET_QUERY, assert_no_secrets, target
@@ -190,3 +192,19 @@ async def test_an_unset_placeholder_variable_fails_before_connecting(engine: Pro
     assert result.error is not None and result.error.error_type is E.INVALID_CREDENTIALS
     assert "NOT_SET" in result.error.message and "header Authorization" in result.error.message
     assert result.phases == [] and "NOT_SET" in result.recommendations[0]
+
+
+async def test_an_unusable_ca_file_is_a_classified_failure_not_a_crash(
+    engine: ProbeEngine, pki: Pki, tmp_path: Path
+) -> None:
+    """A ca_file that is missing or holds no PEM certificate fails the test as SSL_HANDSHAKE_FAILED /
+    CA_FILE_UNUSABLE naming the file, without a retry and before anything is sent."""
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("this is not a certificate\n")
+    async with HttpTestServer({"/": Route()}, pki.valid()) as server:
+        for path, reason in ((tmp_path / "missing.pem", "No such file"), (not_pem, "no PEM certificate")):
+            result = await engine.test(target(server.url("/", "localhost"), ca_file=str(path)))
+            assert result.error is not None and result.error.error_type is E.SSL_HANDSHAKE_FAILED, result.summary
+            assert result.error.code == "CA_FILE_UNUSABLE" and str(path) in result.error.message
+            assert reason in result.error.message and len(result.evidence.retry_history) == 1
+        assert server.requests == []

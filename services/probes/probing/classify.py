@@ -11,7 +11,8 @@ tables below, so the mapping can be read (and tested) at a glance:
     PostgreSQL SQLSTATE                  → _SQLSTATE_TYPES
     Redis errors                         → credentials / permission / data / service
     gRPC status codes                    → _GRPC_TYPES
-    MissingVariable, ProtocolViolation, CheckFailed → their own rows
+    MissingVariable, ProtocolViolation, CheckFailed, ProbeMisconfigured → their own rows
+    anything else                        → UNKNOWN, named by its type (a check never raises past the engine)
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ import grpc
 from redis import exceptions as redis_errors
 
 from services.probes.domain import Classification, ErrorGroup, ErrorType, PhaseName, Severity
-from services.probes.probing.faults import CertificateRejected, CheckFailed, MissingVariable, ProtocolViolation
+from services.probes.probing.faults import (
+    CertificateRejected,
+    CheckFailed,
+    MissingVariable,
+    ProbeFault,
+    ProbeMisconfigured,
+    ProtocolViolation,
+)
 
 E = ErrorType
 
@@ -172,15 +180,10 @@ def escalate(classification: Classification, retries_exhausted: bool) -> Classif
 
 def classify_exception(phase: PhaseName, error: BaseException, ctx: Context) -> Classification:
     """The classification of `error`, raised during `phase` of a check against `ctx.where`."""
-    if isinstance(error, CheckFailed):
-        return error.classification
-    if isinstance(error, MissingVariable):
-        kind = E.INVALID_CREDENTIALS if error.credential else E.UNKNOWN
-        return make(kind, "MISSING_VARIABLE", str(error), transient=False)
-    if isinstance(error, ProtocolViolation):
-        return make(E.HTTP_PROTOCOL_ERROR, error.code, f"{ctx.where}: {error}")
     if isinstance(error, CertificateRejected):
         return _certificate(error)
+    if isinstance(error, ProbeFault):
+        return _fault(error, ctx)
     if isinstance(error, TimeoutError | redis_errors.TimeoutError):
         return _timeout(phase, ctx)
     if isinstance(error, ssl.SSLCertVerificationError):
@@ -203,6 +206,21 @@ def classify_exception(phase: PhaseName, error: BaseException, ctx: Context) -> 
         return make(E.DNS_RESOLUTION_FAILED, name, message, transient=transient)
     if isinstance(error, OSError) and error.errno is not None:
         return _os_error(phase, error, ctx)
+    return make(E.UNKNOWN, type(error).__name__, f"{ctx.where}: {_first_line(error) or type(error).__name__}")
+
+
+def _fault(error: ProbeFault, ctx: Context) -> Classification:
+    """Our own faults (faults.py), each its own row."""
+    if isinstance(error, CheckFailed):
+        return error.classification
+    if isinstance(error, MissingVariable):
+        kind = E.INVALID_CREDENTIALS if error.credential else E.UNKNOWN
+        return make(kind, "MISSING_VARIABLE", str(error), transient=False)
+    if isinstance(error, ProbeMisconfigured):
+        # Our side: TLS cannot even start, and another try will not change that.
+        return make(E.SSL_HANDSHAKE_FAILED, error.code, str(error), transient=False)
+    if isinstance(error, ProtocolViolation):
+        return make(E.HTTP_PROTOCOL_ERROR, error.code, f"{ctx.where}: {error}")
     return make(E.UNKNOWN, type(error).__name__, f"{ctx.where}: {_first_line(error) or type(error).__name__}")
 
 

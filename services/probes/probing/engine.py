@@ -170,6 +170,13 @@ class ProbeEngine:
         except ProbeFault as error:
             run.cause = error
             run.failure = classify_exception(attempt.last_phase, error, Context(attempt.where, timeout))
+        except Exception as error:
+            # A defect or an unforeseen library error: still a classified, failed result, so one target's
+            # problem never surfaces as a crashed RPC or a periodic check that records nothing.
+            log.exception("probe check raised unexpectedly", service=target.slug, kind=target.kind.value)
+            run.cause = error
+            ctx = Context(attempt.where or _where(target.endpoint), timeout)
+            run.failure = classify_exception(attempt.last_phase, error, ctx)
         attempt.timing.total_ms = (time.perf_counter() - started) * 1000
         if run.failure is not None:
             run.failure = replace(run.failure, message=redactor.text(run.failure.message))
