@@ -174,6 +174,8 @@ class Stack:
                 "B2X_LOG_FORMAT": self.settings.log_format,
             }
         )
+        # Out of the box the stack watches its own PostgreSQL, Redis and services (ADR 0020).
+        env.setdefault("B2X_HEALTH_SELF_MONITORING", "true")
         if self.demo:
             from b2c.stack.demo.config import demo_environment, write_demo_config  # noqa: PLC0415
 
