@@ -208,3 +208,37 @@ async def test_an_unusable_ca_file_is_a_classified_failure_not_a_crash(
             assert result.error.code == "CA_FILE_UNUSABLE" and str(path) in result.error.message
             assert reason in result.error.message and len(result.evidence.retry_history) == 1
         assert server.requests == []
+
+
+async def test_an_expired_certificate_from_an_untrusted_ca_is_expired_first(engine: ProbeEngine, pki: Pki) -> None:
+    """OpenSSL only says "unable to get local issuer"; the verdict is still CERTIFICATE_EXPIRED with its date,
+    the untrusted issuer is the second finding (message and advice), and no code is a bare number."""
+    async with HttpTestServer({"/": Route()}, pki.expired_untrusted()) as server:
+        result = await engine.test(target(server.url("/", "localhost"), ca_file=str(pki.ca_file)))
+    assert result.error is not None and result.error.error_type is E.CERTIFICATE_EXPIRED, result.summary
+    assert result.error.code == "X509_V_ERR_CERT_HAS_EXPIRED"
+    assert "expired on 2026-01-02" in result.error.message and "does not trust" in result.error.message
+    assert any("renew" in r for r in result.recommendations)
+    assert any("ca_file" in r for r in result.recommendations)
+
+
+async def test_a_wrong_host_behind_an_untrusted_ca_blames_the_names(engine: ProbeEngine, pki: Pki) -> None:
+    """A certificate for erp.example.org from an unknown CA is reported as a host-name mismatch naming the
+    certificate's names, with the untrusted CA beside it."""
+    async with HttpTestServer({"/": Route()}, pki.wrong_host_untrusted()) as server:
+        result = await engine.test(target(server.url("/", "localhost"), ca_file=str(pki.ca_file)))
+    assert result.error is not None and result.error.error_type is E.CERTIFICATE_INVALID
+    assert result.error.code == "X509_V_ERR_HOSTNAME_MISMATCH"
+    message = result.error.message
+    assert message.startswith("the TLS certificate is not valid for the host name localhost; it is issued for erp")
+    assert "also is issued by a CA this agent does not trust" in message
+    assert any("erp.example.org, not localhost" in r for r in result.recommendations)
+
+
+async def test_verify_failures_are_named_never_numbered(engine: ProbeEngine, pki: Pki) -> None:
+    """Every certificate failure's code is an X509_V_ERR_ name, not X509_V_ERR_<number>."""
+    for context_name in ("untrusted", "self_signed", "wrong_host", "expired"):
+        async with HttpTestServer({"/": Route()}, getattr(pki, context_name)()) as server:
+            result = await engine.test(target(server.url("/", "localhost"), ca_file=str(pki.ca_file)))
+        assert result.error is not None and result.error.code.startswith("X509_V_ERR_"), context_name
+        assert not result.error.code.removeprefix("X509_V_ERR_").isdigit(), (context_name, result.error.code)

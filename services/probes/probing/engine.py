@@ -25,6 +25,7 @@ from services.probes.domain import (
     Target,
 )
 from services.probes.probing.advice import FailureContext, failure_advice, slow_advice, speed_rating
+from services.probes.probing.certfindings import Finding, findings
 from services.probes.probing.checks.base import Attempt, Check, CheckOutcome, PhaseListener, StepFailed
 from services.probes.probing.checks.elasticsearch import ElasticsearchCheck
 from services.probes.probing.checks.grpc_health import GrpcHealthCheck
@@ -246,9 +247,16 @@ class ProbeEngine:
             correlation_id=correlation_id,
             cert=run.cause.cert if isinstance(run.cause, CertificateRejected) else None,
             retry_after=_header(run, "retry-after")[:40],
+            also=tuple(_certificate_findings(run.cause)[1:]),
         )
         result.recommendations = [redactor.text(a) for a in failure_advice(run.failure, context)]
         return result
+
+
+def _certificate_findings(cause: BaseException | None) -> list[Finding]:
+    if not isinstance(cause, CertificateRejected):
+        return []
+    return findings(cause.error.verify_code, cause.cert, cause.host, datetime.now(UTC))
 
 
 def _header(run: _Run, name: str) -> str:
