@@ -242,3 +242,19 @@ async def test_verify_failures_are_named_never_numbered(engine: ProbeEngine, pki
             result = await engine.test(target(server.url("/", "localhost"), ca_file=str(pki.ca_file)))
         assert result.error is not None and result.error.code.startswith("X509_V_ERR_"), context_name
         assert not result.error.code.removeprefix("X509_V_ERR_").isdigit(), (context_name, result.error.code)
+
+
+async def test_a_challenge_and_its_prose_stay_readable_while_credentials_are_masked(engine: ProbeEngine) -> None:
+    """The evidence of a TOKEN_EXPIRED answer keeps WWW-Authenticate's realm and error description readable and
+    the body's prose; the Authorization header we sent and a token the server echoes stay masked."""
+    challenge = 'Bearer realm="erp", error="invalid_token", error_description="The access token expired"'
+    body = f'{{"message": "The access token expired", "seen": "Bearer {ENVIRON["ERP_TOKEN"]}"}}'.encode()
+    routes = {"/": Route(401, "Unauthorized", headers=[("WWW-Authenticate", challenge)], body=body)}
+    async with HttpTestServer(routes) as server:
+        result = await engine.test(target(server.url("/"), headers=AUTH))
+    assert result.error is not None and result.error.error_type is E.TOKEN_EXPIRED
+    evidence = result.evidence
+    assert evidence.response_headers["WWW-Authenticate"] == challenge
+    assert "The access token expired" in evidence.response_body_summary
+    assert evidence.request_headers["Authorization"] == "****masked****"
+    assert_no_secrets(repr(result))
