@@ -125,5 +125,10 @@ def test_challenges_and_prose_are_not_credentials() -> None:
     assert mask_text(challenge) == challenge
     assert mask_text('Basic realm="ERP", charset="UTF-8"') == 'Basic realm="ERP", charset="UTF-8"'
     assert mask_text("token expired at 10:00") == "token expired at 10:00"
-    for credential in ("Bearer tok-9f8e7d6c5b4a", "Basic dXNlcjpwYXNzd29yZA==", "Token AbCdEfGh12", "Bearer ABCDEFGHIJ"):
+    for credential in (
+        "Bearer tok-9f8e7d6c5b4a",
+        "Basic dXNlcjpwYXNzd29yZA==",
+        "Token AbCdEfGh12",
+        "Bearer ABCDEFGHIJ",
+    ):
         assert mask_text(f"sent {credential} here") == f"sent {credential.split()[0]} {MASK} here"
