@@ -28,7 +28,7 @@ from b2c.errors import CliError, Exit
 from b2c.stack.demo.systems import SYSTEMS
 from b2c.stack.settings import StackPorts, StackSettings
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
-from services.common.errors import StartupError
+from services.common.errors import EXIT_CONFIG, StartupError
 
 DATABASE = "b2x"
 PREFERRED_PG_PORT = 55432
@@ -267,6 +267,11 @@ class Stack:
                 part = waits.get(task)
                 if part is None:
                     continue
+                if task.result() == EXIT_CONFIG:
+                    # Restarting cannot fix a configuration error: stop now and show it.
+                    self.failed = f"the {part.name} service stopped on a configuration error: {part.last_line()}"
+                    self.stopping.set()
+                    return
                 now = time.monotonic()
                 part.restarts = [t for t in part.restarts if now - t < 60] + [now]
                 if len(part.restarts) > MAX_RESTARTS:

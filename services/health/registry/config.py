@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.common.errors import StartupError
+from services.common.errors import ConfigurationError, StartupError
 from services.health.domain import InvalidFieldError, ProbeOptions, ServiceDefinition, Thresholds
 from services.health.registry.rules import check_headers, check_url, define_service
 
@@ -244,7 +244,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _fail(path: Path, message: str) -> StartupError:
-    return StartupError(f"B2X_CONFIG_FILE {path}: {message}")
+    return ConfigurationError(f"B2X_CONFIG_FILE {path}: {message}")
 
 
 def _loc(parts: tuple[int | str, ...]) -> str:
