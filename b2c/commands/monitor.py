@@ -107,7 +107,7 @@ def services(
 ) -> None:
     """Connected services with their status. Exit 1 when one is degraded, 2 when one is offline."""
     from b2c.monitor.api import SERVICES  # noqa: PLC0415
-    from b2c.monitor.render import services_table  # noqa: PLC0415
+    from b2c.monitor.render import services_table, status_reasons  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
@@ -120,7 +120,10 @@ def services(
     if chosen == "json":
         output.print_json(rows if resources else [{k: v for k, v in s.items() if k != "resources"} for s in rows])
     else:
-        output.console().print(services_table(rows))
+        con = output.console()
+        con.print(services_table(rows, with_resources=resources))
+        for reason in status_reasons(rows):
+            con.print(reason)
     states = {s["status"] for s in rows}
     raise typer.Exit(int(Exit.ERROR if "OFFLINE" in states else Exit.WARNING if "DEGRADED" in states else Exit.OK))
 

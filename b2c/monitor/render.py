@@ -46,23 +46,46 @@ def percent_bar(value: float | None, warn: float = 80, width: int = 4) -> Text:
     return Text("█" * filled + "░" * (width - filled) + f" {value:>3.0f}%", style=style)
 
 
-def services_table(services: list[dict[str, Any]]) -> Table:
+def services_table(services: list[dict[str, Any]], *, with_resources: bool = False) -> Table:
+    """Fits 80 columns: the name wraps, the figures never do; --resources adds CPU, memory, pool and queue
+    (Type and Last OK make room for them)."""
     table = output.new_table("Connected services")
-    for column in ("Service", "Type", "Status", "Latency", "Uptime", "CPU", "Mem", "Last OK"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("Service", overflow="fold", ratio=1, min_width=12)
+    columns = ["Status", "Latency", "Uptime", "CPU", "Mem", "Pool", "Queue"] if with_resources else [
+        "Type", "Status", "Latency", "Uptime", "Last OK"]  # fmt: skip
+    for column in columns:
+        table.add_column(column, no_wrap=True, justify="right" if column not in ("Type", "Status") else "left")
     for s in services:
         res = s.get("resources") or {}
-        table.add_row(
-            f"{s['name']} ({s['slug']})",
-            s["type"] or "—",
-            output.status_text(s["status"] or "UNKNOWN"),
-            ms(s["averageLatencyMs"]) if s["lastChecked"] else "—",
-            f"{s['uptimePercent']:.1f}%" if s["lastChecked"] else "—",
-            percent_bar(res.get("cpuPercent")) if res else Text("—"),
-            percent_bar(res.get("memoryPercent"), 90) if res else Text("—"),
-            output.ago(s["lastSuccessful"]),
-        )
+        checked = bool(s["lastChecked"])
+        figures = {
+            "Type": s["type"] or "—",
+            "Status": output.status_text(s["status"] or "UNKNOWN"),
+            "Latency": ms(s["averageLatencyMs"]) if checked and s["averageLatencyMs"] is not None else "—",
+            "Uptime": f"{s['uptimePercent']:.1f}%" if checked and s["uptimePercent"] is not None else "—",
+            "Last OK": output.ago(s["lastSuccessful"]),
+            "CPU": _percent(res.get("cpuPercent")),
+            "Mem": _percent(res.get("memoryPercent")),
+            "Pool": f"{res['connectionPoolActive']}/{res['connectionPoolTotal']}" if res.get("connectionPoolTotal")
+            else "—",
+            "Queue": str(res["queueDepth"]) if res.get("queueDepth") is not None else "—",
+        }  # fmt: skip
+        table.add_row(f"{s['name']} ({s['slug']})", *(figures[c] for c in columns))
     return table
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def status_reasons(services: list[dict[str, Any]]) -> list[Text]:
+    """Why each service that is not online is in its state (the cause beside an open circuit breaker)."""
+    lines: list[Text] = []
+    for s in services:
+        if s["status"] != "ONLINE" and s.get("statusReason"):
+            style = {"OFFLINE": "red", "DEGRADED": "yellow"}.get(s["status"] or "", "grey62")
+            lines.append(Text.assemble((f"{s['slug']}: ", "bold"), (s["statusReason"], style)))
+    return lines
 
 
 def test_report(result: dict[str, Any], verbose: bool) -> Group:
