@@ -57,9 +57,7 @@ async def test_test_all_reports_every_service_when_one_ca_file_is_gone(pim_stack
 
 
 @pytest.mark.timeout(120)
-async def test_monitor_services_keeps_the_cause_beside_an_open_breaker(
-    harness: ServiceHarness, tmp_path: Path
-) -> None:
+async def test_monitor_services_keeps_the_cause_beside_an_open_breaker(harness: ServiceHarness, tmp_path: Path) -> None:
     """An HTTPS service with an expired certificate fails twice, its breaker opens, and later checks are not
     sent: `monitor services` still names CERTIFICATE_EXPIRED beside "circuit breaker open"."""
     pki = Pki.create(tmp_path)
