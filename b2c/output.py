@@ -53,6 +53,14 @@ def status_text(status: str) -> Text:
     return Text(f"{icon} {label}", style=style)
 
 
+# Below this many columns tables drop secondary columns and bars (an 80-column SSH terminal).
+WIDE = 110
+
+
+def is_narrow() -> bool:
+    return console().width < WIDE
+
+
 def progress_bar(percent: float, width: int = 5) -> Text:
     from rich.text import Text  # noqa: PLC0415
 

@@ -191,3 +191,30 @@ async def test_table_watch_prints_when_stdout_is_not_a_terminal(stack_cli: tuple
     assert "B2X System Health" in seen and code == 0
     code, seen = await _watch_until(runner, "Connected services", "monitor", "services", "--watch")
     assert "Connected services" in seen and "crm" in seen and code == 0
+
+
+async def test_resources_and_detailed_health_fit_80_columns(
+    harness: ServiceHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With COLUMNS=80, `monitor resources` and `monitor health --detailed` fit the width and keep their
+    figures whole: erp's pool 8/10 and queue 23, and each component's reason below the table."""
+    monkeypatch.setenv("ERP_TOKEN", SECRET)
+    async with services_stack(harness, tmp_path, agent=True) as stack:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("B2X_", "B2C_"))}
+        env.update({"B2C_CONFIG": str(tmp_path / "b2c.json"), "B2C_API_URL": stack.url, "B2C_API_KEY": stack.viewer,
+                    "COLUMNS": "80"})  # fmt: skip
+        runner = Cli(env)
+        for _ in range(60):
+            _, out, _ = await runner.run("monitor", "resources", "erp", "--format", "json")
+            _, health, _ = await runner.run("monitor", "health", "--format", "json")
+            states = {c["slug"]: c["status"] for c in json.loads(health)["components"]}
+            if json.loads(out) and json.loads(out)[0]["metrics"] and states.get("crm") != "UNKNOWN":
+                break
+            await asyncio.sleep(0.5)
+        _, out, _ = await runner.run("monitor", "resources")
+        assert all(len(line) <= 80 for line in out.splitlines()) and "…" not in out, out
+        erp = next(line for line in out.splitlines() if "erp" in line)
+        assert "8/10" in erp and " 23 " in erp, out
+        _, out, _ = await runner.run("monitor", "health", "--detailed")
+        assert all(len(line) <= 80 for line in out.splitlines()) and "…" not in out, out
+        assert "CRM Integration: " in out and "SERVICE_UNAVAILABLE" in out.replace("\n", " "), out
