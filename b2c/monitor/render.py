@@ -218,7 +218,7 @@ def resources_table(rows: list[dict[str, Any]]) -> Table:
                       style="red" if r["activeAlerts"] else "grey62")  # fmt: skip
         cpu_limit, memory_limit = th.get("cpuPercent") or 80, th.get("memoryPercent") or 90
         memory = m.get("memoryPercent") if m.get("memoryTotalBytes") else None
-        values = {
+        values: dict[str, Text | str] = {
             "CPU": _level(m.get("cpuPercent"), cpu_limit) if narrow else percent_bar(m.get("cpuPercent"), cpu_limit),
             "Avg/Peak": f"{m['cpuAverage']:.0f}/{m['cpuPeak']:.0f}%" if m else "—",
             "Avg 1h": f"{m['cpuAverage']:.0f}%" if m else "—",
