@@ -30,6 +30,7 @@ from services.probes.probing.checks.base import Attempt, Check, CheckOutcome, Ph
 from services.probes.probing.checks.elasticsearch import ElasticsearchCheck
 from services.probes.probing.checks.grpc_health import GrpcHealthCheck
 from services.probes.probing.checks.http import HttpCheck
+from services.probes.probing.checks.http1 import BodyLimits
 from services.probes.probing.checks.net import split_endpoint
 from services.probes.probing.checks.postgres import PostgresCheck
 from services.probes.probing.checks.redis_ping import RedisCheck
@@ -53,17 +54,19 @@ class EngineConfig:
     timeout_seconds: float = 10.0
     max_retries: int = 2
     backoff_seconds: float = 0.5
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = 1024 * 1024  # kept for the checks and the evidence
+    max_download_bytes: int = 64 * 1024 * 1024  # read at most, for the download time and throughput
 
 
-def default_checks(max_body: int) -> dict[ProbeKind, Check]:
+def default_checks(config: EngineConfig) -> dict[ProbeKind, Check]:
+    limits = BodyLimits(keep=config.max_body_bytes, download=config.max_download_bytes)
     checks: list[Check] = [
-        HttpCheck(max_body),
+        HttpCheck(limits),
         TcpCheck(),
         PostgresCheck(),
         RedisCheck(),
         GrpcHealthCheck(),
-        ElasticsearchCheck(max_body),
+        ElasticsearchCheck(limits),
     ]
     return {check.kind: check for check in checks}
 
@@ -95,7 +98,7 @@ class ProbeEngine:
     ) -> None:
         self.config = config
         self._environ = environ
-        self._checks = dict(checks) if checks is not None else default_checks(config.max_body_bytes)
+        self._checks = dict(checks) if checks is not None else default_checks(config)
         self._clock = clock
 
     async def test(
@@ -203,8 +206,11 @@ class ProbeEngine:
             connection_ms=timing.tcp_ms or 0.0,
             response_ms=(timing.ttfb_ms or 0.0) + (timing.download_ms or 0.0),
             total_latency_ms=timing.total_ms,
-            # kilobits per second over the whole test, as curl's speed_download is over time_total.
+            # kilobits per second of what was transferred, over the whole test, as curl's speed_download is
+            # over time_total.
             throughput_kbps=size * 8 / timing.total_ms if timing.total_ms > 0 else 0.0,
+            # Sequential requests per second at this latency, each on a fresh connection as the test made it.
+            requests_per_second=1000 / timing.total_ms if run.failure is None and timing.total_ms > 0 else 0.0,
             time_to_first_byte_ms=timing.ttfb_ms or 0.0,
             content_download_ms=timing.download_ms or 0.0,
             bytes_downloaded=size,
