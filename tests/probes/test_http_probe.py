@@ -258,3 +258,23 @@ async def test_a_challenge_and_its_prose_stay_readable_while_credentials_are_mas
     assert "The access token expired" in evidence.response_body_summary
     assert evidence.request_headers["Authorization"] == "****masked****"
     assert_no_secrets(repr(result))
+
+
+async def test_http1_framing_interim_answers_until_close_bodies_and_truncation(engine: ProbeEngine) -> None:
+    """A 100 Continue before the answer is skipped; a body without length is read until close; a chunked body
+    with trailers is joined; a body shorter than its Content-Length is HTTP_PROTOCOL_ERROR (TRUNCATED)."""
+    routes = {
+        "/interim": Route(raw=b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        "/close": Route(raw=b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * 70_000),
+        "/trailers": Route(raw=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n"
+                           b"X-Checksum: 1\r\n\r\n"),
+        "/short": Route(raw=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"),
+    }  # fmt: skip
+    async with HttpTestServer(routes) as server:
+        results = {path: await engine.test(target(server.url(path))) for path in routes}
+    assert results["/interim"].success and results["/interim"].metrics.bytes_downloaded == 2
+    assert results["/close"].success and results["/close"].metrics.bytes_downloaded == 70_000
+    assert results["/trailers"].success and results["/trailers"].metrics.bytes_downloaded == 5
+    short = results["/short"]
+    assert short.error is not None and short.error.error_type is E.HTTP_PROTOCOL_ERROR
+    assert short.error.code == "TRUNCATED" and _phase(short, PhaseName.CONTENT_DOWNLOAD) is PhaseStatus.FAILED
