@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
 from services.probes.probing.checks.base import Attempt, CheckOutcome, StepFailed
-from services.probes.probing.checks.http1 import BodyLimits, Http1Exchange, HttpResponse
+from services.probes.probing.checks.http1 import BodyLimits, Http1Exchange, HttpResponse, build_request
 from services.probes.probing.checks.net import Channel, TlsSettings, connect, peer_certificate, resolve, tls_context
 from services.probes.probing.classify import make
 from services.probes.probing.classify_http import check_body, classify_status, decode_body, is_json, parse_json
@@ -88,7 +88,7 @@ async def exchange(attempt: Attempt, request: HttpRequest, limits: BodyLimits) -
         else:
             attempt.skip(PhaseName.TLS_HANDSHAKE, "plain HTTP")
         http = Http1Exchange(channel, limits)
-        payload = http.prepare(request.method, _host_header(host, port, scheme), target, headers)
+        payload = build_request(request.method, _host_header(host, port, scheme), target, headers)
         try:
             await attempt.step(PhaseName.TIME_TO_FIRST_BYTE, http.send_and_wait(payload))
         finally:
@@ -96,7 +96,7 @@ async def exchange(attempt: Attempt, request: HttpRequest, limits: BodyLimits) -
         try:
             response = await attempt.step(
                 PhaseName.CONTENT_DOWNLOAD,
-                http.read_response(),
+                http.read_response(request.method),
                 lambda r: (
                     f"{r.received} bytes"
                     + (f" (stopped at the download cap of {limits.download} bytes)" if r.capped else "")
