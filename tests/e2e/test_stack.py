@@ -217,6 +217,19 @@ async def test_a_newcomer_starts_the_stack_and_follows_a_job_everywhere(stack: R
     code, _, err = await b2c(stack.env, "jobs", "list", "--status", "sleeping")
     assert code == 2 and "unknown status" in err
 
+    # Out of the box the stack watches itself: its PostgreSQL, Redis and services turn ONLINE and
+    # `monitor health` exits 0 (issue 14; ADR 0020).
+    states: dict[str, str] = {}
+    for _ in range(60):
+        code, out, err = await b2c(stack.env, "monitor", "health", "--format", "json")
+        states = {c["slug"]: c["status"] for c in json.loads(out)["components"]}
+        if states and set(states.values()) == {"ONLINE"}:
+            break
+        await asyncio.sleep(1)
+    assert states == dict.fromkeys(("b2x-postgres", "b2x-redis", "b2x-jobs", "b2x-probes"), "ONLINE"), states
+    code, out, _ = await b2c(stack.env, "monitor", "health")
+    assert code == 0 and "B2X PostgreSQL" in out, out
+
 
 async def test_the_stack_stops_cleanly_keeps_its_data_and_the_cli_reports_it_gone(tmp_path: Path) -> None:
     """Ctrl-C stops everything with exit 0; a second `b2c up` finds the same jobs and key; with the stack
