@@ -207,6 +207,7 @@ async def test_an_unusable_ca_file_is_a_classified_failure_not_a_crash(
             assert result.error is not None and result.error.error_type is E.SSL_HANDSHAKE_FAILED, result.summary
             assert result.error.code == "CA_FILE_UNUSABLE" and str(path) in result.error.message
             assert reason in result.error.message and len(result.evidence.retry_history) == 1
+            assert "readable PEM bundle" in result.recommendations[0]
         assert server.requests == []
 
 

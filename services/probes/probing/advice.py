@@ -159,6 +159,9 @@ def _failure_advice(failure: Classification, ctx: FailureContext) -> list[str]:
     cert = ctx.cert
     if failure.code == "MISSING_VARIABLE":
         return [f"{failure.message} — set it in the probe agent's environment and restart the agent"]
+    if failure.code == "CA_FILE_UNUSABLE":
+        return [f"{failure.message} — point ca_file at a readable PEM bundle on the probe agent's host; nothing "
+                "was sent to the service"]  # fmt: skip
     if failure.code == "X509_V_ERR_HOSTNAME_MISMATCH" and cert is not None and cert.names:
         return [
             f"the certificate is issued for {', '.join(cert.names[:5])}, not {ctx.host} — use a host name it covers "
