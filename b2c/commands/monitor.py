@@ -268,7 +268,7 @@ def errors(
     for path, option in ((export, "--export"), (report, "--report")):
         if path is not None:
             writable_path(path, option)
-    error_id = target if target and _UUID.match(target) else _short_error_id(config, target)
+    error_id = target if target and _UUID.match(target) else _error_id_of(config, target)
     if error_id:
         error = run_query(config, ERROR, {"id": error_id})["communicationError"]
         if chosen == "json":
@@ -364,15 +364,17 @@ async def _watch_resources(config: CliConfig, rows: list[dict[str, Any]], top: b
     return 0
 
 
-def _short_error_id(config: CliConfig, target: str | None) -> str | None:
-    """The full id of the error whose id starts with `target` (the 8 characters the list prints), or None
-    when `target` is a service; CliError when no recent error or several errors match."""
-    if not target or not _SHORT_ID.match(target):
+def _error_id_of(config: CliConfig, target: str | None) -> str | None:
+    """The full id of the error `target` names by the start of its id (the 8 characters the list prints), or
+    None when `target` is a service; CliError when it is neither, or when several errors match."""
+    if not target:
         return None
     from b2c.monitor.api import ERRORS, SERVICES  # noqa: PLC0415
 
     if any(target in (s["slug"], s["id"]) for s in run_query(config, SERVICES)["services"]):
         return None
+    if not _SHORT_ID.match(target):
+        raise CliError(f"no service {target!r}; `b2c monitor services` lists them")
     recent = run_query(config, ERRORS, {"first": MAX_ERRORS})["communicationErrors"]["errors"]
     found: list[str] = sorted({e["id"] for e in recent if e["id"].lower().startswith(target.lower())})
     if len(found) == 1:

@@ -120,8 +120,8 @@ async def stack_cli(
 
 
 async def test_errors_accept_the_short_id_the_list_prints(stack_cli: tuple[Cli, str]) -> None:
-    """`monitor errors <8 characters>` shows that error's evidence; a prefix that matches nothing exits 2
-    saying so instead of "No communication errors"."""
+    """`monitor errors <8 characters>` shows that error's evidence; a prefix that matches nothing, or an unknown
+    service, exits 2 saying so instead of "No communication errors"."""
     runner, _ = stack_cli
     await runner.run("monitor", "test", "crm")
     code, out, _ = await runner.run("monitor", "errors", "--format", "json")
@@ -130,6 +130,8 @@ async def test_errors_accept_the_short_id_the_list_prints(stack_cli: tuple[Cli, 
     assert code == 0 and full in out and "RESPONSE 503" in out, err
     code, out, err = await runner.run("monitor", "errors", "deadbeef")
     assert code == 2 and "deadbeef is neither a service nor the start of" in err
+    code, out, err = await runner.run("monitor", "errors", "wms")
+    assert code == 2 and "no service 'wms'" in err
 
 
 async def test_bad_options_fail_early_and_name_themselves(stack_cli: tuple[Cli, str], tmp_path: Path) -> None:
