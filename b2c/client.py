@@ -87,6 +87,12 @@ class GraphQLClient:
         try:
             body = json.loads(raw)
         except ValueError:
+            if status in (502, 503, 504):
+                raise CliError(
+                    f"the service is unavailable: the API at {self.config.api_url} answered HTTP {status}; "
+                    "try again shortly",
+                    Exit.UNREACHABLE,
+                ) from None
             raise CliError(
                 f"the API at {self.config.api_url} answered HTTP {status} without GraphQL "
                 "(is api-url pointing at the gateway?)",

@@ -19,6 +19,7 @@ BENCHMARKS = (
     "health_summary",
     "resource_alerts",
     "dashboard",
+    "alerts_delivery",
 )
 
 

@@ -32,6 +32,7 @@ from gateway.view import STATIC_DIR, GatewayGraphQL
 from services.common.db import create_pool, migrate
 from services.common.events import EventBus, connect_redis
 from services.common.metrics import announce
+from services.common.runtime import database_answers
 from services.common.tracing import asgi_middleware, tracing_enabled
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -47,10 +48,15 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         connect_timeout=settings.db_connect_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
     )
     try:
         await migrate(pool, "gateway", MIGRATIONS)
-        redis = await connect_redis(settings.redis_url, timeout=settings.db_connect_timeout_seconds)
+        redis = await connect_redis(
+            settings.redis_url,
+            timeout=settings.db_connect_timeout_seconds,
+            command_timeout=settings.redis_timeout_seconds,
+        )
         bus = EventBus(redis, settings.namespace)
         clients = ServiceClients(
             settings.jobs_addr,
@@ -58,6 +64,7 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
             settings.probes_addr,
             settings.grpc_deadline_seconds,
             settings.grpc_tls(),
+            settings.grpc_keepalive_seconds,
         )
         keys = KeyStore(pool, settings.api_key_cache_seconds)
         sockets = SocketRegistry(keys, bus, settings.websocket_key_recheck_seconds)
@@ -76,6 +83,7 @@ async def open_state(settings: GatewaySettings) -> AsyncIterator[AppState]:
                     settings.namespace,
                     per_minute=settings.rate_limit_per_minute,
                     auth_failures=settings.auth_failures_per_minute,
+                    timeout=min(0.5, settings.redis_timeout_seconds),
                 ),
                 sockets=sockets,
             )
@@ -98,11 +106,7 @@ async def _ready(state: AppState) -> tuple[bool, dict[str, str]]:
             return False
 
     async def postgres_ok() -> bool:
-        try:
-            async with asyncio.timeout(1.5), state.pool.acquire() as conn:
-                return bool(await conn.fetchval("SELECT true"))
-        except Exception:
-            return False
+        return await database_answers(state.pool)
 
     names = [c.name for c in state.clients.all()] + ["redis", "postgres"]
     results = await asyncio.gather(*(state.clients.serving(c) for c in state.clients.all()), redis_ok(), postgres_ok())

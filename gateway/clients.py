@@ -17,15 +17,12 @@ from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 from gateway.errors import from_rpc_error
 from services.common.channels import open_channel
 from services.common.grpc_server import CORRELATION_HEADER
+from services.common.keepalive import KEEPALIVE_SECONDS
 from services.common.tls import GrpcTLS
 
 R = TypeVar("R")
 
-_CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-]
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 8 * 1024 * 1024)]
 
 
 @dataclass
@@ -49,16 +46,25 @@ class ServiceClients:
     """Channels to jobs, health and probes; `call` adds the deadline and correlation id."""
 
     def __init__(
-        self, jobs_addr: str, health_addr: str, probes_addr: str, deadline: float, tls: GrpcTLS | None = None
+        self,
+        jobs_addr: str,
+        health_addr: str,
+        probes_addr: str,
+        deadline: float,
+        tls: GrpcTLS | None = None,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
         self.deadline = deadline
         self._tls = tls
+        self._keepalive = keepalive_seconds
         self.jobs = self._client("jobs", jobs_addr, jobs_pb2_grpc.JobsServiceStub)
         self.health = self._client("health", health_addr, health_pb2_grpc.HealthServiceStub)
         self.probes = self._client("probes", probes_addr, probes_pb2_grpc.ProbesServiceStub)
 
     def _client(self, name: str, address: str, stub_cls: Callable[[grpc.aio.Channel], Any]) -> ServiceClient:
-        channel = open_channel(address, self._tls, target=name, options=_CHANNEL_OPTIONS)
+        channel = open_channel(
+            address, self._tls, target=name, options=_CHANNEL_OPTIONS, keepalive_seconds=self._keepalive
+        )
         return ServiceClient(name, address, channel, stub_cls(channel), grpc_health_pb2_grpc.HealthStub(channel))
 
     def all(self) -> list[ServiceClient]:

@@ -16,6 +16,11 @@ import grpc
 from graphql import GraphQLError
 
 from services.common import errors as domain
+from services.common.db import CONNECTION_ERRORS
+
+# The gateway's own PostgreSQL (API keys, audit) refusing, failing or hanging past its timeout.
+DATABASE_DOWN: tuple[type[BaseException], ...] = CONNECTION_ERRORS
+DATABASE_DOWN_MESSAGE = "the service is unavailable: its database does not answer; try again shortly"
 
 GRPC_TO_CODE: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.INVALID_ARGUMENT: "BAD_USER_INPUT",
@@ -96,4 +101,6 @@ def classify_unlabelled(error: GraphQLError) -> str:
         return "BAD_USER_INPUT"
     if error.original_error is None:
         return "GRAPHQL_VALIDATION_FAILED"
+    if isinstance(error.original_error, DATABASE_DOWN):
+        return "SERVICE_UNAVAILABLE"
     return "INTERNAL_SERVER_ERROR"

@@ -8,7 +8,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import classify_unlabelled
+from gateway.errors import DATABASE_DOWN_MESSAGE, classify_unlabelled
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -20,6 +20,17 @@ def label(error: GraphQLError) -> GraphQLError:
     if code:
         return error
     code = classify_unlabelled(error)
+    if code == "SERVICE_UNAVAILABLE":
+        log.warning("resolver failed; the gateway's database is unavailable", path=error.path,
+                    error=str(error.original_error) or type(error.original_error).__name__)  # fmt: skip
+        return GraphQLError(
+            DATABASE_DOWN_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": code},
+        )
     if code == "INTERNAL_SERVER_ERROR":
         log.error("resolver failed", path=error.path, exc_info=error.original_error)
         return GraphQLError(

@@ -6,12 +6,13 @@
   compares such fields pairwise, so a few hundred repeats would keep the event loop busy for a second;
   and a document with several operations needs an `operationName`.
 - `RequestLimiter` (Redis): the per-key rate limit, and the per-address throttle of failed
-  authentications, applied before a key is looked up. Both fail open when Redis is down: locking
-  operators out during an incident would be worse than a burst.
+  authentications, applied before a key is looked up. Both fail open when Redis is down or hangs:
+  locking operators out during an incident would be worse than a burst.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -126,13 +127,36 @@ class DocumentLimits(SchemaExtension):
 
 
 class RequestLimiter:
-    """Per-key request rate and per-address authentication failures, counted in one-minute windows in Redis."""
+    """Per-key request rate and per-address authentication failures, counted in one-minute windows in Redis.
 
-    def __init__(self, redis: aioredis.Redis, namespace: str, *, per_minute: int, auth_failures: int) -> None:
+    A Redis that errs or does not answer within `timeout` lets requests through (fail open), and is left
+    alone for `pause` seconds so that, while it hangs, each request does not wait for it again.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        namespace: str,
+        *,
+        per_minute: int,
+        auth_failures: int,
+        timeout: float = 0.5,
+        pause: float = 5.0,
+    ) -> None:
         self._redis = redis
         self._namespace = namespace
         self.per_minute = per_minute
         self.auth_failures = auth_failures
+        self._timeout = timeout
+        self._pause = pause
+        self._paused_until = 0.0
+
+    def _unavailable(self, what: str, error: BaseException) -> None:
+        self._paused_until = time.monotonic() + self._pause
+        log.warning(f"{what} not enforced; Redis unavailable", error=str(error) or type(error).__name__)
+
+    def _skipping(self) -> bool:
+        return time.monotonic() < self._paused_until
 
     @staticmethod
     def retry_after() -> int:
@@ -151,12 +175,13 @@ class RequestLimiter:
 
     async def auth_blocked(self, address: str | None) -> bool:
         """True when this address failed to authenticate too often this minute (checked before any lookup)."""
-        if self.auth_failures <= 0 or not address:
+        if self.auth_failures <= 0 or not address or self._skipping():
             return False
         try:
-            value = await self._redis.get(self._key("authfail", address))
-        except (RedisError, OSError) as error:
-            log.warning("authentication throttle not enforced; Redis unavailable", error=str(error))
+            async with asyncio.timeout(self._timeout):
+                value = await self._redis.get(self._key("authfail", address))
+        except (RedisError, OSError, TimeoutError) as error:
+            self._unavailable("authentication throttle", error)
             return False
         return value is not None and int(value) >= self.auth_failures
 
@@ -165,12 +190,14 @@ class RequestLimiter:
             await self._incr(self._key("authfail", address))
 
     async def _incr(self, key: str) -> int | None:
+        if self._skipping():
+            return None
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(self._timeout), self._redis.pipeline(transaction=False) as pipe:
                 pipe.incr(key)
                 pipe.expire(key, 2 * WINDOW_SECONDS)
                 count, _ = await pipe.execute()
-        except (RedisError, OSError) as error:
-            log.warning("limit not enforced; Redis unavailable", error=str(error))
+        except (RedisError, OSError, TimeoutError) as error:
+            self._unavailable("limit", error)
             return None
         return int(count)

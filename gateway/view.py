@@ -9,6 +9,7 @@ with 4403.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Mapping
@@ -29,8 +30,9 @@ from strawberry.types.unset import UnsetType
 
 from gateway.auth import Principal, parse_bearer
 from gateway.context import AppState, Context
+from gateway.errors import DATABASE_DOWN, DATABASE_DOWN_MESSAGE
 from gateway.payloads import check_operation_payload, has_lone_surrogate
-from gateway.websocket import GatewayTransportWS
+from gateway.websocket import GatewayTransportWS, GatewayUnavailableError
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -41,6 +43,12 @@ PRINCIPAL_KEY = "b2x.principal"
 def error_response(status: int, message: str, code: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """A GraphQL-shaped error body for failures that happen before GraphQL runs."""
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers=headers)
+
+
+def database_unavailable(error: BaseException) -> JSONResponse:
+    """503 with SERVICE_UNAVAILABLE when the gateway's own database (API keys) is down or hung."""
+    log.warning("request refused; the gateway's database is unavailable", error=str(error) or type(error).__name__)
+    return error_response(503, DATABASE_DOWN_MESSAGE, "SERVICE_UNAVAILABLE", {"Retry-After": "5"})
 
 
 def _key_from(headers: Mapping[str, str]) -> str | None:
@@ -89,7 +97,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 page = await self.render_graphql_ide(request)
                 await page(scope, receive, send)
                 return
-            response, receive = await self._admit(request, receive)
+            try:
+                async with asyncio.timeout(self.state.settings.db_command_timeout_seconds):
+                    response, receive = await self._admit(request, receive)
+            except DATABASE_DOWN as error:
+                response = database_unavailable(error)
             if response is None:
                 try:
                     response = await self.run(Request(scope, receive))
@@ -180,7 +192,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         key = parse_bearer(lowered.get("authorization")) or lowered.get("x-api-key") or lowered.get("apikey")
         if not key and isinstance(context.request, WebSocket):
             key = _key_from(context.request.headers)
-        principal, refusal = await self.authenticate(key, self.client_address(context.request))
+        try:
+            async with asyncio.timeout(self.state.settings.db_command_timeout_seconds):
+                principal, refusal = await self.authenticate(key, self.client_address(context.request))
+        except DATABASE_DOWN as error:
+            raise GatewayUnavailableError(str(error) or type(error).__name__) from None
         if principal is None:
             reason = "a valid API key is required" if refusal is None or refusal.status_code == 401 else (
                 "too many failed authentications from this address; retry in a minute")  # fmt: skip

@@ -27,10 +27,18 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from gateway.context import AppState, Context
+from gateway.errors import DATABASE_DOWN, DATABASE_DOWN_MESSAGE
 from gateway.payloads import check_operation_payload
 
 CLOSE_REVOKED = 4403
 CLOSE_TOO_MANY = 4429
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: the server cannot serve now (its database is down)
+
+
+class GatewayUnavailableError(Exception):
+    """The handshake could not verify the key because the gateway's database is unavailable."""
+
+
 MAX_OTHER_MESSAGES_PER_MINUTE = 600
 
 
@@ -48,7 +56,11 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         return self.context.state
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except GatewayUnavailableError:
+            await self.websocket.close(CLOSE_TRY_AGAIN_LATER, "SERVICE_UNAVAILABLE: database unavailable")
+            return
         if self.connection_acknowledged:
             self.api_key = self.context.api_key
             self.state.sockets.add(self)
@@ -77,7 +89,12 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             await self._refuse(op_id, problem, "BAD_USER_INPUT")
             return
         state = self.state
-        principal = await state.keys.verify(self.api_key)
+        try:
+            async with asyncio.timeout(state.settings.db_command_timeout_seconds):
+                principal = await state.keys.verify(self.api_key)
+        except DATABASE_DOWN:
+            await self._refuse(op_id, DATABASE_DOWN_MESSAGE, "SERVICE_UNAVAILABLE")
+            return
         if principal is None:
             await self.close_revoked()
             return

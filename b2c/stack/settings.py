@@ -3,6 +3,7 @@
     B2X_BIND_HOST                          where the stack listens (default 127.0.0.1, loopback)
     B2X_JOBS_PORT … B2X_PROBES_METRICS_PORT   the stack's ports; defaults from DESIGN.md
     B2X_DEMO_ERP_PORT / _PIM_ / _CRM_      the simulated systems of --demo (default 18081-18083)
+    B2X_DEMO_SMTP_PORT, B2X_DEMO_WEBHOOK_PORT  the demo's SMTP catcher and webhook sink (default 18025, 18084)
     B2X_DATABASE_URL, B2X_REDIS_URL        servers to use instead of the embedded ones
     B2X_DATA_DIR                           data directory (else $XDG_DATA_HOME/b2x, else ~/.local/share/b2x)
     B2X_LOG_FORMAT                         the services' log format (default json)
@@ -43,6 +44,8 @@ class StackPorts:
     probes_metrics: int
     host: str
     demo: Mapping[str, int] = field(default_factory=dict)  # slug of a demo system → its port
+    demo_smtp: int = 18025  # the demo's SMTP catcher (b2c.stack.demo.inbox)
+    demo_webhook: int = 18084  # ...and its webhook sink / inbox page
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:
@@ -58,6 +61,8 @@ class StackPorts:
             # Locally the stack listens on loopback only, unless told otherwise.
             host=env.get("B2X_BIND_HOST", "127.0.0.1"),
             demo={s.slug: _port(env, s.port_variable, s.default_port) for s in SYSTEMS},
+            demo_smtp=_port(env, "B2X_DEMO_SMTP_PORT", 18025),
+            demo_webhook=_port(env, "B2X_DEMO_WEBHOOK_PORT", 18084),
         )
 
     @property
@@ -83,6 +88,8 @@ class StackPorts:
         found = [(what, port, var) for (what, port), var in zip(self.named(), variables, strict=True)]
         if demo:
             found += [(f"demo {s.name}", self.demo[s.slug], s.port_variable) for s in SYSTEMS]
+            found += [("demo SMTP catcher", self.demo_smtp, "B2X_DEMO_SMTP_PORT"),
+                      ("demo webhook sink", self.demo_webhook, "B2X_DEMO_WEBHOOK_PORT")]  # fmt: skip
         return found
 
     def env(self) -> dict[str, str]:
@@ -96,6 +103,7 @@ class StackPorts:
             "B2X_PROBES_METRICS_PORT": str(self.probes_metrics),
             "B2X_JOBS_ADDR": f"127.0.0.1:{self.jobs}", "B2X_HEALTH_ADDR": f"127.0.0.1:{self.health}",
             "B2X_PROBES_ADDR": f"127.0.0.1:{self.probes}",
+            "B2X_DEMO_SMTP_PORT": str(self.demo_smtp), "B2X_DEMO_WEBHOOK_PORT": str(self.demo_webhook),
         }  # fmt: skip
 
 

@@ -94,6 +94,7 @@ class Stack:
         self.demo = demo
         self.stream_logs = stream_logs
         self.logs_dir = settings.data_dir / "logs"
+        self.inbox_dir = settings.data_dir / "demo-inbox"
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.parts: list[Part] = []
@@ -188,6 +189,7 @@ class Stack:
             config = write_demo_config(self.data_dir, ports, database_url=database_url, redis_url=redis_url)
             env.setdefault("B2X_CONFIG_FILE", str(config))
             env.update(demo_environment())
+            env.setdefault("B2X_DEMO_INBOX_DIR", str(self.inbox_dir))
         py = sys.executable
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         if self.demo:
@@ -195,6 +197,10 @@ class Stack:
             self.parts.append(
                 Part("demo-endpoints", [py, "-m", "b2c.stack.demo.endpoints"], env,
                      self.logs_dir / "demo-endpoints.log", f"tcp:{ports.local_host}:{first}")
+            )  # fmt: skip
+            self.parts.append(
+                Part("demo-inbox", [py, "-m", "b2c.stack.demo.inbox"], env, self.logs_dir / "demo-inbox.log",
+                     f"tcp:{ports.local_host}:{ports.demo_smtp}")
             )  # fmt: skip
         dsns = service_dsns or {}
 
@@ -407,6 +413,9 @@ async def _run(stack: Stack) -> int:
         say(f"  Logs        {stack.logs_dir}")
         if stack.demo:
             say("  Demo        simulated ERP/PIM/CRM endpoints and a stream of sample jobs are running")
+            inbox = stack.inbox_dir
+            say(f"  Alerts to   e-mail {inbox / 'mail'}/*.eml · webhooks {inbox / 'webhooks.jsonl'}")
+            say(f"              both listed at http://{ports.local_host}:{ports.demo_webhook}/ (demo inbox)")
         say("B2X Monitoring is up. Press Ctrl-C to stop.")
         await stack.supervise()
     except CliError as error:

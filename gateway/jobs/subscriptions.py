@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
-from b2x.monitoring.v1 import common_pb2, jobs_pb2
+from b2x.monitoring.v1 import common_pb2, events_pb2, jobs_pb2
 from graphql import GraphQLError
 
 from gateway.auth import Principal
@@ -22,6 +22,7 @@ from services.common.logging import get_logger
 from services.common.protoconv import from_timestamp, set_timestamp
 
 log = get_logger(__name__)
+FINISHED = frozenset({jobs_pb2.JOB_STATUS_COMPLETED, jobs_pb2.JOB_STATUS_FAILED, jobs_pb2.JOB_STATUS_CANCELLED})
 CATCH_UP_LIMIT = 2000
 MAX_JOB_IDS = 500
 
@@ -98,6 +99,14 @@ class JobSubscriptions:
         changes: Annotated[
             list[str] | None, strawberry.argument(description="Only these kinds of change, e.g. all but 'progress'")
         ] = None,
+        since: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="Resume point: the `job.updatedAt` of the last event this client received. The jobs "
+                "changed since then are sent first, with change 'resync', so a client that reconnects (after a "
+                "gateway restart, say) catches up on what it missed; without it, only changes from now on."
+            ),
+        ] = None,
     ) -> AsyncGenerator[t.JobStatusEvent, None]:
         ctx = info.context
         principal = ctx.require()
@@ -112,6 +121,12 @@ class JobSubscriptions:
         subscription = await ctx.state.bus.subscribe(Topic.JOB_STATUS)
         last_seen = datetime.now(UTC)
         try:
+            if since is not None:
+                # Subscribed first, read second: a change between the two arrives twice rather than never.
+                resume = since if since.tzinfo else since.replace(tzinfo=UTC)
+                for job in await _catch_up(ctx, principal, resume, want_job, tenant_id):
+                    if wanted.accepts(job.id, "resync", job.status):
+                        yield resync_event(job)
             async for item in subscription:
                 if isinstance(item, Resync):
                     for job in await _catch_up(ctx, principal, last_seen, want_job, tenant_id):
@@ -136,36 +151,53 @@ class JobSubscriptions:
         description="New log lines of one job as they are stored (REQ-001 log follow). With `afterSequence` (0 "
         "included) the lines stored after it are sent first, so nothing between a read and the subscription is "
         "lost; without it, only lines from now on. After a gap in the live stream, the lines missed meanwhile are "
-        "re-read and sent in order."
+        "re-read and sent in order. When the job finishes (or is reaped) the last lines are sent and the "
+        "subscription completes."
     )
     async def job_log_appended(
         self, info: Info, job_id: strawberry.ID, after_sequence: int | None = None
     ) -> AsyncGenerator[t.JobLogEvent, None]:
         ctx = info.context
-        await visible_job(info, str(job_id))  # NOT_FOUND for unknown or other tenants' jobs
-        subscription = await ctx.state.bus.subscribe(Topic.JOB_LOGS)
+        subscription = await ctx.state.bus.subscribe(Topic.JOB_LOGS, Topic.JOB_STATUS)
         last = after_sequence or 0
         try:
+            job = await visible_job(info, str(job_id))  # NOT_FOUND for unknown or other tenants' jobs
             if after_sequence is not None:
                 missed = await _read_logs_after(ctx, str(job_id), last)
                 if missed:
                     last = missed[-1].sequence
                     yield t.JobLogEvent(job_id=job_id, lines=[log_to_gql(line) for line in missed])
+            if job.status in FINISHED:
+                return  # nothing more will be written: the follower completes
             async for item in subscription:
-                if isinstance(item, Resync):
-                    lines = await _read_logs_after(ctx, str(job_id), last)
-                elif item.HasField("job_log_appended") and item.job_log_appended.job_id == str(job_id):
-                    lines = [line for line in item.job_log_appended.logs if line.sequence > last]
-                    if lines and lines[0].sequence != last + 1 and last:
-                        # A gap (an event lost or reordered): read the missing lines from the store.
-                        lines = await _read_logs_after(ctx, str(job_id), last)
-                else:
-                    continue
+                lines, finished = await _news(ctx, str(job_id), item, last)
                 if lines:
                     last = lines[-1].sequence
                     yield t.JobLogEvent(job_id=job_id, lines=[log_to_gql(line) for line in lines])
+                if finished:
+                    return
         finally:
             await subscription.close()
+
+
+async def _news(
+    ctx: Context, job_id: str, item: events_pb2.Event | Resync, last: int
+) -> tuple[list[jobs_pb2.JobExecutionLog], bool]:
+    """What an item of the bus means to a follower of `job_id`'s log: new lines, and whether the job finished."""
+    if isinstance(item, Resync):
+        return await _read_logs_after(ctx, job_id, last), False
+    if item.HasField("job_status_changed") and item.job_status_changed.job_id == job_id:
+        if item.job_status_changed.status not in FINISHED:
+            return [], False
+        # The job ended (or was reaped): its last lines, the reaper's included, then the follower completes.
+        return await _read_logs_after(ctx, job_id, last), True
+    if item.HasField("job_log_appended") and item.job_log_appended.job_id == job_id:
+        lines = [line for line in item.job_log_appended.logs if line.sequence > last]
+        if lines and lines[0].sequence != last + 1 and last:
+            # A gap (an event lost or reordered): read the missing lines from the store.
+            return await _read_logs_after(ctx, job_id, last), False
+        return lines, False
+    return [], False
 
 
 async def _read_logs_after(ctx: Context, job_id: str, after: int) -> list[jobs_pb2.JobExecutionLog]:

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram
 
+from services.common.keepalive import KEEPALIVE_SECONDS, client_options
 from services.common.metrics import LATENCY_BUCKETS
 from services.common.tls import GrpcTLS
 
@@ -65,9 +66,12 @@ def open_channel(
     *,
     target: str = "",
     options: Sequence[tuple[str, Any]] = (),
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> grpc.aio.Channel:
-    """A channel to a B2X service: TLS when `tls` has a CA file, metrics when `target` names the service."""
+    """A channel to a B2X service: TLS when `tls` has a CA file, metrics when `target` names the service,
+    keepalive pings the servers accept (services/common/keepalive.py)."""
     interceptors: Any = [ClientMetricsInterceptor(target)] if target else None
+    options = [*client_options(keepalive_seconds), *options]
     if tls is not None and tls.dials_tls:
         return grpc.aio.secure_channel(
             address, tls.channel_credentials(), options=[*options, *tls.channel_options()], interceptors=interceptors

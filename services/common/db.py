@@ -30,6 +30,7 @@ log = get_logger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 # pg_advisory_lock key for migrations: one lock for all schemas keeps it simple and is only held at start.
 _MIGRATION_LOCK_KEY = 0x62327800  # "b2x\0"
+_MIGRATION_TIMEOUT = 3600.0
 
 # Connection errors that mean "PostgreSQL is not there" rather than "the query is wrong".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -57,6 +58,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+class TimedPool(asyncpg.Pool):
+    """A pool whose checkouts give up after `acquire_timeout` unless the caller says otherwise.
+
+    With `command_timeout` on every statement and the connect timeout on new connections, no database
+    call waits forever on a PostgreSQL that is stopped or frozen (SIGSTOP): it fails as unavailable.
+    """
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -64,18 +78,29 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     connect_timeout: float = 5.0,
+    command_timeout: float = 30.0,
 ) -> asyncpg.Pool:
-    """Open a pool or raise StartupError with one line that says which server could not be reached."""
+    """Open a pool or raise StartupError with one line that says which server could not be reached.
+
+    Statements time out after `command_timeout`; so do checkouts (a new connection has `connect_timeout`
+    of its own within that)."""
     try:
-        pool = await asyncpg.create_pool(
+        pool = TimedPool(
             dsn,
+            connection_class=asyncpg.Connection,
+            record_class=asyncpg.Record,
             min_size=min_size,
             max_size=max_size,
+            max_queries=50_000,
+            max_inactive_connection_lifetime=300.0,
+            loop=None,
             timeout=connect_timeout,
-            command_timeout=30,
+            command_timeout=command_timeout,
             init=_init_connection,
             server_settings={"application_name": application_name, "timezone": "UTC"},
         )
+        pool.acquire_timeout = max(command_timeout, connect_timeout)
+        await pool
     except Exception as error:
         if not isinstance(error, (*CONNECTION_ERRORS, asyncpg.PostgresError)):
             raise
@@ -113,7 +138,9 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path, *, as_role: 
     migrations = discover_migrations(directory)
     applied_now: list[int] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
+        # Waiting for another replica's migrations, and the migrations themselves, may take longer than
+        # the pool's statement timeout allows ordinary calls.
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY, timeout=_MIGRATION_TIMEOUT)
         try:
             if as_role is not None:
                 await conn.execute(f'SET ROLE "{as_role}"')
@@ -131,7 +158,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path, *, as_role: 
                     continue
                 sql = migration.path.read_text(encoding="utf-8")
                 async with conn.transaction():
-                    await conn.execute(sql)
+                    await conn.execute(sql, timeout=_MIGRATION_TIMEOUT)
                     await conn.execute(
                         f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES ($1, $2)',
                         migration.version,

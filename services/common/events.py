@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import uuid
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,6 +28,8 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from b2x.monitoring.v1 import events_pb2
 from prometheus_client import Counter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -77,10 +81,20 @@ def describe_redis_url(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
 
 
-async def connect_redis(url: str, *, timeout: float = 5.0) -> aioredis.Redis:
-    """A client whose server answered PING, or StartupError naming the address."""
+async def connect_redis(url: str, *, timeout: float = 5.0, command_timeout: float = 2.0) -> aioredis.Redis:
+    """A client whose server answered PING, or StartupError naming the address.
+
+    Every command gives up after `command_timeout` (a frozen Redis answers nothing, forever), and a
+    command that fails on a connection Redis dropped is retried once on a fresh one, so the first call
+    after Redis returns does not fail for a dead pooled socket.
+    """
     client: aioredis.Redis = aioredis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=None, health_check_interval=30
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=command_timeout,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        retry_on_error=[RedisConnectionError],
     )
     try:
         await asyncio.wait_for(client.ping(), timeout)
@@ -145,8 +159,15 @@ class Subscription:
 class EventBus:
     """Publishes envelopes and fans them out to local subscribers over one Redis connection."""
 
-    def __init__(self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 1000) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 1000, outbox_limit: int = 20_000
+    ) -> None:
         self._redis = redis
+        self._outbox: deque[tuple[str, list[events_pb2.Event], contextvars.Context]] = deque()
+        self._outbox_size = 0
+        self._outbox_limit = outbox_limit
+        self._outbox_ready = asyncio.Event()
+        self._publisher: asyncio.Task[None] | None = None
         self._namespace = namespace
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = {}
@@ -189,6 +210,56 @@ class EventBus:
             return False
         EVENTS_PUBLISHED.labels(str(topic)).inc(len(events))
         return True
+
+    def publish_soon(self, topic: Topic | str, events: Sequence[events_pb2.Event]) -> None:
+        """Queue events for a background task that publishes them in order; never waits for Redis.
+
+        For callers on the database path (the jobs service's batch reports): a frozen or lost Redis costs
+        them nothing. While Redis does not answer the queue holds up to `outbox_limit` events; beyond
+        that new events are dropped and counted like failed publishes.
+        """
+        if not events:
+            return
+        if self._outbox_size + len(events) > self._outbox_limit:
+            EVENTS_PUBLISH_FAILED.labels(str(topic)).inc(len(events))
+            log.warning("events not published; the outbox is full", topic=str(topic), count=len(events))
+            return
+        self._outbox.append((str(topic), list(events), contextvars.copy_context()))
+        self._outbox_size += len(events)
+        self._outbox_ready.set()
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_loop(), name="event-bus-publisher")
+
+    async def _publish_loop(self) -> None:
+        while not self._closing or self._outbox:
+            if not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+                continue
+            batch: list[tuple[str, list[events_pb2.Event]]] = []
+            context = self._outbox[0][2]
+            while self._outbox and sum(len(e) for _, e in batch) < 500:
+                topic, events, _ = self._outbox.popleft()
+                batch.append((topic, events))
+            self._outbox_size -= sum(len(e) for _, e in batch)
+            # In the context of the call that queued the batch's first events: its trace gets the PUBLISH span.
+            await asyncio.create_task(self._send(batch), context=context)
+
+    async def _send(self, batch: list[tuple[str, list[events_pb2.Event]]]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for topic, events in batch:
+                    for event in events:
+                        pipe.publish(self.channel(topic), event.SerializeToString())
+                await pipe.execute()
+        except (*_REDIS_DOWN, RedisError) as error:
+            for topic, events in batch:
+                EVENTS_PUBLISH_FAILED.labels(topic).inc(len(events))
+            log.warning("events not published; Redis unreachable", count=sum(len(e) for _, e in batch),
+                        error=str(error) or type(error).__name__)  # fmt: skip
+            return
+        for topic, events in batch:
+            EVENTS_PUBLISHED.labels(topic).inc(len(events))
 
     async def subscribe(self, *topics: Topic | str, confirm_timeout: float = 5.0) -> Subscription:
         """Register a subscriber; returns once Redis confirmed the channels (or Redis is down)."""
@@ -310,9 +381,14 @@ class EventBus:
         for sub in {s for subs in self._subscribers.values() for s in subs}:
             sub.deliver(marker, "")
 
-    async def close(self) -> None:
+    async def close(self, flush_timeout: float = 2.0) -> None:
         self._closing = True
         self._wakeup.set()
+        self._outbox_ready.set()
+        if self._publisher is not None:
+            # What was queued before the stop still goes out, unless Redis does not answer.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
+                await asyncio.wait_for(self._publisher, flush_timeout)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

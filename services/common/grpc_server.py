@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from services.common import errors
 from services.common.db import CONNECTION_ERRORS
+from services.common.keepalive import KEEPALIVE_SECONDS, server_options
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
 from services.common.tls import GrpcTLS
@@ -187,8 +188,11 @@ class GrpcServer:
         readiness_interval: float = 5.0,
         on_start: Callable[[], Awaitable[None]] | None = None,
         on_stop: Callable[[], Awaitable[None]] | None = None,
+        on_serving: Callable[[], Awaitable[None]] | None = None,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
         self._on_start = on_start
+        self._on_serving = on_serving
         self._on_stop = on_stop
         self.name = name
         self.service_names = list(service_names)
@@ -201,6 +205,7 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
+                *server_options(keepalive_seconds),
             ],
         )
         for register in registrars:
@@ -232,6 +237,9 @@ class GrpcServer:
         await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self._readiness is not None:
             self._watch = asyncio.create_task(self._watch_readiness(), name=f"{self.name}-readiness")
+        if self._on_serving is not None:
+            # Duties that judge what callers did (the jobs reaper) start only once callers can reach us.
+            await self._on_serving()
         log.info(
             "grpc server listening",
             host=host,
@@ -250,7 +258,8 @@ class GrpcServer:
         assert self._readiness is not None
         serving = True
         while True:
-            await asyncio.sleep(self._readiness_interval)
+            # While NOT_SERVING, look often: callers should see the database's return within a second.
+            await asyncio.sleep(self._readiness_interval if serving else min(0.5, self._readiness_interval))
             try:
                 ok = await asyncio.wait_for(self._readiness(), self._readiness_interval)
             except Exception:

@@ -35,12 +35,20 @@ class Resources:
     bus: EventBus
 
     async def database_ready(self) -> bool:
+        return await database_answers(self.pool)
+
+
+async def database_answers(pool: asyncpg.Pool, timeout: float = 1.5) -> bool:
+    """Whether PostgreSQL answers a query now. A second try on a fresh connection: after PostgreSQL
+    restarts, the first pooled connection is a dead one, and readiness should follow the recovery at once."""
+    for _ in range(2):
         try:
-            async with self.pool.acquire(timeout=2) as conn:
+            async with asyncio.timeout(timeout), pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-        except Exception:
-            return False
+        except Exception:  # noqa: S112 - any failure means "not ready"; the second try decides
+            continue
         return True
+    return False
 
 
 @contextlib.asynccontextmanager
@@ -54,10 +62,15 @@ async def open_resources(
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         connect_timeout=settings.db_connect_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
     )
     try:
         await migrate(pool, schema, migrations)
-        redis = await connect_redis(settings.redis_url, timeout=settings.db_connect_timeout_seconds)
+        redis = await connect_redis(
+            settings.redis_url,
+            timeout=settings.db_connect_timeout_seconds,
+            command_timeout=settings.redis_timeout_seconds,
+        )
         bus = EventBus(redis, settings.namespace)
         try:
             yield Resources(pool=pool, redis=redis, bus=bus)

@@ -46,12 +46,21 @@ class CommonSettings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    db_command_timeout_seconds: float = Field(
+        default=8.0, gt=0, le=600, description="longest a PostgreSQL statement or pool checkout may take"
+    )
+    redis_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="longest a Redis command may take before it counts as a failure"
+    )
     grpc_grace_seconds: float = Field(default=5.0, ge=0, le=300)
     # Where the other services are, for those that call them (gateway, probes).
     jobs_addr: str = "localhost:50051"
     health_addr: str = "localhost:50052"
     probes_addr: str = "localhost:50053"
     grpc_deadline_seconds: float = Field(default=10.0, gt=0, le=300)
+    grpc_keepalive_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="clients ping idle gRPC connections this often; servers allow it"
+    )
     # TLS between the services (services/common/tls.py); empty = plaintext on a trusted network.
     grpc_tls_cert_file: str = Field(default="", description="PEM certificate this process serves gRPC with")
     grpc_tls_key_file: str = Field(default="", description="PEM private key of grpc_tls_cert_file")

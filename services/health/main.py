@@ -20,6 +20,7 @@ from services.health.aggregation.maintenance import Maintenance
 from services.health.aggregation.resource_feed import ResourceFeed
 from services.health.aggregation.service import Aggregator
 from services.health.aggregation.store import PostgresAggregationStore
+from services.health.alerts.delivery import build_delivery
 from services.health.events import BusStatusAnnouncer
 from services.health.grpc_api import SERVICE_NAME, HealthServicer
 from services.health.metrics import HEALTH_SNAPSHOT, HealthSnapshotReader
@@ -73,7 +74,8 @@ def build_aggregation(resources: Resources, settings: HealthSettings) -> Aggrega
             namespace=settings.namespace,
             consumer=settings.health_consumer_name or socket.gethostname(),
             batch=settings.health_stream_batch,
-            block_ms=settings.health_stream_block_ms,
+            # A blocking read must end before the Redis client's command timeout calls it a failure.
+            block_ms=min(settings.health_stream_block_ms, int(settings.redis_timeout_seconds * 500)),
             claim_idle_seconds=settings.health_claim_idle_seconds,
         ),
         aggregator.apply_checks,
@@ -101,6 +103,8 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
         HealthSnapshotReader(resources.pool, resources.redis, streams),
         settings.metrics_snapshot_seconds,
     )
+    # Notification delivery: the sink is what the alert lifecycle submits to; the worker sends.
+    _sink, delivery = build_delivery(settings, resources.pool, config)
 
     async def start() -> None:
         if config is not None:
@@ -109,8 +113,10 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
         await registry.sync_self(self_definitions(health_settings(settings)))
         await aggregation.start()
         await snapshot.start()
+        delivery.start()
 
     async def stop() -> None:
+        await delivery.stop()
         await snapshot.stop()
         await aggregation.stop()
 
@@ -123,6 +129,7 @@ def build_server(resources: Resources, settings: CommonSettings, config: HealthC
         on_start=start,
         on_stop=stop,
         readiness=resources.database_ready,
+        keepalive_seconds=settings.grpc_keepalive_seconds,
     )
 
 

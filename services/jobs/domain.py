@@ -84,6 +84,22 @@ def check_transition(job_id: str, current: JobStatus, target: JobStatus) -> None
         )
 
 
+WORKER_LOST = "WORKER_LOST"
+
+
+def reaped_from(job: Job, worker: str) -> bool:
+    """The attempt was failed as WORKER_LOST while `worker`, its owner, may still have been running it.
+
+    Its own outcome, arriving after the reap, is the truth and replaces the presumption (docs/reliability.md).
+    """
+    return (
+        job.status is JobStatus.FAILED
+        and job.error_category == WORKER_LOST
+        and bool(worker)
+        and job.worker_id == worker
+    )
+
+
 def parse_job_id(value: str) -> uuid.UUID:
     """A job id as a UUID; INVALID_ARGUMENT (quoting at most 60 characters of it) for anything else."""
     try:

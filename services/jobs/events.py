@@ -29,16 +29,18 @@ def status_event(before: Job | None, after: Job, change: str) -> events_pb2.Even
 
 
 class BusJobEvents:
-    """JobEventSink over Redis pub/sub. Failures to publish are logged by the bus, never raised."""
+    """JobEventSink over Redis pub/sub. Events are queued and published in order by the bus's background
+    task, so a frozen or lost Redis never holds up the reports and heartbeats that caused them; failures
+    to publish are logged and counted by the bus, never raised."""
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
 
     async def job_changed(self, before: Job | None, after: Job, change: str) -> None:
-        await self._bus.publish(Topic.JOB_STATUS, status_event(before, after, change))
+        self._bus.publish_soon(Topic.JOB_STATUS, [status_event(before, after, change)])
 
     async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]]) -> None:
-        await self._bus.publish_many(Topic.JOB_STATUS, [status_event(b, a, c) for b, a, c in changes])
+        self._bus.publish_soon(Topic.JOB_STATUS, [status_event(b, a, c) for b, a, c in changes])
 
     async def logs_appended(self, lines: Sequence[StoredLog]) -> None:
         """One event per job with its new lines."""
@@ -51,4 +53,4 @@ class BusJobEvents:
             event.job_log_appended.job_id = job_id
             event.job_log_appended.logs.extend(log_to_proto(line) for line in job_lines)
             events.append(event)
-        await self._bus.publish_many(Topic.JOB_LOGS, events)
+        self._bus.publish_soon(Topic.JOB_LOGS, events)

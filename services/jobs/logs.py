@@ -3,6 +3,8 @@
 `jobs.job_logs` is partitioned by the day a line was received; retention drops whole partitions
 (never a DELETE over millions of rows). Appends are idempotent per job: a line whose sequence is not
 above the job's stored `log_sequence` was stored before and is skipped, so the SDK may resend freely.
+Lines for an attempt that has finished are refused, like its progress (docs/reliability.md); only the
+service's own notes (the reaper's) are written after the end.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::smallint[], $4::text[], $5::timestamptz[], $6::text[],
                          $7::jsonb[]) AS u(job_id, sequence, level, message, ts, stack_trace, context)
 ), prev AS (
-    SELECT j.id, j.log_sequence FROM jobs.jobs j WHERE j.id IN (SELECT DISTINCT job_id FROM u) FOR UPDATE
+    SELECT j.id, j.log_sequence FROM jobs.jobs j WHERE j.id IN (SELECT DISTINCT job_id FROM u)
+        AND j.status IN ('QUEUED', 'RUNNING')  -- late lines of a finished attempt are refused, like progress
+    FOR UPDATE
 ), fresh AS (
     SELECT DISTINCT ON (u.job_id, u.sequence) u.* FROM u JOIN prev ON prev.id = u.job_id
     WHERE u.sequence > prev.log_sequence
@@ -39,6 +43,17 @@ WITH u AS (
     WHERE j.id = m.job_id
 )
 SELECT ins.*, j.tenant_id FROM ins JOIN jobs.jobs j ON j.id = ins.job_id ORDER BY ins.job_id, ins.sequence
+"""
+
+
+# A line the service itself writes into a job's log (the reaper's), numbered after the worker's last one.
+_NOTE = """
+WITH j AS (
+    UPDATE jobs.jobs SET log_sequence = log_sequence + 1 WHERE id = $1 RETURNING id, log_sequence, tenant_id
+)
+INSERT INTO jobs.job_logs (job_id, sequence, level, message, ts, context)
+SELECT j.id, j.log_sequence, $2, $3, clock_timestamp(), $4::jsonb FROM j
+RETURNING job_id, sequence, level, message, ts, stack_trace, context, (SELECT tenant_id FROM j) AS tenant_id
 """
 
 
@@ -85,6 +100,16 @@ class LogStore:
             await self.ensure_partitions(datetime.now(UTC).date(), days_ahead=2)
             rows = await self._pool.fetch(_APPEND, *args)
         return [_stored(r, str(r["job_id"]), r["tenant_id"]) for r in rows]
+
+    async def note(self, job_id: str, level: LogLevel, message: str, context: dict[str, object]) -> StoredLog | None:
+        """Append the service's own line to a job's log, whatever its status; None for an unknown job."""
+        args = (parse_job_id(job_id), int(level), message, context)
+        try:
+            row = await self._pool.fetchrow(_NOTE, *args)
+        except asyncpg.CheckViolationError:
+            await self.ensure_partitions(datetime.now(UTC).date(), days_ahead=2)
+            row = await self._pool.fetchrow(_NOTE, *args)
+        return _stored(row, str(row["job_id"]), row["tenant_id"]) if row is not None else None
 
     async def read(
         self,

@@ -48,20 +48,29 @@ def build_server(resources: Resources, settings: CommonSettings) -> GrpcServer:
     snapshot = SnapshotRefresher(JOBS_SNAPSHOT, JobsSnapshotReader(resources.pool), settings.metrics_snapshot_seconds)
 
     async def start() -> None:
-        await maintenance.start()
+        await maintenance.prepare()
         await snapshot.start()
 
     async def stop() -> None:
         await snapshot.stop()
         await maintenance.stop()
 
+    async def readiness() -> bool:
+        ready = await resources.database_ready()
+        if not ready:
+            maintenance.database_lost()
+        return ready
+
     return GrpcServer(
         "jobs",
         [SERVICE_NAME],
         [lambda server: jobs_pb2_grpc.add_JobsServiceServicer_to_server(servicer, server)],
-        readiness=resources.database_ready,
+        readiness=readiness,
+        readiness_interval=min(5.0, jobs_settings.jobs_heartbeat_timeout_seconds / 4),
         on_start=start,
         on_stop=stop,
+        on_serving=maintenance.start,
+        keepalive_seconds=settings.grpc_keepalive_seconds,
     )
 
 

@@ -20,6 +20,7 @@ from services.jobs.domain import (
     MAX_PAGE_SIZE,
     MAX_PROGRESS_MESSAGE,
     MAX_STACK_TRACE,
+    WORKER_LOST,
     ErrorClass,
     Job,
     JobFilter,
@@ -40,6 +41,7 @@ from services.jobs.domain import (
     check_transition,
     clean_json,
     clean_text,
+    reaped_from,
     validate_category,
     validate_job_type,
     validate_tenant,
@@ -76,6 +78,9 @@ class LogRepository(Protocol):
     ) -> tuple[list[StoredLog], int]: ...
     async def upsert_steps(self, job_id: str, steps: Sequence[StepUpdate]) -> None: ...
     async def steps(self, job_id: str) -> list[JobStep]: ...
+    async def note(
+        self, job_id: str, level: LogLevel, message: str, context: dict[str, object]
+    ) -> StoredLog | None: ...
 
 
 class JobEventSink(Protocol):
@@ -84,6 +89,10 @@ class JobEventSink(Protocol):
     async def job_changed(self, before: Job | None, after: Job, change: str) -> None: ...
     async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]]) -> None: ...
     async def logs_appended(self, lines: Sequence[StoredLog]) -> None: ...
+
+
+# A late outcome replaces the reap's presumption of a lost worker.
+_NO_ERROR: dict[str, Any] = {"error_message": None, "error_category": None, "error_class": None}
 
 
 def utcnow() -> datetime:
@@ -243,7 +252,9 @@ class JobsService:
             check_owner(job, worker)
             if idempotent and job.status is JobStatus.COMPLETED:
                 return None
-            check_transition(job.id, job.status, JobStatus.COMPLETED)
+            late = reaped_from(job, worker)
+            if not late:
+                check_transition(job.id, job.status, JobStatus.COMPLETED)
             return {
                 "status": JobStatus.COMPLETED,
                 "completed_at": now,
@@ -251,12 +262,14 @@ class JobsService:
                 "progress_percent": 100.0,
                 "eta_seconds": 0.0,
                 "progress_message": text or job.progress_message,
+                **(_NO_ERROR if late else {}),
             }
 
         before, after = await self._repo.modify(job_id, change)
         if after is not before:
             log.info("job completed", job_id=job_id)
             await self._events.job_changed(before, after, "completed")
+            await self._settle_late_outcome(before, after)
         return after
 
     async def fail_job(
@@ -279,9 +292,11 @@ class JobsService:
 
         def change(job: Job) -> dict[str, Any] | None:
             check_owner(job, worker)
-            if idempotent and job.status is JobStatus.FAILED:
+            late = reaped_from(job, worker)
+            if idempotent and job.status is JobStatus.FAILED and not late:
                 return None
-            check_transition(job.id, job.status, JobStatus.FAILED)
+            if not late:
+                check_transition(job.id, job.status, JobStatus.FAILED)
             return {
                 "status": JobStatus.FAILED,
                 "completed_at": now,
@@ -298,6 +313,10 @@ class JobsService:
             return after
         log.info("job failed", job_id=job_id, category=category, error_class=str(after.error_class))
         await self._events.job_changed(before, after, "failed")
+        if before.status is JobStatus.FAILED:  # the owner's own failure replaced a reap's presumption
+            if not self.retry_policy.retries_automatically(after):
+                await self._settle_late_outcome(before, after)
+            return after
         if self.retry_policy.retries_automatically(after):
             delay = self.retry_policy.delay(after.attempt, self._rng.random())
             await self._new_attempt(after, available_at=now + timedelta(seconds=delay), created_by="automatic retry")
@@ -334,6 +353,15 @@ class JobsService:
             return None
         log.warning("job reaped", job_id=job_id, worker_id=before.worker_id, outcome=outcome["change"])
         await self._events.job_changed(before, after, outcome["change"])
+        note = await self._logs.note(
+            job_id,
+            LogLevel.ERROR if after.status is JobStatus.FAILED else LogLevel.WARNING,
+            (after.error_message or "") if after.status is JobStatus.FAILED else
+            f"worker {before.worker_id or '(unnamed)'} went silent after a cancel request; the job is cancelled",
+            {"reaped": True, "worker_id": before.worker_id or "", "outcome": outcome["change"]},
+        )  # fmt: skip
+        if note is not None:
+            await self._events.logs_appended([note])
         if self.retry_policy.retries_automatically(after):
             delay = self.retry_policy.delay(after.attempt, self._rng.random())
             await self._new_attempt(after, available_at=now + timedelta(seconds=delay), created_by="automatic retry")
@@ -373,15 +401,36 @@ class JobsService:
             check_owner(job, worker)
             if job.status is JobStatus.CANCELLED:
                 return None
-            check_transition(job.id, job.status, JobStatus.CANCELLED)
+            late = reaped_from(job, worker)
+            if not late:
+                check_transition(job.id, job.status, JobStatus.CANCELLED)
             reason = job.cancel_reason or clean_text(message or "stopped by its worker", 500)
             return {"status": JobStatus.CANCELLED, "completed_at": now, "updated_at": now, "eta_seconds": None,
-                    "cancel_reason": reason}  # fmt: skip
+                    "cancel_reason": reason, **(_NO_ERROR if late else {})}  # fmt: skip
 
         before, after = await self._repo.modify(job_id, change)
         if after is not before:
             await self._events.job_changed(before, after, "cancelled")
+            await self._settle_late_outcome(before, after)
         return after
+
+    async def _settle_late_outcome(self, before: Job, after: Job) -> None:
+        """After the owner's outcome replaced a reap's presumption: its queued retry must not run the work again."""
+        if before.status is not JobStatus.FAILED or before.error_category != WORKER_LOST:
+            return
+        log.warning("late outcome accepted after a reap", job_id=after.id, worker_id=after.worker_id,
+                    status=after.status.value)  # fmt: skip
+        if not before.retried_by_job_id:
+            return
+        retry = await self._repo.get(before.retried_by_job_id)
+        if retry.status is JobStatus.QUEUED:
+            await self.cancel_job(
+                retry.id,
+                f"attempt {after.attempt} ended {after.status.value} after it was presumed lost",
+                requested_by="jobs service",
+            )
+        else:
+            log.warning("the retry of a late-finished attempt already runs", job_id=after.id, retry_id=retry.id)
 
     async def retry_job(self, job_id: str, requested_by: str = "") -> tuple[Job, bool]:
         """A new attempt of a failed or cancelled job with the same parameters; returns (attempt, created).

@@ -155,6 +155,7 @@ def build_server(resources: Resources, settings: CommonSettings, *, with_agent: 
         readiness=resources.database_ready,
         on_start=start,
         on_stop=stop,
+        keepalive_seconds=settings.grpc_keepalive_seconds,
     )
 
 

@@ -12,13 +12,17 @@ from tests.support import GraphQLWebSocket
 T = 10
 
 
-async def _failed_job(gw: Gateway, tenant: str = "tenant-a") -> str:
+async def _failed_job(gw: Gateway, tenant: str = "tenant-a", logs: tuple[jobs_pb2.LogEntry, ...] = ()) -> str:
+    """A job that failed after writing `logs` (lines for a finished attempt are refused)."""
     job = (
         await gw.jobs.CreateJob(
             jobs_pb2.CreateJobRequest(job_type="ERP_PRICE_UPDATE", tenant_id=tenant, max_attempts=1), timeout=T
         )
     ).job
     await gw.jobs.StartJob(jobs_pb2.StartJobRequest(worker_id="w-1", job_id=job.id), timeout=T)
+    if logs:
+        report = jobs_pb2.JobReport(job_id=job.id, logs=list(logs))
+        await gw.jobs.ReportBatch(jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[report]), timeout=T)
     await gw.jobs.FailJob(
         jobs_pb2.FailJobRequest(
             worker_id="w-1", job_id=job.id, error_message="price list locked", error_category="ERP_DATA_VALIDATION"
@@ -78,13 +82,10 @@ async def test_a_tenant_operator_cannot_touch_another_tenants_job(gw: Gateway) -
 
 async def test_details_logs_and_counts_are_readable(gw: Gateway) -> None:
     """jobDetails lists attempts, jobLogs pages and filters lines, jobStatusCounts counts per status."""
-    job_id = await _failed_job(gw)
+    job_id = await _failed_job(
+        gw, logs=(_entry(1, "connected"), _entry(2, "article 9 rejected", common_pb2.LOG_LEVEL_ERROR))
+    )
     retry = await gw.jobs.RetryJob(jobs_pb2.RetryJobRequest(job_id=job_id), timeout=T)
-    await gw.jobs.ReportBatch(
-        jobs_pb2.ReportBatchRequest(worker_id="w-1", reports=[jobs_pb2.JobReport(job_id=job_id, logs=[
-            _entry(1, "connected"), _entry(2, "article 9 rejected", common_pb2.LOG_LEVEL_ERROR)])]),
-        timeout=T,
-    )  # fmt: skip
     query = """query($id: ID!) {
       jobDetails(id: $id) { job { id errorCategory } attempts { attempt status } }
       jobLogs(jobId: $id, minLevel: ERROR) { lastSequence lines { sequence level message } }

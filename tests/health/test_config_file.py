@@ -10,7 +10,7 @@ import trustme
 from services.common.errors import StartupError
 from services.health.domain import ProbeKind, ServiceType
 from services.health.main import build_server
-from services.health.registry.config import load_config, parse_config
+from services.health.registry.config import EmailChannelModel, SlackChannelModel, load_config, parse_config
 from services.health.settings import HealthSettings
 from tests.support import ROOT, ServiceHarness
 
@@ -34,7 +34,8 @@ def test_the_documented_example_file_is_valid() -> None:
     assert by_slug["elasticsearch"].probe_kind is ProbeKind.ELASTICSEARCH
     assert by_slug["rabbitmq"].thresholds.queue_depth == 5000
     assert by_slug["pricing"].enabled is False
-    assert config.notifications.channels.email is not None
+    assert set(config.notifications.channels) == {"email", "slack", "webhook", "pager"}
+    assert config.notifications.route.routes[0].channels == ["email", "slack", "pager"]
 
 
 def test_a_minimal_entry_takes_every_default() -> None:
@@ -77,7 +78,16 @@ def test_an_empty_file_declares_no_services() -> None:
         ("services: [\n", "line 2, column 1:"),
         ("- just a list\n", "must be a mapping"),
         ("version: 2\n", "version: Input should be 1"),
-        ("notifications:\n  channels:\n    sms: {to: x}\n", "notifications.channels.sms: unknown key; expected one of email, slack, webhook"),
+        ("notifications:\n  channels:\n    sms: {to: x}\n", "notifications.channels: 'sms' needs a type: email, slack, webhook, alertmanager"),
+        ("notifications:\n  channels:\n    sms: {type: sms, to: x}\n", "notifications.channels.sms: Input tag 'sms' found using 'type' does not match"),
+        ("notifications:\n  channels:\n    email: {to: [a@b.test], password: hunter2}\n", "notifications.channels.email.password: must be a reference such as ${SMTP_PASSWORD}"),
+        ("notifications:\n  channels:\n    email: {to: [a@b.test], security: ssl}\n", "notifications.channels.email.security: Input should be 'auto', 'starttls', 'tls' or 'none'"),
+        ("notifications:\n  channels:\n    email: {to: [a@b.test], colour: red}\n", "notifications.channels.email.colour: unknown key"),
+        ("notifications:\n  route: {group_wait: soon}\n", "notifications.route.group_wait: 'soon' is not a duration such as 30s, 5m or 4h"),
+        ("notifications:\n  route: {channels: [pager]}\n", "notifications: route.channels: 'pager' is not a channel (defined: none)"),
+        ("notifications:\n  channels: {email: {to: [a@b.test]}}\n  route: {routes: [{match: {severity: critical}, channels: [mail]}]}\n", "notifications: route.routes[0].channels: 'mail' is not a channel (defined: email)"),
+        ("notifications:\n  route: {routes: [{match_re: {service: '('}, channels: []}]}\n", "notifications.route.routes[0].match_re: service: '(' is not a regular expression"),
+        ("notifications:\n  channels: {am: {type: alertmanager, url: 'http://am:9093', resend_interval: 10m}}\n", "notifications.channels.am.resend_interval: must be between 1s and 4m"),
         ("notifications:\n  channels:\n    email: {to: []}\n", "notifications.channels.email.to: List should have at least 1 item"),
         ("notifications:\n  channels:\n    email: {to: [ops]}\n", "notifications.channels.email.to: 'ops' is not an e-mail address"),
         ("notifications:\n  channels:\n    slack: {webhook_url: 'http://hooks.slack.test/x'}\n", "notifications.channels.slack.webhook_url: scheme 'http://' is not supported"),
@@ -119,8 +129,37 @@ def test_a_shell_style_variable_in_a_header_is_refused_with_the_placeholder_hint
 def test_notification_secrets_may_be_references() -> None:
     """A Slack webhook URL is a secret itself, so `${NAME}` alone is accepted in its place."""
     text = "notifications:\n  channels:\n    slack: {webhook_url: '${SLACK_WEBHOOK_URL}'}\n"
-    slack = parse_config(text, Path("x")).notifications.channels.slack
-    assert slack is not None and slack.webhook_url == "${SLACK_WEBHOOK_URL}"
+    slack = parse_config(text, Path("x")).notifications.channels["slack"]
+    assert isinstance(slack, SlackChannelModel) and slack.webhook_url == "${SLACK_WEBHOOK_URL}"
+
+
+def test_notification_defaults_follow_alertmanager_except_a_shorter_group_wait() -> None:
+    """With no route in the file: group by rule, wait 10s, then 5m between updates and 4h between repeats."""
+    notifications = parse_config("notifications:\n  channels: {email: {to: [ops@b.test]}}\n", Path("x")).notifications
+    route = notifications.route
+    assert (route.group_by, route.group_wait, route.group_interval, route.repeat_interval) == (["rule"], 10, 300, 14400)
+    email = notifications.channels["email"]
+    assert isinstance(email, EmailChannelModel) and (email.host, email.effective_port, email.security) == (
+        "localhost",
+        25,
+        "auto",
+    )
+
+
+def test_several_channels_of_one_type_are_told_apart_by_name() -> None:
+    """Named channels say their type; durations read 1h30m as Alertmanager does."""
+    text = (
+        "notifications:\n  channels:\n"
+        "    ops-mail: {type: email, to: [ops@b.test], security: tls}\n"
+        "    erp-mail: {type: email, to: [erp@b.test], security: starttls}\n"
+        "  route: {channels: [ops-mail], repeat_interval: 1h30m, routes: [{match: {service: erp}, channels: [erp-mail], continue: true}]}\n"
+    )
+    notifications = parse_config(text, Path("x")).notifications
+    ops, erp = notifications.channels["ops-mail"], notifications.channels["erp-mail"]
+    assert isinstance(ops, EmailChannelModel) and ops.effective_port == 465
+    assert isinstance(erp, EmailChannelModel) and erp.effective_port == 587
+    assert notifications.route.repeat_interval == 5400
+    assert notifications.route.routes[0].continue_ is True
 
 
 def test_a_missing_file_is_a_startup_error() -> None:

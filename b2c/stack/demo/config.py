@@ -3,7 +3,8 @@
 The demo registers the simulated ERP, PIM and CRM systems (`b2c.stack.demo.endpoints`, each with a
 Prometheus metrics endpoint) and the stack's own gateway, PostgreSQL and Redis, so every screen has
 something to show: probes, latency, communication errors with realistic faults, resource figures and
-resource alerts (the CRM runs hot on purpose).
+resource alerts (the CRM runs hot on purpose). Its notification channels point at the demo inbox
+(`b2c.stack.demo.inbox`): e-mail to the SMTP catcher, Alertmanager-style webhooks to the sink.
 """
 
 from __future__ import annotations
@@ -60,6 +61,26 @@ def write_demo_config(data_dir: Path, ports: StackPorts, *, database_url: str = 
             "  - slug: redis", "    name: Redis", "    type: CACHE", f"    endpoint: {json.dumps(redis_url)}",
             "    resources:", "      process_name: redis-server",
         ]  # fmt: skip
+    # Alerts go to the demo inbox (b2c.stack.demo.inbox): a real SMTP catcher and a webhook sink on loopback.
+    lines += [
+        "notifications:",
+        f"  dashboard_url: http://{host}:{ports.gateway}",
+        "  channels:",
+        "    email:",
+        "      to: [ops@b2x-demo.example]",
+        "      from: b2x-monitoring@b2x-demo.example",
+        f"      host: {host}",
+        f"      port: {ports.demo_smtp}",
+        "      security: none",
+        "    webhook:",
+        f"      url: http://{host}:{ports.demo_webhook}/alertmanager-webhook",
+        "  route:",
+        "    group_by: [rule]",
+        "    group_wait: 10s",
+        "    group_interval: 1m",
+        "    repeat_interval: 30m",
+        "  retry: {initial: 2s, max: 1m}",
+    ]
     path = data_dir / "demo-services.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -1165,7 +1165,7 @@ export type StepStatus =
 export type Subscription = {
   /** Every job change (created, started, progress, completed, failed, cancelled). After a gap in the live stream, the jobs changed meanwhile arrive with change 'resync'. */
   jobStatusChanged: JobStatusEvent;
-  /** New log lines of one job as they are stored (REQ-001 log follow). With `afterSequence` (0 included) the lines stored after it are sent first, so nothing between a read and the subscription is lost; without it, only lines from now on. After a gap in the live stream, the lines missed meanwhile are re-read and sent in order. */
+  /** New log lines of one job as they are stored (REQ-001 log follow). With `afterSequence` (0 included) the lines stored after it are sent first, so nothing between a read and the subscription is lost; without it, only lines from now on. After a gap in the live stream, the lines missed meanwhile are re-read and sent in order. When the job finishes (or is reaped) the last lines are sent and the subscription completes. */
   jobLogAppended: JobLogEvent;
   /** A connected service changed status (SignalR HealthStatusChanged) */
   healthStatusChanged: HealthStatusEvent;
@@ -1186,6 +1186,7 @@ export type SubscriptionJobStatusChangedArgs = {
   tenantId?: InputMaybe<Scalars['String']['input']>;
   jobIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   changes?: InputMaybe<Array<Scalars['String']['input']>>;
+  since?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 

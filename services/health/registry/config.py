@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.common.errors import ConfigurationError, StartupError
 from services.health.domain import InvalidFieldError, ProbeOptions, ServiceDefinition, Thresholds
@@ -156,28 +157,86 @@ def _reference_or_url(value: str, schemes: tuple[str, ...], what: str) -> str:
     return check_url(value, schemes, what)
 
 
+_CHANNEL_KINDS = ("email", "slack", "webhook", "alertmanager")
+_CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from `30s`, `5m`, `4h`, `1d`, `1h30m` (Alertmanager's notation) or a plain number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        match = _DURATION.match(text)
+        if not text or match is None or not any(match.groups()):
+            raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 4h")
+        days, hours, minutes, secs = (float(group or 0) for group in match.groups())
+        seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
+    if seconds < 0 or seconds > 30 * 86400:
+        raise ValueError("must be between 0s and 30d")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _address(value: str) -> str:
+    if not (_EMAIL.match(value) or _WHOLE_PLACEHOLDER.match(value)):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
 class EmailChannelModel(_Strict):
+    """E-mail over SMTP. Port 0 means the usual one for `security`: 25 (none, auto), 587 (starttls), 465 (tls)."""
+
+    type: Literal["email"] = "email"
     to: list[str] = Field(min_length=1)
     from_: str = Field(default="", alias="from")
+    host: str = "localhost"
+    port: int = Field(default=0, ge=0, le=65535)
+    # auto: STARTTLS when the server offers it; starttls: required; tls: implicit TLS (SMTPS); none: plain.
+    security: Literal["auto", "starttls", "tls", "none"] = "auto"
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    tls_skip_verify: bool = False
+    timeout_seconds: float = Field(default=15.0, gt=0, le=300)
 
     @field_validator("to")
     @classmethod
     def _recipients(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not (_EMAIL.match(address) or _WHOLE_PLACEHOLDER.match(address)):
-                raise ValueError(f"{address!r} is not an e-mail address")
-        return value
+        return [_address(address) for address in value]
 
     @field_validator("from_")
     @classmethod
     def _sender(cls, value: str) -> str:
-        if value and not (_EMAIL.match(value) or _WHOLE_PLACEHOLDER.match(value)):
-            raise ValueError(f"{value!r} is not an e-mail address")
+        return _address(value) if value else value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value or any(c.isspace() or c in "/@" for c in value):
+            raise ValueError(f"{value!r} is not a host name")
         return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        # A password written into the file would end up in version control; only a reference is accepted.
+        if value and not _WHOLE_PLACEHOLDER.match(value):
+            raise ValueError("must be a reference such as ${SMTP_PASSWORD}, not the password itself")
+        return value
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465}.get(self.security, 25)
 
 
 class SlackChannelModel(_Strict):
+    type: Literal["slack"] = "slack"
     webhook_url: str
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("webhook_url")
     @classmethod
@@ -186,8 +245,14 @@ class SlackChannelModel(_Strict):
 
 
 class WebhookChannelModel(_Strict):
+    """Receives Alertmanager's webhook payload (version 4)."""
+
+    type: Literal["webhook"] = "webhook"
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
+    # Alertmanager's `max_alerts`: at most this many alerts per message, the rest counted in truncatedAlerts.
+    max_alerts: int = Field(default=0, ge=0)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("url")
     @classmethod
@@ -200,16 +265,137 @@ class WebhookChannelModel(_Strict):
         return check_headers(value)
 
 
-class ChannelsModel(_Strict):
-    email: EmailChannelModel | None = None
-    slack: SlackChannelModel | None = None
-    webhook: WebhookChannelModel | None = None
+class AlertmanagerChannelModel(_Strict):
+    """Forwards alerts to an Alertmanager (`POST <url>/api/v2/alerts`), which then groups and routes them."""
+
+    type: Literal["alertmanager"] = "alertmanager"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    # Alertmanager resolves an alert nobody re-sent within its resolve_timeout (5m): firing alerts are re-sent
+    # this often, whatever the route's repeat_interval.
+    resend_interval: Duration = 60.0
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _reference_or_url(value, ("http", "https"), "Alertmanager URL")
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_headers(value)
+
+    @field_validator("resend_interval")
+    @classmethod
+    def _resend(cls, value: float) -> float:
+        if not 1 <= value <= 240:
+            raise ValueError("must be between 1s and 4m (below Alertmanager's resolve_timeout)")
+        return value
+
+
+ChannelModel = Annotated[
+    EmailChannelModel | SlackChannelModel | WebhookChannelModel | AlertmanagerChannelModel,
+    Field(discriminator="type"),
+]
+
+
+class _Matching(_Strict):
+    match: dict[str, str] = Field(default_factory=dict)
+    # Label values matched by a regular expression, anchored at both ends as in Alertmanager.
+    match_re: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("match_re")
+    @classmethod
+    def _patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        for label, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{label}: {pattern!r} is not a regular expression ({error})") from None
+        return value
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if any(labels.get(name, "") != value for name, value in self.match.items()):
+            return False
+        return all(re.fullmatch(pattern, labels.get(name, "")) for name, pattern in self.match_re.items())
+
+
+class RouteModel(_Matching):
+    """A child route: alerts whose labels match go to its channels, with its timing where it sets one."""
+
+    channels: list[str] = Field(min_length=1)
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    # Alertmanager's `continue`: look at the following routes too after this one matched.
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class RootRouteModel(_Strict):
+    """The root route: alerts no child route takes go to `channels` (default: every channel)."""
+
+    channels: list[str] = Field(default_factory=list)
+    group_by: list[str] = Field(default_factory=lambda: ["rule"])
+    # Shorter than Alertmanager's 30s: a critical alert reaches a person well within the minute.
+    group_wait: Duration = 10.0
+    group_interval: Duration = 300.0
+    repeat_interval: Duration = 4 * 3600.0
+    routes: list[RouteModel] = Field(default_factory=list)
+
+
+class RetryModel(_Strict):
+    """Backoff between attempts of one notification: initial, doubled each time up to max; never given up."""
+
+    initial: Duration = 5.0
+    max: Duration = 600.0
 
 
 class NotificationsModel(_Strict):
-    """Validated now so the format is stable; the alerting work reads it."""
+    """Channels, and how alerts are grouped and routed to them (services/health/alerts/delivery)."""
 
-    channels: ChannelsModel = Field(default_factory=ChannelsModel)
+    # Base URL of the dashboard (the gateway), for the link beside each alert in a message.
+    dashboard_url: str = ""
+    channels: dict[str, ChannelModel] = Field(default_factory=dict)
+    route: RootRouteModel = Field(default_factory=RootRouteModel)
+    retry: RetryModel = Field(default_factory=RetryModel)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _kind_from_name(cls, value: object) -> object:
+        # `email: {to: [...]}` (the first format) names a channel after its type; other names say `type:`.
+        if not isinstance(value, dict):
+            return value
+        typed: dict[object, object] = {}
+        for name, entry in value.items():
+            if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
+                raise ValueError(f"{name!r} is not a channel name (lowercase letters, digits, '-', '_')")
+            if isinstance(entry, dict) and "type" not in entry:
+                if name not in _CHANNEL_KINDS:
+                    raise ValueError(f"{name!r} needs a type: {', '.join(_CHANNEL_KINDS)}")
+                typed[name] = {"type": name, **entry}
+            else:
+                typed[name] = entry
+        return typed
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard(cls, value: str) -> str:
+        return check_url(value, ("http", "https"), "dashboard URL").rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> NotificationsModel:
+        known = sorted(self.channels)
+        named = [("route.channels", self.route.channels)]
+        named += [(f"route.routes[{i}].channels", route.channels) for i, route in enumerate(self.route.routes)]
+        for where, channels in named:
+            for channel in channels:
+                if channel not in self.channels:
+                    raise ValueError(f"{where}: {channel!r} is not a channel (defined: {', '.join(known) or 'none'})")
+        if self.retry.max < self.retry.initial or self.retry.initial <= 0:
+            raise ValueError("retry: initial must be above 0s and not above max")
+        return self
 
 
 class ConfigFileModel(_Strict):
@@ -274,6 +460,8 @@ def _fields_at(parts: tuple[int | str, ...]) -> list[str]:
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     parts = tuple(first["loc"])
+    if parts[:2] == ("notifications", "channels") and len(parts) > 3 and parts[3] in _CHANNEL_KINDS:
+        parts = parts[:3] + parts[4:]  # the discriminator's tag is not a key of the file
     if first["type"] == "extra_forbidden":
         allowed = _fields_at(parts[:-1])
         hint = difflib.get_close_matches(str(parts[-1]), allowed, n=1)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 import grpc
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
 
+from services.common.keepalive import client_options
 from services.common.protoconv import from_struct, to_struct
 from services.common.tls import GrpcTLS
 from services.jobs.sdk.errors import JobsServiceError, JobsServiceUnavailable
@@ -40,6 +41,8 @@ CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
+    # Pings the B2X servers accept: an idle worker notices a vanished service without a GOAWAY too_many_pings.
+    *client_options(),
 ]
 
 _STEP = {
