@@ -53,6 +53,14 @@ def status_text(status: str) -> Text:
     return Text(f"{icon} {label}", style=style)
 
 
+# Below this many columns tables drop secondary columns and bars (an 80-column SSH terminal).
+WIDE = 110
+
+
+def is_narrow() -> bool:
+    return console().width < WIDE
+
+
 def progress_bar(percent: float, width: int = 5) -> Text:
     from rich.text import Text  # noqa: PLC0415
 
@@ -118,3 +126,51 @@ def new_table(title: str | None = None) -> Table:
     from rich.table import Table  # noqa: PLC0415
 
     return Table(title=title, title_justify="left", header_style="bold", pad_edge=False, expand=False)
+
+
+class LiveView:
+    """A table that follows changes until Ctrl-C.
+
+    On a terminal it is redrawn in place (rich's Live). When stdout is a pipe or a file there is nothing to
+    redraw, so each new state is printed in full, at most once per `every` seconds (the last one on exit):
+    `b2c monitor health --watch | tee health.log` records what happened.
+    """
+
+    def __init__(self, every: float = 5.0) -> None:
+        from rich.live import Live  # noqa: PLC0415
+
+        self._console = console()
+        self._every = every
+        self._live = Live(console=self._console, refresh_per_second=2) if self._console.is_terminal else None
+        self._printed_at = float("-inf")
+        self._pending: Any = None
+
+    def __enter__(self) -> LiveView:
+        if self._live is not None:
+            self._live.__enter__()
+        return self
+
+    def update(self, renderable: Any) -> None:
+        if self._live is not None:
+            self._live.update(renderable)
+            return
+        import time  # noqa: PLC0415
+
+        now = time.monotonic()
+        if now - self._printed_at < self._every:
+            self._pending = renderable
+            return
+        self._print(renderable)
+        self._printed_at = now
+
+    def _print(self, renderable: Any) -> None:
+        self._console.print(renderable)
+        self._console.print(f"— {datetime.now(UTC):%H:%M:%S} UTC", style="grey62")
+        self._console.file.flush()
+        self._pending = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+        elif self._pending is not None:
+            self._print(self._pending)

@@ -9,7 +9,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from services.common.errors import StartupError
+from services.common.errors import EXIT_CONFIG, ConfigurationError, StartupError
 from services.common.logging import configure_logging
 from services.common.settings import load_settings
 from services.common.tracing import configure_tracing
@@ -54,7 +54,7 @@ def run() -> None:
         config = server_config(settings, create_app(settings))
     except StartupError as error:
         print(f"b2x-gateway: {error}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(EXIT_CONFIG if isinstance(error, ConfigurationError) else 1)
     server = uvicorn.Server(config)
     try:
         server.run()

@@ -43,14 +43,15 @@ class ServicesStack:
 
 @contextlib.asynccontextmanager
 async def services_stack(
-    harness: ServiceHarness, tmp_path: Path, *, agent: bool = False
+    harness: ServiceHarness, tmp_path: Path, *, agent: bool = False, extra: str = ""
 ) -> AsyncIterator[ServicesStack]:
     """`erp` answers 200 with a bearer token from ${ERP_TOKEN} and serves Prometheus metrics; `crm` answers
     503 and has secrets in its URL.
 
     The caller sets ERP_TOKEN in the environment (monkeypatch) so the probe agent can expand it. With
     `agent`, the periodic checks (every 5 s) and resource sampling (every second) run too; without, only
-    what a test triggers happens, so counts are exact.
+    what a test triggers happens, so counts are exact. `extra` is appended to the file's services list
+    (`{port}` becomes the test web server's port).
     """
     routes = {
         "/health": Route(200, body=b'{"status": "ok"}'),
@@ -66,7 +67,7 @@ async def services_stack(
             f"      resources: {{metrics_url: '{web.url('/metrics')}'}}}}\n"
             f"  - {{slug: crm, name: CRM Integration, type: CRM,"
             f"      endpoint: 'http://user:{PASSWORD}@127.0.0.1:{web.port}/down?token={SECRET}', max_retries: 0,"
-            " interval_seconds: 5}\n"
+            " interval_seconds: 5}\n" + extra.replace("{port}", str(web.port))
         )
         health_addr = await harness.serve(
             "health", build_health, harness.settings_for(HealthSettings, config_file=config)

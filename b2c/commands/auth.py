@@ -59,14 +59,20 @@ def create_key(
     name: Annotated[str, typer.Option(help="who or what uses the key")],
     role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "viewer",
     tenant: Annotated[str | None, typer.Option(help="limit the key to one tenant")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="table or json (default: b2c config)")] = None,
 ) -> None:
-    """Create a key (admin). It is printed once; store it."""
+    """Create a key (admin). It is printed once; store it. With --format json: {"key": …, "apiKey": {…}}."""
     if role.lower() not in ("viewer", "operator", "admin"):
         raise CliError(f"--role must be viewer, operator or admin (got {role!r})")
-    created = run_query(CliConfig.load(), CREATE, {"name": name, "role": role.upper(), "tenant": tenant})[
-        "createApiKey"
-    ]
-    typer.echo(created["key"])
+    config = CliConfig.load()
+    chosen = (fmt or config.format).lower()
+    if chosen not in ("table", "json"):
+        raise CliError(f"--format must be table or json (got {chosen!r})")
+    created = run_query(config, CREATE, {"name": name, "role": role.upper(), "tenant": tenant})["createApiKey"]
+    if chosen == "json":
+        output.print_json(created)
+    else:
+        typer.echo(created["key"])
     typer.echo(f"created {role.lower()} key {created['apiKey']['id']} for {name}; store it now", err=True)
 
 

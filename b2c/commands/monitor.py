@@ -11,7 +11,7 @@ import typer
 from b2c import output
 from b2c.client import run_query
 from b2c.commands import alerts as alert_commands
-from b2c.commands.common import parse_since, split_list
+from b2c.commands.common import parse_since, split_list, writable_path
 from b2c.config import CliConfig
 from b2c.errors import CliError, Exit
 
@@ -27,6 +27,9 @@ GROUPS = {"network": "NETWORK", "timeout": "TIMEOUT", "protocol": "PROTOCOL", "a
           "authentication": "AUTHENTICATION", "data": "DATA", "service": "SERVICE"}  # fmt: skip
 SEVERITIES = ("WARNING", "ERROR", "CRITICAL")
 TYPE_HELP = "a group (network, timeout, protocol, auth, data, service) or a type (connection_timeout, …)"
+_SHORT_ID = re.compile(r"^[0-9a-fA-F]{4,36}$")
+# The probes service's page limit (services/probes/domain.py MAX_PAGE_SIZE).
+MAX_ERRORS = 200
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -64,7 +67,7 @@ def health(
     config = CliConfig.load()
     chosen = _format(fmt, config)
     if history:
-        since = parse_since(history)
+        since = parse_since(history, "--history")
         data = run_query(config, HEALTH_HISTORY, {"s": component, "since": since.isoformat() if since else None})
         if chosen == "json":
             output.print_json(data["healthHistory"])
@@ -83,22 +86,26 @@ def health(
 
 def _watch_health(config: CliConfig, detailed: bool, component: str | None, fmt: str) -> int:
     """The seed's auto-refresh every 5 seconds; one JSON object per refresh with --format json."""
-    import time  # noqa: PLC0415
-
     from b2c.monitor.api import HEALTH  # noqa: PLC0415
     from b2c.monitor.render import health_view  # noqa: PLC0415
+
+    return _poll(lambda: run_query(config, HEALTH)["healthSummary"],
+                 lambda summary: health_view(summary, detailed, component), fmt)  # fmt: skip
+
+
+def _poll(fetch: Any, render: Any, fmt: str, interval: float = 5.0) -> int:
+    """Fetch and show every `interval` seconds until Ctrl-C (a JSON line per fetch with --format json)."""
+    import time  # noqa: PLC0415
 
     try:
         if fmt == "json":
             while True:
-                output.print_json_line(run_query(config, HEALTH)["healthSummary"])
-                time.sleep(5)
-        from rich.live import Live  # noqa: PLC0415
-
-        with Live(console=output.console(), refresh_per_second=1) as screen:
+                output.print_json_line(fetch())
+                time.sleep(interval)
+        with output.LiveView(every=0) as screen:
             while True:
-                screen.update(health_view(run_query(config, HEALTH)["healthSummary"], detailed, component))
-                time.sleep(5)
+                screen.update(render(fetch()))
+                time.sleep(interval)
     except KeyboardInterrupt:
         return 0
 
@@ -108,24 +115,37 @@ def services(
     service: Annotated[str | None, typer.Argument(help="one service's slug or id")] = None,
     status: Annotated[str | None, typer.Option(help="comma-separated: online,degraded,offline,unknown")] = None,
     resources: Annotated[bool, typer.Option("--resources", help="include CPU, memory, pool and queue figures")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every 5 seconds until Ctrl-C")] = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Connected services with their status. Exit 1 when one is degraded, 2 when one is offline."""
     from b2c.monitor.api import SERVICES  # noqa: PLC0415
-    from b2c.monitor.render import services_table  # noqa: PLC0415
+    from b2c.monitor.render import services_table, status_reasons  # noqa: PLC0415
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
     statuses = split_list(status, SERVICE_STATUSES, "status")
-    rows = run_query(config, SERVICES, {"status": statuses or None})["services"]
-    if service:
-        rows = [s for s in rows if service in (s["slug"], s["id"])]
-        if not rows:
-            raise CliError(f"service {service!r} not found")
+
+    def fetch() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = run_query(config, SERVICES, {"status": statuses or None})["services"]
+        if service:
+            rows = [s for s in rows if service in (s["slug"], s["id"])]
+            if not rows:
+                raise CliError(f"service {service!r} not found")
+        return rows if resources else [{k: v for k, v in s.items() if k != "resources"} for s in rows]
+
+    def view(rows: list[dict[str, Any]]) -> Any:
+        from rich.console import Group  # noqa: PLC0415
+
+        return Group(services_table(rows, with_resources=resources), *status_reasons(rows))
+
+    if watch:
+        raise typer.Exit(_poll(fetch, view, chosen))
+    rows = fetch()
     if chosen == "json":
-        output.print_json(rows if resources else [{k: v for k, v in s.items() if k != "resources"} for s in rows])
+        output.print_json(rows)
     else:
-        output.console().print(services_table(rows))
+        output.console().print(view(rows))
     states = {s["status"] for s in rows}
     raise typer.Exit(int(Exit.ERROR if "OFFLINE" in states else Exit.WARNING if "DEGRADED" in states else Exit.OK))
 
@@ -138,8 +158,10 @@ def run_test(
     fmt: FormatOpt = None,
 ) -> None:
     """Run a connection test (operator). Exit 0 passed, 1 slow or degraded, 2 failed."""
-    if export is not None and export.suffix.lower() not in (".pdf", ".json", ".txt"):
-        raise CliError(f"--export must end in .pdf, .json or .txt (got {export.name})")
+    if export is not None:
+        if export.suffix.lower() not in (".pdf", ".json", ".txt"):
+            raise CliError(f"--export must end in .pdf, .json or .txt (got {export.name})")
+        writable_path(export, "--export")
     from b2c.monitor.api import SERVICES, TEST  # noqa: PLC0415
     from b2c.monitor.render import test_report, tests_table  # noqa: PLC0415
 
@@ -151,12 +173,13 @@ def run_test(
 
         slugs = [s["slug"] for s in run_query(config, SERVICES)["services"] if s["enabled"]]
         with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(lambda slug: run_query(config, TEST, {"s": slug})["testConnection"], slugs))
+            results = list(pool.map(lambda slug: _test_one(config, slug), slugs))
+        exits = [int(r.pop("_exit", None) or _outcome(r)) for r in results]
         if chosen == "json":
             output.print_json(results)
         else:
             con.print(tests_table(results))
-        raise typer.Exit(max((int(_outcome(r)) for r in results), default=0))
+        raise typer.Exit(max(exits, default=0))
     if verbose and chosen == "table":
         import asyncio  # noqa: PLC0415 - only the live view needs an event loop
 
@@ -173,6 +196,18 @@ def run_test(
     if export is not None:
         _export_test(config, result["id"], export)
     raise typer.Exit(int(_outcome(result)))
+
+
+def _test_one(config: CliConfig, slug: str) -> dict[str, Any]:
+    """One service's test for `test all`; a request that fails is that service's row, not the end of the run."""
+    from b2c.monitor.api import TEST  # noqa: PLC0415
+
+    try:
+        result: dict[str, Any] = run_query(config, TEST, {"s": slug})["testConnection"]
+    except CliError as error:
+        return {"serviceSlug": slug, "success": False, "degraded": False, "summary": error.message,
+                "errorMessage": error.message, "metrics": None, "_exit": int(error.code)}  # fmt: skip
+    return result
 
 
 def _export_test(config: CliConfig, test_id: str, path: Path) -> None:
@@ -220,7 +255,7 @@ def errors(
     error_type: Annotated[str | None, typer.Option("--type", help=TYPE_HELP)] = None,
     severity: Annotated[str | None, typer.Option(help="comma-separated: warning,error,critical")] = None,
     since: Annotated[str, typer.Option(help="30m, 1h, 24h, 7d, 'all' or an ISO time")] = "24h",
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, help=f"at most {MAX_ERRORS} (the server's page limit)")] = 50,
     export: Annotated[Path | None, typer.Option(help="write the errors with full evidence to this JSON file")] = None,
     report: Annotated[Path | None, typer.Option(help="write a 'Report to Provider' text for a support ticket")] = None,
     fmt: FormatOpt = None,
@@ -231,8 +266,16 @@ def errors(
 
     config = CliConfig.load()
     chosen = _format(fmt, config)
-    if target and _UUID.match(target):
-        error = run_query(config, ERROR, {"id": target})["communicationError"]
+    if limit > MAX_ERRORS:
+        output.err_console().print(f"--limit {limit} is above the server's maximum of {MAX_ERRORS}; showing "
+                                   f"at most {MAX_ERRORS}")  # fmt: skip
+        limit = MAX_ERRORS
+    for path, option in ((export, "--export"), (report, "--report")):
+        if path is not None:
+            writable_path(path, option)
+    error_id = target if target and _UUID.match(target) else _error_id_of(config, target)
+    if error_id:
+        error = run_query(config, ERROR, {"id": error_id})["communicationError"]
         if chosen == "json":
             output.print_json(error)
         else:
@@ -296,8 +339,6 @@ def _live_resources(run: Any, config: CliConfig, rows: list[dict[str, Any]], top
 
 
 async def _watch_resources(config: CliConfig, rows: list[dict[str, Any]], top: bool, fmt: str) -> int:
-    from rich.live import Live  # noqa: PLC0415
-
     from b2c.monitor.api import RESOURCE_SUB  # noqa: PLC0415
     from b2c.monitor.render import resources_table  # noqa: PLC0415
     from b2c.ws import LiveConnection  # noqa: PLC0415
@@ -318,13 +359,37 @@ async def _watch_resources(config: CliConfig, rows: list[dict[str, Any]], top: b
                 if event and event["serviceId"] in by_id:
                     output.print_json_line(event)
             return 0
-        with Live(resources_table(ordered()), console=output.console(), refresh_per_second=2) as screen:
+        with output.LiveView(every=5.0) as screen:
+            screen.update(resources_table(ordered()))
             async for _, data in live.events():
                 event = data.get("resourceMetricsUpdated")
                 if event and event["serviceId"] in by_id:
                     by_id[event["serviceId"]]["metrics"] = event["metrics"]
                     screen.update(resources_table(ordered()))
     return 0
+
+
+def _error_id_of(config: CliConfig, target: str | None) -> str | None:
+    """The full id of the error `target` names by the start of its id (the 8 characters the list prints), or
+    None when `target` is a service; CliError when it is neither, or when several errors match."""
+    if not target:
+        return None
+    from b2c.monitor.api import ERRORS, SERVICES  # noqa: PLC0415
+
+    if any(target in (s["slug"], s["id"]) for s in run_query(config, SERVICES)["services"]):
+        return None
+    if not _SHORT_ID.match(target):
+        raise CliError(f"no service {target!r}; `b2c monitor services` lists them")
+    recent = run_query(config, ERRORS, {"first": MAX_ERRORS})["communicationErrors"]["errors"]
+    found: list[str] = sorted({e["id"] for e in recent if e["id"].lower().startswith(target.lower())})
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise CliError(f"{target} matches {len(found)} errors ({', '.join(found[:5])}); give more of the id")
+    raise CliError(
+        f"{target} is neither a service nor the start of one of the latest {MAX_ERRORS} communication errors' ids; "
+        "give the full id or a service slug"
+    )
 
 
 def _error_filter(

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from rich.console import Group
-from rich.live import Live
 from rich.text import Text
 
 from b2c import output
@@ -51,7 +50,8 @@ async def watch_jobs(config: CliConfig, flt: dict[str, Any], limit: int, fmt: st
             note = Text(f"Live — {time.strftime('%H:%M:%S')} — Ctrl-C to stop", style="grey62")
             return Group(jobs_table(ordered, "Jobs (live)"), note)
 
-        with Live(view(), console=output.console(), refresh_per_second=4, transient=False) as screen:
+        with output.LiveView(every=2.0) as screen:
+            screen.update(view())
             async for _, data in live.events():
                 event = data.get("jobStatusChanged")
                 if event and matches(event["job"], flt):

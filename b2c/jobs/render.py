@@ -16,19 +16,31 @@ LEVEL_STYLE = {"TRACE": "grey50", "DEBUG": "grey62", "INFO": "white", "WARNING":
 
 
 def jobs_table(jobs: list[dict[str, Any]], title: str = "Jobs") -> Table:
+    """ID, status, progress and ETA are never cut; type and tenant wrap; in 80 columns the bar and the
+    start time make room."""
+    narrow = output.is_narrow()
     table = output.new_table(title)
-    for column in ("ID", "Type", "Tenant", "Status", "Progress", "Started", "ETA"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("ID", no_wrap=True, min_width=8)
+    table.add_column("Type", overflow="fold", ratio=2, min_width=8)
+    table.add_column("Tenant", overflow="fold", ratio=1, min_width=6)
+    table.add_column("Status", no_wrap=True, min_width=11)
+    table.add_column("Progress", no_wrap=True, justify="right", min_width=4 if narrow else 10)
+    if not narrow:
+        table.add_column("Started", no_wrap=True)
+    table.add_column("ETA", no_wrap=True, min_width=7)
     for job in jobs:
-        table.add_row(
+        percent = job["progress"]["percent"]
+        row: list[Any] = [
             job["id"][:8],
             job["jobType"],
             job["tenantId"],
             output.status_text(job["status"]),
-            output.progress_bar(job["progress"]["percent"]),
-            output.clock(job["startedAt"]),
-            output.eta(job["progress"]["etaSeconds"], job["status"]),
-        )
+            Text(f"{percent:.0f}%") if narrow else output.progress_bar(percent),
+        ]
+        if not narrow:
+            row.append(output.clock(job["startedAt"]))
+        row.append(output.eta(job["progress"]["etaSeconds"], job["status"]))
+        table.add_row(*row)
     return table
 
 

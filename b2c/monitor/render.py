@@ -46,23 +46,46 @@ def percent_bar(value: float | None, warn: float = 80, width: int = 4) -> Text:
     return Text("█" * filled + "░" * (width - filled) + f" {value:>3.0f}%", style=style)
 
 
-def services_table(services: list[dict[str, Any]]) -> Table:
+def services_table(services: list[dict[str, Any]], *, with_resources: bool = False) -> Table:
+    """Fits 80 columns: the name wraps, the figures never do; --resources adds CPU, memory, pool and queue
+    (Type and Last OK make room for them)."""
     table = output.new_table("Connected services")
-    for column in ("Service", "Type", "Status", "Latency", "Uptime", "CPU", "Mem", "Last OK"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("Service", overflow="fold", ratio=1, min_width=12)
+    columns = ["Status", "Latency", "Uptime", "CPU", "Mem", "Pool", "Queue"] if with_resources else [
+        "Type", "Status", "Latency", "Uptime", "Last OK"]  # fmt: skip
+    for column in columns:
+        table.add_column(column, no_wrap=True, justify="right" if column not in ("Type", "Status") else "left")
     for s in services:
         res = s.get("resources") or {}
-        table.add_row(
-            f"{s['name']} ({s['slug']})",
-            s["type"] or "—",
-            output.status_text(s["status"] or "UNKNOWN"),
-            ms(s["averageLatencyMs"]) if s["lastChecked"] else "—",
-            f"{s['uptimePercent']:.1f}%" if s["lastChecked"] else "—",
-            percent_bar(res.get("cpuPercent")) if res else Text("—"),
-            percent_bar(res.get("memoryPercent"), 90) if res else Text("—"),
-            output.ago(s["lastSuccessful"]),
-        )
+        checked = bool(s["lastChecked"])
+        figures = {
+            "Type": s["type"] or "—",
+            "Status": output.status_text(s["status"] or "UNKNOWN"),
+            "Latency": ms(s["averageLatencyMs"]) if checked and s["averageLatencyMs"] is not None else "—",
+            "Uptime": f"{s['uptimePercent']:.1f}%" if checked and s["uptimePercent"] is not None else "—",
+            "Last OK": output.ago(s["lastSuccessful"]),
+            "CPU": _percent(res.get("cpuPercent")),
+            "Mem": _percent(res.get("memoryPercent")),
+            "Pool": f"{res['connectionPoolActive']}/{res['connectionPoolTotal']}" if res.get("connectionPoolTotal")
+            else "—",
+            "Queue": str(res["queueDepth"]) if res.get("queueDepth") is not None else "—",
+        }  # fmt: skip
+        table.add_row(f"{s['name']} ({s['slug']})", *(figures[c] for c in columns))
     return table
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def status_reasons(services: list[dict[str, Any]]) -> list[Text]:
+    """Why each service that is not online is in its state (the cause beside an open circuit breaker)."""
+    lines: list[Text] = []
+    for s in services:
+        if s["status"] != "ONLINE" and s.get("statusReason"):
+            style = {"OFFLINE": "red", "DEGRADED": "yellow"}.get(s["status"] or "", "grey62")
+            lines.append(Text.assemble((f"{s['slug']}: ", "bold"), (s["statusReason"], style)))
+    return lines
 
 
 def test_report(result: dict[str, Any], verbose: bool) -> Group:
@@ -177,41 +200,45 @@ def size(value: float | None) -> str:
 
 
 def resources_table(rows: list[dict[str, Any]]) -> Table:
+    """CPU, memory, pool, queue and alerts are never cut; in 80 columns the bars, threads and the used/total
+    memory make room, and the 1 h average and 24 h peak share a column."""
+    narrow = output.is_narrow()
     table = output.new_table("Resources")
-    for column in (
-        "Service",
-        "CPU",
-        "Avg 1h",
-        "Peak 24h",
-        "Memory",
-        "Used / total",
-        "Pool",
-        "Threads",
-        "Queue",
-        "Alerts",
-    ):
-        table.add_column(column, no_wrap=True)
+    table.add_column("Service", overflow="fold", ratio=1, min_width=8)
+    figures = ["CPU", "Avg/Peak", "Mem", "Pool", "Queue"] if narrow else [
+        "CPU", "Avg 1h", "Peak 24h", "Memory", "Used / total", "Pool", "Threads", "Queue"]  # fmt: skip
+    for column in figures:
+        table.add_column(column, no_wrap=True, justify="right")
+    table.add_column("Alerts", overflow="fold", ratio=1, min_width=6)
     for r in rows:
         m = r.get("metrics") or {}
         th = r.get("thresholds") or {}
         pool = f"{m.get('connectionPoolActive', 0)}/{m['connectionPoolTotal']}" if m.get("connectionPoolTotal") else "—"
         alerts = Text(", ".join(a["alertType"] for a in r["activeAlerts"]) or ("stale" if r["stale"] else "—"),
                       style="red" if r["activeAlerts"] else "grey62")  # fmt: skip
-        table.add_row(
-            r["serviceSlug"],
-            percent_bar(m.get("cpuPercent"), th.get("cpuPercent") or 80) if m else Text("—"),
-            f"{m['cpuAverage']:.0f}%" if m else "—",
-            f"{m['cpuPeak']:.0f}%" if m else "—",
-            percent_bar(m.get("memoryPercent"), th.get("memoryPercent") or 90)
-            if m.get("memoryTotalBytes")
-            else Text("—"),
-            f"{size(m.get('memoryUsedBytes'))} / {size(m.get('memoryTotalBytes'))}" if m else "—",
-            pool,
-            str(m.get("threadCount") or "—"),
-            str(m.get("queueDepth") if m.get("queueDepth") is not None else "—"),
-            alerts,
-        )
+        cpu_limit, memory_limit = th.get("cpuPercent") or 80, th.get("memoryPercent") or 90
+        memory = m.get("memoryPercent") if m.get("memoryTotalBytes") else None
+        values: dict[str, Text | str] = {
+            "CPU": _level(m.get("cpuPercent"), cpu_limit) if narrow else percent_bar(m.get("cpuPercent"), cpu_limit),
+            "Avg/Peak": f"{m['cpuAverage']:.0f}/{m['cpuPeak']:.0f}%" if m else "—",
+            "Avg 1h": f"{m['cpuAverage']:.0f}%" if m else "—",
+            "Peak 24h": f"{m['cpuPeak']:.0f}%" if m else "—",
+            "Mem": _level(memory, memory_limit),
+            "Memory": percent_bar(memory, memory_limit) if memory is not None else Text("—"),
+            "Used / total": f"{size(m.get('memoryUsedBytes'))} / {size(m.get('memoryTotalBytes'))}" if m else "—",
+            "Pool": pool,
+            "Threads": str(m.get("threadCount") or "—"),
+            "Queue": f"{m['queueDepth']:,}".replace(",", " ") if m.get("queueDepth") is not None else "—",
+        }
+        table.add_row(r["serviceSlug"], *(values[c] for c in figures), alerts)
     return table
+
+
+def _level(value: float | None, warn: float) -> Text:
+    """A percentage coloured like percent_bar, without the bar."""
+    if value is None:
+        return Text("—")
+    return Text(f"{value:.0f}%", style="red" if value >= 90 else "yellow" if value >= warn else "green")
 
 
 OVERALL = {"ONLINE": ("✓ HEALTHY", "green"), "DEGRADED": ("⚠ DEGRADED", "yellow"), "OFFLINE": ("✗ UNHEALTHY", "red"),
@@ -219,17 +246,18 @@ OVERALL = {"ONLINE": ("✓ HEALTHY", "green"), "DEGRADED": ("⚠ DEGRADED", "yel
 
 
 def health_view(summary: dict[str, Any], detailed: bool, only: str | None = None) -> Group:
-    """The seed's `b2c monitor health` box: components, then jobs and alerts."""
+    """The seed's `b2c monitor health` box: components, then jobs and alerts. Fits 80 columns: the name
+    wraps, the figures never do, and with --detailed each component's reason follows the table."""
     from rich import box  # noqa: PLC0415
 
     label, style = OVERALL.get(summary["overallStatus"] or "UNKNOWN", OVERALL["UNKNOWN"])
     table = Table(title=Text.assemble("B2X System Health   ", (label, f"bold {style}")), title_justify="left",
                   box=box.DOUBLE, header_style="bold")  # fmt: skip
-    columns = ["Component", "Status", "Latency", "Uptime", "CPU", "Mem"]
-    if detailed:
-        columns += ["Last OK", "Why"]
+    table.add_column("Component", overflow="fold", ratio=1, min_width=10)
+    columns = ["Status", "Latency", "Uptime", "CPU", "Mem"] + (["Last OK"] if detailed else [])
     for column in columns:
-        table.add_column(column, no_wrap=column != "Why")
+        table.add_column(column, no_wrap=True, justify="left" if column == "Status" else "right")
+    reasons: list[Text] = []
     for c in summary["components"]:
         if only and only not in (c["slug"], c["name"], c["serviceId"]):
             continue
@@ -242,7 +270,9 @@ def health_view(summary: dict[str, Any], detailed: bool, only: str | None = None
             f"{c['memoryPercent']:.0f}%" if c["memoryPercent"] is not None else "—",
         ]
         if detailed:
-            row += [output.ago(c["lastSuccessful"]), c["statusReason"]]
+            row.append(output.ago(c["lastSuccessful"]))
+            if c["statusReason"]:
+                reasons.append(Text.assemble((f"{c['name']}: ", "bold"), c["statusReason"]))
         table.add_row(*row)
 
     def figure(value: int | None) -> str:
@@ -252,7 +282,7 @@ def health_view(summary: dict[str, Any], detailed: bool, only: str | None = None
         f"Active Jobs: {figure(summary['activeJobs'])}     Failed (24h): {figure(summary['failedJobs24h'])}     "
         f"Alerts: {figure(summary['activeAlerts'])} active"
     )
-    return Group(table, footer, Text(summary["overallReason"], style=style))
+    return Group(table, *reasons, footer, Text(summary["overallReason"], style=style))
 
 
 def history_table(history: dict[str, Any]) -> Table:

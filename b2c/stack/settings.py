@@ -81,6 +81,17 @@ class StackPorts:
             ("health metrics", self.health_metrics), ("probes metrics", self.probes_metrics),
         ]  # fmt: skip
 
+    def planned(self, demo: bool = False) -> list[tuple[str, int, str]]:
+        """(what, port, variable) of every port the stack will listen on, the demo endpoints' with `demo`."""
+        variables = ["B2X_JOBS_PORT", "B2X_HEALTH_PORT", "B2X_PROBES_PORT", "B2X_GATEWAY_PORT",
+                     "B2X_JOBS_METRICS_PORT", "B2X_HEALTH_METRICS_PORT", "B2X_PROBES_METRICS_PORT"]  # fmt: skip
+        found = [(what, port, var) for (what, port), var in zip(self.named(), variables, strict=True)]
+        if demo:
+            found += [(f"demo {s.name}", self.demo[s.slug], s.port_variable) for s in SYSTEMS]
+            found += [("demo SMTP catcher", self.demo_smtp, "B2X_DEMO_SMTP_PORT"),
+                      ("demo webhook sink", self.demo_webhook, "B2X_DEMO_WEBHOOK_PORT")]  # fmt: skip
+        return found
+
     def env(self) -> dict[str, str]:
         return {
             "B2X_JOBS_HOST": self.host, "B2X_JOBS_PORT": str(self.jobs),

@@ -28,7 +28,7 @@ from b2c.errors import CliError, Exit
 from b2c.stack.demo.systems import SYSTEMS
 from b2c.stack.settings import StackPorts, StackSettings
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
-from services.common.errors import StartupError
+from services.common.errors import EXIT_CONFIG, StartupError
 
 DATABASE = "b2x"
 PREFERRED_PG_PORT = 55432
@@ -38,26 +38,23 @@ MAX_RESTARTS = 5
 
 
 def check_free(ports: StackPorts, demo: bool = False) -> None:
-    """Fail before starting anything when a port is taken, naming the part and its variable."""
-    if demo:
-        for system in SYSTEMS:
-            port = ports.demo[system.slug]
-            if not port_is_free(port, "127.0.0.1"):
-                taken = f"port {port} (demo {system.name}) is already in use"
-                raise CliError(f"{taken}; set {system.port_variable} to move it")
-        for what, port, variable in (
-            ("demo SMTP catcher", ports.demo_smtp, "B2X_DEMO_SMTP_PORT"),
-            ("demo webhook sink", ports.demo_webhook, "B2X_DEMO_WEBHOOK_PORT"),
-        ):
-            if not port_is_free(port, "127.0.0.1"):
-                raise CliError(f"port {port} ({what}) is already in use; set {variable} to move it")
-    for (what, port), var in zip(
-        ports.named(),
-        ["B2X_JOBS_PORT", "B2X_HEALTH_PORT", "B2X_PROBES_PORT", "B2X_GATEWAY_PORT", "B2X_JOBS_METRICS_PORT",
-         "B2X_HEALTH_METRICS_PORT", "B2X_PROBES_METRICS_PORT"],
-        strict=True,
-    ):  # fmt: skip
-        if not port_is_free(port, "127.0.0.1"):
+    """Fail before starting anything when two parts are planned on one port or a port is taken, naming the
+    parts and their variables. All planned ports are checked together: the stack moved onto the demo
+    endpoints' defaults collides with them even though each port is free now."""
+    planned = ports.planned(demo)
+    first: dict[int, tuple[str, str]] = {}
+    for what, port, var in planned:
+        if port == 0:  # metrics off
+            continue
+        if port in first:
+            other, other_var = first[port]
+            raise CliError(f"port {port} is planned for both {other} ({other_var}) and {what} ({var}); "
+                           "move one of them")  # fmt: skip
+        first[port] = (what, var)
+    for what, port, var in planned:
+        if port and not port_is_free(port, "127.0.0.1"):
+            if what.startswith("demo"):
+                raise CliError(f"port {port} ({what}) is already in use; set {var} to move it")
             raise CliError(f"port {port} ({what}) is already in use — is another stack running? Set {var} to move it")
 
 
@@ -125,8 +122,9 @@ class Stack:
     async def start_databases(self) -> tuple[str, str]:
         database_url = self.settings.database_url
         redis_url = self.settings.redis_url
+        taken = {port for _, port, _ in self.settings.ports.planned(self.demo)}
         if not database_url:
-            port = PREFERRED_PG_PORT if port_is_free(PREFERRED_PG_PORT) else 0
+            port = PREFERRED_PG_PORT if PREFERRED_PG_PORT not in taken and port_is_free(PREFERRED_PG_PORT) else 0
             try:
                 self.postgres = await asyncio.to_thread(
                     EmbeddedPostgres.start, self.data_dir / "postgres" / "data", port
@@ -138,7 +136,9 @@ class Stack:
         else:
             say(f"  PostgreSQL  {_hide_password(database_url)}  (from B2X_DATABASE_URL)")
         if not redis_url:
-            port = PREFERRED_REDIS_PORT if port_is_free(PREFERRED_REDIS_PORT) else 0
+            port = (
+                PREFERRED_REDIS_PORT if PREFERRED_REDIS_PORT not in taken and port_is_free(PREFERRED_REDIS_PORT) else 0
+            )
             try:
                 self.redis = await asyncio.to_thread(EmbeddedRedis.start, self.data_dir / "redis", port)
             except StartupError as error:
@@ -181,6 +181,8 @@ class Stack:
                 "B2X_LOG_FORMAT": self.settings.log_format,
             }
         )
+        # Out of the box the stack watches its own PostgreSQL, Redis and services (ADR 0020).
+        env.setdefault("B2X_HEALTH_SELF_MONITORING", "true")
         if self.demo:
             from b2c.stack.demo.config import demo_environment, write_demo_config  # noqa: PLC0415
 
@@ -277,6 +279,11 @@ class Stack:
                 part = waits.get(task)
                 if part is None:
                     continue
+                if task.result() == EXIT_CONFIG:
+                    # Restarting cannot fix a configuration error: stop now and show it.
+                    self.failed = f"the {part.name} service stopped on a configuration error: {part.last_line()}"
+                    self.stopping.set()
+                    return
                 now = time.monotonic()
                 part.restarts = [t for t in part.restarts if now - t < 60] + [now]
                 if len(part.restarts) > MAX_RESTARTS:

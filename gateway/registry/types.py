@@ -13,7 +13,8 @@ from gateway.enums import mirror
 ServiceType = strawberry.enum(mirror("ServiceType", common_pb2.ServiceType), description="ERP, PIM, CRM, …")
 ServiceStatus = strawberry.enum(mirror("ServiceStatus", common_pb2.ServiceStatus), description="Availability")
 ServiceSource = strawberry.enum(
-    mirror("ServiceSource", health_pb2.ServiceSource), description="FILE: managed by the config file; API: by the API"
+    mirror("ServiceSource", health_pb2.ServiceSource),
+    description="FILE: managed by the config file; API: by the API; SELF: B2X itself (B2X_HEALTH_SELF_MONITORING)",
 )
 ProbeKind = strawberry.enum(mirror("ProbeKind", health_pb2.ProbeKind), description="How the service is checked")
 

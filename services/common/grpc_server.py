@@ -52,6 +52,10 @@ LIVENESS_SERVICE = "b2x.liveness"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
+# OSErrors about local files (a missing ca_file...) are defects or configuration, not a database outage.
+_LOCAL_FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
 def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and caller-facing message for an exception raised by a handler."""
     if isinstance(error, errors.DomainError):
@@ -59,7 +63,7 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
             if cls in STATUS_FOR:
                 return STATUS_FOR[cls], error.message
         return grpc.StatusCode.UNKNOWN, error.message
-    if isinstance(error, CONNECTION_ERRORS):
+    if isinstance(error, CONNECTION_ERRORS) and not isinstance(error, _LOCAL_FILE_ERRORS):
         return grpc.StatusCode.UNAVAILABLE, "the database is unavailable; try again shortly"
     if isinstance(error, RedisError):
         return grpc.StatusCode.UNAVAILABLE, "Redis is unavailable; try again shortly"

@@ -37,7 +37,15 @@ _SECRET_QUERY_PARAM = re.compile(
     re.IGNORECASE,
 )
 _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
-_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|Digest|Token|ApiKey)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+# A credential after an auth scheme. Not one: an auth-param of a challenge (`Bearer realm="erp"`,
+# WWW-Authenticate) or a plain lower-case word of prose ("the access token expired").
+_AUTH_SCHEME = re.compile(
+    r"\b(Bearer|Basic|Digest|Token|ApiKey)\s+"
+    r"(?![A-Za-z][\w-]*\s*=\s*[\"\w])"
+    r"(?!(?-i:[a-z]+)(?![A-Za-z0-9._~+/=-]))"
+    r"[A-Za-z0-9._~+/=-]{4,}",
+    re.IGNORECASE,
+)
 _B2X_KEY = re.compile(r"\bb2x_[A-Za-z0-9]{6,}_[A-Za-z0-9_-]{10,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
 _URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@")

@@ -15,7 +15,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from services.common.db import create_pool, migrate
-from services.common.errors import StartupError
+from services.common.errors import EXIT_CONFIG, ConfigurationError, StartupError
 from services.common.events import EventBus, connect_redis
 from services.common.grpc_server import GrpcServer
 from services.common.logging import get_logger
@@ -126,12 +126,13 @@ async def serve_until_signal(
 
 
 def run_process(name: str, main: Callable[[], Coroutine[Any, Any, None]]) -> NoReturn:
-    """Run a service's async main; a StartupError becomes one line on stderr and exit status 1."""
+    """Run a service's async main; a StartupError becomes one line on stderr and exit status 1
+    (EXIT_CONFIG for a ConfigurationError, so a supervisor does not restart into it)."""
     try:
         asyncio.run(main())
     except StartupError as error:
         print(f"b2x-{name}: {error}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(EXIT_CONFIG if isinstance(error, ConfigurationError) else 1)
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(0)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.errors import StartupError
+from services.common.errors import ConfigurationError
 from services.common.tls import GrpcTLS
 
 ENV_PREFIX = "B2X_"
@@ -128,4 +128,4 @@ def load_settings(cls: type[T], **overrides: Any) -> T:
         return cls(**overrides)
     except ValidationError as error:
         prefix = cls.model_config.get("env_prefix") or ENV_PREFIX
-        raise StartupError(describe_validation_error(error, prefix)) from None
+        raise ConfigurationError(describe_validation_error(error, prefix)) from None

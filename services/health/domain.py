@@ -55,10 +55,11 @@ class ProbeKind(StrEnum):
 
 
 class Source(StrEnum):
-    """Who owns a definition: the declarative file (changed only there) or the API."""
+    """Who owns a definition: the declarative file (changed only there), the API, or self-monitoring."""
 
     FILE = "file"
     API = "api"
+    SELF = "self"  # B2X's own PostgreSQL, Redis and services, kept by the health service itself
 
 
 class InvalidFieldError(InvalidArgumentError):

@@ -35,6 +35,7 @@ from services.health.overview.repository import PostgresOverview
 from services.health.overview.service import HealthOverview
 from services.health.registry.config import HealthConfig, load_config
 from services.health.registry.repository import PostgresRegistry
+from services.health.registry.self_monitoring import self_definitions
 from services.health.registry.service import RegistryService
 from services.health.settings import HealthSettings
 from services.health.status import CheckState
@@ -121,8 +122,9 @@ def build_server(
     """Wire repository, service and servicer onto a gRPC server (tests call this with port 0).
 
     With a config file, the registry is synced to it when the server starts. Without one, the
-    file-owned services are left as they are: an unset variable must not empty the registry. The
-    aggregation starts after the sync and stops after the server.
+    file-owned services are left as they are: an unset variable must not empty the registry. Then the
+    self-monitoring services are synced (removed when it is off). The aggregation starts after the
+    sync and stops after the server.
 
     Every alert change goes to the notification outbox in its transaction (`sink`, default the
     delivery's OutboxSink); the delivery worker sends what the outbox holds.
@@ -149,6 +151,8 @@ def build_server(
     async def start() -> None:
         if config is not None:
             await registry.sync_file(config.services)
+        # After the file: a slug the operator declared keeps the operator's definition.
+        await registry.sync_self(self_definitions(health_settings(settings)))
         await aggregation.start()
         await snapshot.start()
         delivery.start()

@@ -16,6 +16,11 @@ class HealthSettings(CommonSettings):
     # Unset: the registry is managed over the API only, and file-owned services are left as they are.
     config_file: Path | None = Field(default=None, description="Declarative file of connected services (YAML)")
 
+    # Off by default for a bare service; `b2c up` and the compose file turn it on (registry/self_monitoring.py).
+    health_self_monitoring: bool = Field(
+        default=False, description="Check B2X's own PostgreSQL, Redis, jobs and probes services as connected services"
+    )
+
     # The aggregation: check states from the probes' Redis Stream, resource samples from the bus.
     health_consumer_name: str = Field(
         default="",

@@ -4,7 +4,7 @@ From the latest periodic check (a probe agent's `ServiceCheckState`), in this or
 
     disabled service                                   UNKNOWN   "disabled; not checked"
     never checked                                      UNKNOWN   "not checked yet"
-    circuit breaker OPEN (checks paused)               OFFLINE   "circuit breaker open since 14:02 UTC (...)"
+    circuit breaker OPEN (checks paused)               OFFLINE   "circuit breaker open since 14:02 UTC (…; last: TYPE)"
     failed, >= 3 consecutive failures                  OFFLINE   "3 consecutive checks failed: TYPE (detail)"
     failed, 1-2 consecutive failures                   DEGRADED  "1 check failed: TYPE (detail)"
     passed but degraded (Elasticsearch yellow, ...)    DEGRADED  "degraded: <the probe's summary>"
@@ -122,8 +122,21 @@ def breaker_opened_at(state: CheckState, previous: datetime | None) -> datetime 
     return previous or state.checked_at
 
 
+def failure_cause(state: CheckState, previous: str) -> str:
+    """The last real failure after this check: a failed check's own, kept across the checks an open breaker
+    did not send, cleared by a success."""
+    if state.success:
+        return ""
+    return previous if state.skipped else _detail(state)
+
+
 def judge_check(
-    state: CheckState | None, *, enabled: bool, slow_ms: float, breaker_open_since: datetime | None = None
+    state: CheckState | None,
+    *,
+    enabled: bool,
+    slow_ms: float,
+    breaker_open_since: datetime | None = None,
+    last_failure: str = "",
 ) -> Verdict:
     """The status a service's latest check gives it (the table in the module docstring)."""
     if not enabled:
@@ -133,9 +146,11 @@ def judge_check(
     failures = max(state.consecutive_failures, 0 if state.success else 1)
     if state.breaker is BreakerState.OPEN:
         since = breaker_open_since or state.checked_at
+        cause = last_failure or ("" if state.skipped else _detail(state))
+        last = f"; last: {cause}" if cause else ""
         return Verdict(
             ServiceStatus.OFFLINE,
-            f"circuit breaker open since {_at(since, state.checked_at)} ({failures} consecutive checks failed)",
+            f"circuit breaker open since {_at(since, state.checked_at)} ({failures} consecutive checks failed{last})",
         )
     if not state.success:
         status = ServiceStatus.OFFLINE if failures >= OFFLINE_AFTER_FAILURES else ServiceStatus.DEGRADED

@@ -178,6 +178,7 @@ def metrics_to_proto(metrics: ConnectionTestMetrics) -> probes_pb2.ConnectionTes
         time_to_first_byte_ms=metrics.time_to_first_byte_ms,
         content_download_ms=metrics.content_download_ms,
         bytes_downloaded=metrics.bytes_downloaded,
+        requests_per_second=metrics.requests_per_second,
     )
 
 

@@ -240,6 +240,7 @@ class ConnectionTestMetrics:
     time_to_first_byte_ms: float = 0.0
     content_download_ms: float = 0.0
     bytes_downloaded: int = 0
+    requests_per_second: float = 0.0
 
 
 @dataclass

@@ -53,6 +53,7 @@ def engine_config(settings: ProbesSettings) -> EngineConfig:
         max_retries=settings.probes_max_retries,
         backoff_seconds=settings.probes_retry_backoff_seconds,
         max_body_bytes=settings.probes_max_body_bytes,
+        max_download_bytes=settings.probes_max_download_bytes,
     )
 
 

@@ -16,7 +16,13 @@ class ProbesSettings(CommonSettings):
     probes_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Default per-phase timeout")
     probes_max_retries: int = Field(default=2, ge=0, le=10, description="Retries of transient failures")
     probes_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=60, description="First retry delay; doubles")
-    probes_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    probes_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Body bytes kept for checks and evidence"
+    )
+    probes_max_download_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+        description="Body bytes read at most; the download phase says so when a response is larger",
+    )  # fmt: skip
 
     # Periodic agents (services/probes/agent).
     probes_agent_enabled: bool = Field(default=True, description="Run the periodic check and sampling agents")

@@ -26,9 +26,9 @@ class Cli:
     env: dict[str, str]
     jobs: jobs_pb2_grpc.JobsServiceAsyncStub
 
-    async def run(self, *args: str, timeout: float = 30) -> tuple[int, str, str]:
+    async def run(self, *args: str, timeout: float = 30, env: dict[str, str] | None = None) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
-            B2C, *args, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            B2C, *args, env={**self.env, **(env or {})}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
         assert proc.returncode is not None
@@ -207,3 +207,17 @@ async def test_pii_in_logs_parameters_and_cancel_reasons_is_masked_for_cli_users
         printed += out
     assert "370400440532013000" not in printed and "1234567" not in printed
     assert "DE89" in printed
+
+
+async def test_the_list_fits_80_columns_without_cutting_its_figures(cli: Cli) -> None:
+    """In an 80-column terminal a job with a long type and tenant keeps its id, status, percentage and ETA whole
+    (the type and tenant wrap, the bar and start time give way)."""
+    job = await cli.job("ERP_STOCK_SYNC_NIGHTLY_FULL_RUN", tenant_id="tenant-acme-handelsgesellschaft", total_items=200)
+    await cli.jobs.ReportProgress(
+        jobs_pb2.ReportProgressRequest(worker_id="w-1", job_id=job.id, processed_items=91, sequence=1), timeout=T
+    )
+    code, out, _ = await cli.run("jobs", "list", env={"COLUMNS": "80"})
+    lines = out.splitlines()
+    assert code == 0 and all(len(line) <= 80 for line in lines), out
+    row = next(line for line in lines if job.id[:8] in line)
+    assert "46%" in row and "Running" in row and "…" not in out, out

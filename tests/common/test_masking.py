@@ -116,3 +116,19 @@ def test_clean_value_masks_and_escapes_every_string_of_a_document() -> None:
     cleaned = clean_value({"reason": "stop\nFAKE LINE \u202e", "nested": [{"iban": "DE89370400440532013000"}]})
     assert cleaned["reason"] == "stop\\nFAKE LINE \\u202e"
     assert "370400440532013000" not in str(cleaned)
+
+
+def test_challenges_and_prose_are_not_credentials() -> None:
+    """A WWW-Authenticate challenge and sentences about tokens stay readable; real credentials after the same
+    schemes are still masked."""
+    challenge = 'Bearer realm="erp", error="invalid_token", error_description="The access token expired"'
+    assert mask_text(challenge) == challenge
+    assert mask_text('Basic realm="ERP", charset="UTF-8"') == 'Basic realm="ERP", charset="UTF-8"'
+    assert mask_text("token expired at 10:00") == "token expired at 10:00"
+    for credential in (
+        "Bearer tok-9f8e7d6c5b4a",
+        "Basic dXNlcjpwYXNzd29yZA==",
+        "Token AbCdEfGh12",
+        "Bearer ABCDEFGHIJ",
+    ):
+        assert mask_text(f"sent {credential} here") == f"sent {credential.split()[0]} {MASK} here"

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from services.common.embedded import free_port
+from services.common.errors import EXIT_CONFIG
 from tests.support import GraphQLWebSocket
 
 pytestmark = pytest.mark.e2e
@@ -216,6 +217,19 @@ async def test_a_newcomer_starts_the_stack_and_follows_a_job_everywhere(stack: R
     code, _, err = await b2c(stack.env, "jobs", "list", "--status", "sleeping")
     assert code == 2 and "unknown status" in err
 
+    # Out of the box the stack watches itself: its PostgreSQL, Redis and services turn ONLINE and
+    # `monitor health` exits 0 (issue 14; ADR 0020).
+    states: dict[str, str] = {}
+    for _ in range(60):
+        code, out, err = await b2c(stack.env, "monitor", "health", "--format", "json")
+        states = {c["slug"]: c["status"] for c in json.loads(out)["components"]}
+        if states and set(states.values()) == {"ONLINE"}:
+            break
+        await asyncio.sleep(1)
+    assert states == dict.fromkeys(("b2x-postgres", "b2x-redis", "b2x-jobs", "b2x-probes"), "ONLINE"), states
+    code, out, _ = await b2c(stack.env, "monitor", "health")
+    assert code == 0 and "B2X PostgreSQL" in out, out
+
 
 async def test_the_stack_stops_cleanly_keeps_its_data_and_the_cli_reports_it_gone(tmp_path: Path) -> None:
     """Ctrl-C stops everything with exit 0; a second `b2c up` finds the same jobs and key; with the stack
@@ -259,13 +273,13 @@ async def test_b2c_up_names_the_part_that_failed(tmp_path: Path) -> None:
 
 
 async def test_a_service_with_bad_configuration_exits_with_one_line(tmp_path: Path) -> None:
-    """A missing or malformed variable stops a service with one line that names it."""
+    """A missing or malformed variable stops a service with one line that names it, exit status EXIT_CONFIG."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2X_")}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.jobs", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     _, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 1
+    assert process.returncode == EXIT_CONFIG
     assert err.decode().strip().splitlines() == ["b2x-jobs: B2X_DATABASE_URL is required but not set"]
 
     env.update({"B2X_DATABASE_URL": "mysql://x", "B2X_REDIS_URL": "redis://127.0.0.1:1/0"})
@@ -274,5 +288,5 @@ async def test_a_service_with_bad_configuration_exits_with_one_line(tmp_path: Pa
     )
     _, err = await asyncio.wait_for(process.communicate(), 30)
     lines = err.decode().strip().splitlines()
-    assert process.returncode == 1 and len(lines) == 1
+    assert process.returncode == EXIT_CONFIG and len(lines) == 1
     assert lines[0].startswith("b2x-jobs: B2X_DATABASE_URL: must be a PostgreSQL URL")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import trustme
 
 from services.common.errors import StartupError
 from services.health.domain import ProbeKind, ServiceType
@@ -99,6 +100,30 @@ def test_a_broken_file_is_reported_in_one_line_naming_file_and_field(text: str, 
     message = _error(text)
     assert message.startswith("B2X_CONFIG_FILE /etc/b2x/services.yaml: ")
     assert expected in message
+
+
+def test_an_unusable_ca_file_and_a_zero_timeout_are_refused_at_load(tmp_path: Path) -> None:
+    """A ca_file that does not exist or is not PEM, and timeout_seconds: 0, stop the load naming the field;
+    a real PEM file and a left-out timeout load (the timeout then takes its default)."""
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("hello\n")
+    entry = "services:\n  - {{slug: a, type: ERP, endpoint: 'https://a.test', {}}}\n"
+    assert "services[0].http.ca_file: cannot read" in _error(entry.format(f"http: {{ca_file: '{tmp_path}/x.pem'}}"))
+    assert "services[0].http.ca_file: " in _error(entry.format(f"http: {{ca_file: '{not_pem}'}}"))
+    assert "holds no PEM certificate" in _error(entry.format(f"http: {{ca_file: '{not_pem}'}}"))
+    assert "services[0].timeout_seconds: must be more than 0" in _error(entry.format("timeout_seconds: 0"))
+    pem = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(pem))
+    (loaded,) = parse_config(entry.format(f"http: {{ca_file: '{pem}'}}"), Path("x")).services
+    assert loaded.probe.ca_file == str(pem) and loaded.probe.timeout_seconds == 10
+
+
+def test_a_shell_style_variable_in_a_header_is_refused_with_the_placeholder_hint() -> None:
+    """`Bearer $ERP_TOKEN` would be sent literally; the error says to write ${ERP_TOKEN}."""
+    text = "services:\n  - {slug: a, type: ERP, endpoint: 'https://a.test', http: {headers: {Authorization: 'Bearer $ERP_TOKEN'}}}\n"
+    message = _error(text)
+    assert "services[0].http.headers: header 'Authorization': $ERP_TOKEN would be sent literally" in message
+    assert "write ${ERP_TOKEN}" in message
 
 
 def test_notification_secrets_may_be_references() -> None:

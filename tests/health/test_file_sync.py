@@ -7,8 +7,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from b2x.monitoring.v1 import health_pb2
+from b2x.monitoring.v1 import health_pb2, health_pb2_grpc
 
+from services.health.main import build_server
+from services.health.settings import HealthSettings
 from tests.health.helpers import TIMEOUT, definition, register, slugs, start_health
 from tests.support import ServiceHarness
 
@@ -145,3 +147,26 @@ async def test_replicas_starting_together_sync_the_file_once(harness: ServiceHar
     views = [await _services(stub) for stub in stubs]
     assert sorted(views[0]) == ["erp", "mq"]
     assert views[0] == views[1] == views[2]
+
+
+async def test_self_monitoring_services_yield_to_the_file_and_refuse_api_changes(
+    harness: ServiceHarness, tmp_path: Path
+) -> None:
+    """With self-monitoring on, B2X's own services are SELF-owned beside the file's; a slug the file declares
+    keeps the file's definition; RemoveService of a SELF service is FAILED_PRECONDITION; turning it off
+    removes them at the next start."""
+    text = TWO_SERVICES + "  - {slug: b2x-redis, type: CACHE, endpoint: 'redis://cache.example.test:6379'}\n"
+    path = _write(tmp_path, text)
+    settings = harness.settings_for(HealthSettings, config_file=path, health_self_monitoring=True)
+    stub = health_pb2_grpc.HealthServiceStub(harness.channel(await harness.serve("health", build_server, settings)))
+    services = await _services(stub)
+    assert set(services) == {"erp", "mq", "b2x-redis", "b2x-postgres", "b2x-jobs", "b2x-probes"}
+    assert services["b2x-redis"].source == health_pb2.SERVICE_SOURCE_FILE
+    assert services["b2x-postgres"].source == health_pb2.SERVICE_SOURCE_SELF
+    assert services["b2x-postgres"].endpoint == "${B2X_DATABASE_URL}"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.RemoveService(health_pb2.RemoveServiceRequest(service="b2x-postgres"), timeout=TIMEOUT)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "B2X_HEALTH_SELF_MONITORING" in (refused.value.details() or "")
+    stub = await start_health(harness, path)
+    assert set(await _services(stub)) == {"erp", "mq", "b2x-redis"}

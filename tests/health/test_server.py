@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.common.embedded import free_port
+from services.common.errors import EXIT_CONFIG
 from services.health.main import build_server
 from services.health.settings import HealthSettings
 from tests.support import ROOT, ServiceHarness
@@ -110,7 +111,8 @@ async def test_the_service_runs_as_its_own_process_and_stops_on_sigterm(
 async def test_an_invalid_file_stops_the_process_with_one_line(
     database_url: str, redis_server_url: str, namespace: str, tmp_path: Path
 ) -> None:
-    """With a broken file the process exits 1 and stderr is the one line naming the file and the field."""
+    """With a broken file the process exits EXIT_CONFIG (78: a supervisor must not restart it) and stderr is the
+    one line naming the file and the field."""
     config = tmp_path / "services.yaml"
     config.write_text(
         "services:\n  - {slug: erp, type: ERP, endpoint: 'https://erp'}\n  - {slug: pim, type: PIM, endpoint: pim}\n"
@@ -121,7 +123,7 @@ async def test_an_invalid_file_stops_the_process_with_one_line(
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 1
+    assert process.returncode == EXIT_CONFIG
     assert stderr.decode().splitlines() == [
         f"b2x-health: B2X_CONFIG_FILE {config}: services[1].endpoint: must be a URL starting with one of "
         "grpc://, http://, https://, postgres://, postgresql://, redis://, rediss://, tcp://"

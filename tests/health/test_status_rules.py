@@ -15,6 +15,7 @@ from services.health.status import (
     Verdict,
     breaker_opened_at,
     combine,
+    failure_cause,
     judge_check,
     judge_silence,
     resource_pressure,
@@ -76,7 +77,11 @@ def failed(n: int, **fields: object) -> CheckState:
         (
             failed(5, breaker=BreakerState.OPEN),
             True,
-            Verdict(OFFLINE, "circuit breaker open since 14:05 UTC (5 consecutive checks failed)"),
+            Verdict(
+                OFFLINE,
+                "circuit breaker open since 14:05 UTC (5 consecutive checks failed; "
+                "last: SERVICE_UNAVAILABLE (HTTP 503 Service Unavailable))",
+            ),
         ),
         (
             failed(1, breaker=BreakerState.HALF_OPEN),
@@ -100,6 +105,20 @@ def test_an_open_breaker_says_since_when_it_has_been_open() -> None:
     verdict = judge_check(later, enabled=True, slow_ms=1000, breaker_open_since=opened)
     assert verdict == Verdict(OFFLINE, "circuit breaker open since 2026-01-01 14:02 UTC (5 consecutive checks failed)")
     assert breaker_opened_at(state(breaker=BreakerState.CLOSED), opened) is None
+
+
+def test_an_open_breaker_keeps_the_last_real_cause_beside_it() -> None:
+    """The check that opened the breaker names the cause; the skipped checks after it keep that cause in the
+    reason; a success clears it."""
+    opening = failed(3, breaker=BreakerState.OPEN, error_type="CERTIFICATE_EXPIRED",
+                     summary="the TLS certificate of erp expired on 2026-01-02")  # fmt: skip
+    cause = failure_cause(opening, "")
+    assert cause == "CERTIFICATE_EXPIRED (the TLS certificate of erp expired on 2026-01-02)"
+    skipped = failed(3, breaker=BreakerState.OPEN, error_type="CIRCUIT_BREAKER_OPEN", summary="circuit breaker open")
+    assert failure_cause(skipped, cause) == cause
+    verdict = judge_check(skipped, enabled=True, slow_ms=1000, breaker_open_since=AT, last_failure=cause)
+    assert verdict.reason.endswith(f"(3 consecutive checks failed; last: {cause})")
+    assert failure_cause(state(), cause) == ""
 
 
 LIMITS = Thresholds()  # memory critical 95 %, pool 90 %, queue 1000, CPU 80 %

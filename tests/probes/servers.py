@@ -189,6 +189,14 @@ class Pki:
     def untrusted(self) -> ssl.SSLContext:
         return self._context(trustme.CA().issue_cert("localhost", "127.0.0.1"))
 
+    def expired_untrusted(self, on: datetime = datetime(2026, 1, 2, tzinfo=UTC)) -> ssl.SSLContext:
+        """Expired, and from a CA nobody trusts: OpenSSL reports only the unknown issuer."""
+        leaf = trustme.CA().issue_cert("localhost", "127.0.0.1", not_before=on - timedelta(days=90), not_after=on)
+        return self._context(leaf)
+
+    def wrong_host_untrusted(self) -> ssl.SSLContext:
+        return self._context(trustme.CA().issue_cert("erp.example.org"))
+
     def self_signed(self) -> ssl.SSLContext:
         """The server presents a certificate signed by its own key (a CA cert used as a leaf)."""
         other = trustme.CA()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -145,3 +146,22 @@ async def test_the_breaker_opens_skips_checks_and_closes_after_a_successful_tria
 async def _open(harness: ServiceHarness, service_id: str) -> bool:
     row = await _latest(harness, service_id)
     return bool(row and row["breaker_state"] == "OPEN")
+
+
+async def test_a_periodic_check_with_an_unusable_ca_file_records_a_failure(
+    harness: ServiceHarness, tmp_path: Path
+) -> None:
+    """A target whose ca_file vanished after it was configured is recorded as a failed check with the reason,
+    not left without a state (UNKNOWN forever)."""
+    resources = await harness.resources("probes")
+    async with HttpTestServer({"/": Route()}) as web:
+        broken = http_target(str(uuid.uuid4()), web.url("/").replace("http://", "https://"), interval=1)
+        broken = replace(broken, options=replace(broken.options, ca_file=str(tmp_path / "gone.pem")))
+        agent = build_agent(resources, fast_settings(harness), StaticTargets([broken]))
+        await agent.start()
+        try:
+            row = await eventually(lambda: _latest(harness, broken.service_id), what="a recorded check")
+        finally:
+            await agent.stop()
+    assert not row["success"] and row["error_type"] == "SSL_HANDSHAKE_FAILED"
+    assert "gone.pem" in row["summary"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.probes.domain import ErrorType, PhaseName, PhaseStatus, SpeedRating
 from services.probes.probing.engine import EngineConfig, ProbeEngine
 from tests.probes.conftest import ENVIRON, SECRET_QUERY, assert_no_secrets, target
@@ -203,3 +205,90 @@ async def test_a_passing_https_check_reports_when_the_certificate_expires(engine
     assert result.tls_not_after == not_after
     async with HttpTestServer({"/": Route()}) as plain:
         assert (await engine.test(target(plain.url("/")))).tls_not_after is None
+
+
+async def test_an_unusable_ca_file_is_a_classified_failure_not_a_crash(
+    engine: ProbeEngine, pki: Pki, tmp_path: Path
+) -> None:
+    """A ca_file that is missing or holds no PEM certificate fails the test as SSL_HANDSHAKE_FAILED /
+    CA_FILE_UNUSABLE naming the file, without a retry and before anything is sent."""
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("this is not a certificate\n")
+    async with HttpTestServer({"/": Route()}, pki.valid()) as server:
+        for path, reason in ((tmp_path / "missing.pem", "No such file"), (not_pem, "no PEM certificate")):
+            result = await engine.test(target(server.url("/", "localhost"), ca_file=str(path)))
+            assert result.error is not None and result.error.error_type is E.SSL_HANDSHAKE_FAILED, result.summary
+            assert result.error.code == "CA_FILE_UNUSABLE" and str(path) in result.error.message
+            assert reason in result.error.message and len(result.evidence.retry_history) == 1
+            assert "readable PEM bundle" in result.recommendations[0]
+        assert server.requests == []
+
+
+async def test_an_expired_certificate_from_an_untrusted_ca_is_expired_first(engine: ProbeEngine, pki: Pki) -> None:
+    """OpenSSL only says "unable to get local issuer"; the verdict is still CERTIFICATE_EXPIRED with its date,
+    the untrusted issuer is the second finding (message and advice), and no code is a bare number."""
+    async with HttpTestServer({"/": Route()}, pki.expired_untrusted()) as server:
+        result = await engine.test(target(server.url("/", "localhost"), ca_file=str(pki.ca_file)))
+    assert result.error is not None and result.error.error_type is E.CERTIFICATE_EXPIRED, result.summary
+    assert result.error.code == "X509_V_ERR_CERT_HAS_EXPIRED"
+    assert "expired on 2026-01-02" in result.error.message and "does not trust" in result.error.message
+    assert any("renew" in r for r in result.recommendations)
+    assert any("ca_file" in r for r in result.recommendations)
+
+
+async def test_a_wrong_host_behind_an_untrusted_ca_blames_the_names(engine: ProbeEngine, pki: Pki) -> None:
+    """A certificate for erp.example.org from an unknown CA is reported as a host-name mismatch naming the
+    certificate's names, with the untrusted CA beside it."""
+    async with HttpTestServer({"/": Route()}, pki.wrong_host_untrusted()) as server:
+        result = await engine.test(target(server.url("/", "localhost"), ca_file=str(pki.ca_file)))
+    assert result.error is not None and result.error.error_type is E.CERTIFICATE_INVALID
+    assert result.error.code == "X509_V_ERR_HOSTNAME_MISMATCH"
+    message = result.error.message
+    assert message.startswith("the TLS certificate is not valid for the host name localhost; it is issued for erp")
+    assert "also is issued by a CA this agent does not trust" in message
+    assert any("erp.example.org, not localhost" in r for r in result.recommendations)
+
+
+async def test_verify_failures_are_named_never_numbered(engine: ProbeEngine, pki: Pki) -> None:
+    """Every certificate failure's code is an X509_V_ERR_ name, not X509_V_ERR_<number>."""
+    for context_name in ("untrusted", "self_signed", "wrong_host", "expired"):
+        async with HttpTestServer({"/": Route()}, getattr(pki, context_name)()) as server:
+            result = await engine.test(target(server.url("/", "localhost"), ca_file=str(pki.ca_file)))
+        assert result.error is not None and result.error.code.startswith("X509_V_ERR_"), context_name
+        assert not result.error.code.removeprefix("X509_V_ERR_").isdigit(), (context_name, result.error.code)
+
+
+async def test_a_challenge_and_its_prose_stay_readable_while_credentials_are_masked(engine: ProbeEngine) -> None:
+    """The evidence of a TOKEN_EXPIRED answer keeps WWW-Authenticate's realm and error description readable and
+    the body's prose; the Authorization header we sent and a token the server echoes stay masked."""
+    challenge = 'Bearer realm="erp", error="invalid_token", error_description="The access token expired"'
+    body = f'{{"message": "The access token expired", "seen": "Bearer {ENVIRON["ERP_TOKEN"]}"}}'.encode()
+    routes = {"/": Route(401, "Unauthorized", headers=[("WWW-Authenticate", challenge)], body=body)}
+    async with HttpTestServer(routes) as server:
+        result = await engine.test(target(server.url("/"), headers=AUTH))
+    assert result.error is not None and result.error.error_type is E.TOKEN_EXPIRED
+    evidence = result.evidence
+    assert evidence.response_headers["WWW-Authenticate"] == challenge
+    assert "The access token expired" in evidence.response_body_summary
+    assert evidence.request_headers["Authorization"] == "****masked****"
+    assert_no_secrets(repr(result))
+
+
+async def test_http1_framing_interim_answers_until_close_bodies_and_truncation(engine: ProbeEngine) -> None:
+    """A 100 Continue before the answer is skipped; a body without length is read until close; a chunked body
+    with trailers is joined; a body shorter than its Content-Length is HTTP_PROTOCOL_ERROR (TRUNCATED)."""
+    routes = {
+        "/interim": Route(raw=b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        "/close": Route(raw=b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * 70_000),
+        "/trailers": Route(raw=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n"
+                           b"X-Checksum: 1\r\n\r\n"),
+        "/short": Route(raw=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"),
+    }  # fmt: skip
+    async with HttpTestServer(routes) as server:
+        results = {path: await engine.test(target(server.url(path))) for path in routes}
+    assert results["/interim"].success and results["/interim"].metrics.bytes_downloaded == 2
+    assert results["/close"].success and results["/close"].metrics.bytes_downloaded == 70_000
+    assert results["/trailers"].success and results["/trailers"].metrics.bytes_downloaded == 5
+    short = results["/short"]
+    assert short.error is not None and short.error.error_type is E.HTTP_PROTOCOL_ERROR
+    assert short.error.code == "TRUNCATED" and _phase(short, PhaseName.CONTENT_DOWNLOAD) is PhaseStatus.FAILED

@@ -89,11 +89,36 @@ def test_failure_advice_is_specific() -> None:
     assert "corr-1" in failure_advice(make(ErrorType.UNKNOWN, "X", "x"), ctx)[0]
 
 
-async def test_the_body_read_is_capped_and_the_full_size_recorded() -> None:
-    """A body larger than the cap is cut at the cap while its declared size is kept as evidence."""
+async def test_the_whole_body_is_downloaded_and_only_the_evidence_is_cut() -> None:
+    """A body larger than what is kept is still read to its end: bytes downloaded, throughput and the
+    download phase describe all of it; the evidence keeps the first bytes and the declared size; a passing
+    test has a requests-per-second figure."""
     engine = ProbeEngine(EngineConfig(max_body_bytes=1024), ENVIRON)
-    async with HttpTestServer({"/big": Route(body=b"a" * 10_000, content_type="text/plain")}) as server:
+    body = b"a" * 3_000_000
+    async with HttpTestServer({"/big": Route(body=body, content_type="text/plain")}) as server:
         result = await engine.test(target(server.url("/big")))
     assert result.success, result.summary
-    assert result.metrics.bytes_downloaded == 1024 and result.evidence.response_payload_size_bytes == 10_000
-    assert "capped" in next(p.detail for p in result.phases if p.name is PhaseName.CONTENT_DOWNLOAD)
+    assert result.metrics.bytes_downloaded == 3_000_000 and result.evidence.response_payload_size_bytes == 3_000_000
+    download = next(p for p in result.phases if p.name is PhaseName.CONTENT_DOWNLOAD)
+    assert download.detail == "3000000 bytes"
+    expected_kbps = 3_000_000 * 8 / result.metrics.total_latency_ms
+    assert result.metrics.throughput_kbps == pytest.approx(expected_kbps)
+    assert result.metrics.requests_per_second == pytest.approx(1000 / result.metrics.total_latency_ms)
+
+
+async def test_the_download_cap_stops_a_huge_body_and_says_so() -> None:
+    """With a 64 KiB download cap, sized, chunked and until-close bodies stop at the cap, and the download
+    phase and the advice report it."""
+    engine = ProbeEngine(EngineConfig(max_body_bytes=1024, max_download_bytes=65_536), ENVIRON)
+    routes = {
+        "/sized": Route(body=b"b" * 500_000, content_type="text/plain"),
+        "/chunked": Route(body=b"c" * 500_000, content_type="text/plain", chunked=True),
+    }
+    async with HttpTestServer(routes) as server:
+        for path in routes:
+            result = await engine.test(target(server.url(path)))
+            assert result.success, (path, result.summary)
+            assert result.metrics.bytes_downloaded == 65_536, path
+            download = next(p for p in result.phases if p.name is PhaseName.CONTENT_DOWNLOAD)
+            assert "stopped at the download cap of 65536 bytes" in download.detail, path
+            assert any("B2X_PROBES_MAX_DOWNLOAD_BYTES" in r for r in result.recommendations), path

@@ -1327,10 +1327,11 @@ export type ServiceResources = {
   sampleError: Scalars['String']['output'];
 };
 
-/** FILE: managed by the config file; API: by the API */
+/** FILE: managed by the config file; API: by the API; SELF: B2X itself (B2X_HEALTH_SELF_MONITORING) */
 export type ServiceSource =
   | 'FILE'
-  | 'API';
+  | 'API'
+  | 'SELF';
 
 /** Availability */
 export type ServiceStatus =

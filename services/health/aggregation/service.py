@@ -24,6 +24,7 @@ from services.health.status import (
     Verdict,
     breaker_opened_at,
     combine,
+    failure_cause,
     judge_check,
     judge_silence,
     resource_pressure,
@@ -51,6 +52,8 @@ class AggregateRow:
     breaker_open_since: datetime | None = None
     last_checked: datetime | None = None
     last_successful: datetime | None = None
+    # The last real failure ("TYPE (detail)"); what an open circuit breaker's reason names as its cause.
+    last_failure: str = ""
     resources: ResourceSnapshot | None = None
 
 
@@ -66,6 +69,7 @@ class AggregateUpdate:
     last_checked: datetime | None
     last_successful: datetime | None
     changed_at: datetime
+    last_failure: str = ""
 
 
 class AggregationWriter(Protocol):
@@ -92,6 +96,7 @@ def fold_checks(row: AggregateRow, states: Sequence[CheckState], *, slow_ms: flo
     """The service after these checks (in any order, possibly seen before)."""
     last_checked, last_ok = row.last_checked, row.last_successful
     open_since = row.breaker_open_since
+    cause = row.last_failure
     newest: CheckState | None = None
     for state in sorted(states, key=lambda s: s.checked_at):
         if state.success:
@@ -102,10 +107,11 @@ def fold_checks(row: AggregateRow, states: Sequence[CheckState], *, slow_ms: flo
         if state.checked_at >= row.definition_changed_at:
             newest = state
             open_since = breaker_opened_at(state, open_since)
+            cause = failure_cause(state, cause)
     if not row.enabled or row.removed:
         check = judge_check(None, enabled=False, slow_ms=slow_ms)
     elif newest is not None:
-        check = judge_check(newest, enabled=True, slow_ms=slow_ms, breaker_open_since=open_since)
+        check = judge_check(newest, enabled=True, slow_ms=slow_ms, breaker_open_since=open_since, last_failure=cause)
     else:
         check = row.check
     pressure = resource_pressure(row.resources, row.thresholds, now=now, under_pressure=bool(row.pressure))
@@ -118,6 +124,7 @@ def fold_checks(row: AggregateRow, states: Sequence[CheckState], *, slow_ms: flo
         last_checked=last_checked,
         last_successful=last_ok,
         changed_at=newest.checked_at if newest is not None else now,
+        last_failure=cause if newest is not None else row.last_failure,
     )
 
 
@@ -132,6 +139,7 @@ def _as_stored(row: AggregateRow, now: datetime) -> AggregateUpdate:
         last_checked=row.last_checked,
         last_successful=row.last_successful,
         changed_at=now,
+        last_failure=row.last_failure,
     )
 
 

@@ -32,7 +32,7 @@ _RESOURCE_FIELDS = tuple(f.name for f in dataclasses.fields(ResourceSnapshot))
 _SELECT_ROWS = f"""
 SELECT s.id, s.slug, s.name, s.enabled, s.removed_at, s.updated_at, s.thresholds, s.check_interval_seconds,
     s.status, s.status_reason, s.check_status, s.check_reason, s.pressure, s.breaker_open_since,
-    s.last_checked, s.last_successful, {", ".join("r." + c for c in _RESOURCE_FIELDS)}
+    s.last_checked, s.last_successful, s.last_failure, {", ".join("r." + c for c in _RESOURCE_FIELDS)}
 FROM health.services s LEFT JOIN health.resource_latest r ON r.service_id = s.id
 """
 _LOCK = _SELECT_ROWS + "WHERE s.id = ANY($1::uuid[]) ORDER BY s.id FOR UPDATE OF s"
@@ -73,13 +73,13 @@ _SAVE = """
 UPDATE health.services s SET
     status = u.status, status_reason = u.status_reason, check_status = u.check_status,
     check_reason = u.check_reason, pressure = u.pressure, breaker_open_since = u.breaker_open_since,
-    last_checked = u.last_checked, last_successful = u.last_successful,
+    last_checked = u.last_checked, last_successful = u.last_successful, last_failure = u.last_failure,
     status_changed_at = CASE WHEN s.status = u.status THEN s.status_changed_at ELSE u.changed_at END,
     average_latency_ms = w.latency, uptime_percent = w.uptime
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-        $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+        $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $13::text[])
     AS u(id, status, status_reason, check_status, check_reason, pressure, breaker_open_since, last_checked,
-        last_successful, changed_at)
+        last_successful, changed_at, last_failure)
 CROSS JOIN LATERAL (
     SELECT (sum(r.latency_sum_ms) FILTER (WHERE r.bucket_start >= $11)
             / nullif(sum(r.latency_count) FILTER (WHERE r.bucket_start >= $11), 0)) AS latency,
@@ -121,6 +121,7 @@ def _row(record: asyncpg.Record) -> AggregateRow:
         breaker_open_since=record["breaker_open_since"],
         last_checked=record["last_checked"],
         last_successful=record["last_successful"],
+        last_failure=record["last_failure"],
         resources=row_to_resources(record),
     )
 
@@ -188,6 +189,7 @@ class PostgresAggregationWriter:
             [u.changed_at for u in updates],
             hour_of(now - LATENCY_WINDOW),
             hour_of(now - UPTIME_WINDOW),
+            [u.last_failure for u in updates],
         )
 
 

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from services.common.errors import StartupError
+from services.common.errors import ConfigurationError, StartupError
 from services.health.alerts.rules import RuleSettings
 from services.health.domain import InvalidFieldError, ProbeOptions, ServiceDefinition, Thresholds
 from services.health.registry.rules import check_headers, check_url, define_service
@@ -72,6 +72,11 @@ class HttpModel(_Strict):
     tls_skip_verify: bool = False
     ca_file: str = ""
 
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: str) -> str:
+        return check_ca_file(value) if value.strip() else value
+
 
 class ResourcesModel(_Strict):
     metrics_url: str = ""
@@ -90,11 +95,19 @@ class ServiceModel(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     thresholds: ThresholdsModel = Field(default_factory=ThresholdsModel)
     http: HttpModel = Field(default_factory=HttpModel)
-    timeout_seconds: float = _DEFAULT_PROBE.timeout_seconds
+    # Left out: the default. 0 is an error, not "the default": a user who wrote it meant something else.
+    timeout_seconds: float | None = None
     max_retries: int = _DEFAULT_PROBE.max_retries
     grpc_service: str = ""
     resources: ResourcesModel = Field(default_factory=ResourcesModel)
     enabled: bool = True
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _timeout(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be more than 0 seconds (got {value:g}); leave it out for the default")
+        return value
 
     def to_definition(self) -> ServiceDefinition:
         """The validated definition; InvalidFieldError names the bad field by its API name."""
@@ -116,7 +129,7 @@ class ServiceModel(_Strict):
                 headers=self.http.headers,
                 tls_skip_verify=self.http.tls_skip_verify,
                 ca_file=self.http.ca_file,
-                timeout_seconds=self.timeout_seconds,
+                timeout_seconds=self.timeout_seconds or _DEFAULT_PROBE.timeout_seconds,
                 max_retries=self.max_retries,
                 grpc_service=self.grpc_service,
                 metrics_url=self.resources.metrics_url,
@@ -124,6 +137,18 @@ class ServiceModel(_Strict):
                 process_pid=self.resources.process_pid,
             ),
         )
+
+
+def check_ca_file(value: str) -> str:
+    """A readable PEM bundle holding at least one certificate, checked when the file is loaded."""
+    path = Path(value.strip()).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValueError(f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    return value
 
 
 def _reference_or_url(value: str, schemes: tuple[str, ...], what: str) -> str:
@@ -420,7 +445,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _fail(path: Path, message: str) -> StartupError:
-    return StartupError(f"B2X_CONFIG_FILE {path}: {message}")
+    return ConfigurationError(f"B2X_CONFIG_FILE {path}: {message}")
 
 
 def _loc(parts: tuple[int | str, ...]) -> str:

@@ -42,6 +42,8 @@ UUID_FORM = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")
 _BROKEN_PLACEHOLDER = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})")
+# `$NAME` as a shell would write it: we expand only `${NAME}`, so this would be sent literally.
+_SHELL_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # The probe inferred from an endpoint's scheme when none is given.
@@ -180,6 +182,12 @@ def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
             check_placeholders(value)
         except ValueError as error:
             raise ValueError(f"header {name!r}: {error}") from None
+        if shell := _SHELL_VARIABLE.search(value):
+            variable = shell.group(1)
+            raise ValueError(
+                f"header {name!r}: ${variable} would be sent literally; write ${{{variable}}} "
+                "to use the environment variable"
+            )
     return dict(headers)
 
 

@@ -29,6 +29,7 @@ from services.health.status import DISABLED
 log = get_logger(__name__)
 
 FILE_MANAGED_HINT = "edit B2X_CONFIG_FILE and restart the health service instead"
+SELF_MANAGED_HINT = "set B2X_HEALTH_SELF_MONITORING=false and restart the health service to stop checking it"
 # The status of a service describes the endpoint that was probed; a new endpoint starts unknown.
 ENDPOINT_CHANGED = "endpoint or probe changed; waiting for the first check"
 ENABLED = "enabled; waiting for the first check"
@@ -119,6 +120,8 @@ class RegistryService:
                 raise FailedPreconditionError(
                     f"service {definition.slug!r} is managed by the config file; {FILE_MANAGED_HINT}"
                 )
+            if not existing.removed and existing.source is Source.SELF:
+                raise FailedPreconditionError(f"service {definition.slug!r} is B2X itself; {SELF_MANAGED_HINT}")
             if not existing.removed and existing.definition == definition:
                 return existing, False
             stored = await tx.replace(
@@ -149,6 +152,8 @@ class RegistryService:
                     f"service {existing.slug!r} is managed by the config file; "
                     "delete it from B2X_CONFIG_FILE and restart the health service instead"
                 )
+            if existing.source is Source.SELF:
+                raise FailedPreconditionError(f"service {existing.slug!r} is B2X itself; {SELF_MANAGED_HINT}")
             removed = await tx.remove(existing.id, self._clock())
         log.info("service removed", slug=removed.slug, service_id=removed.id)
         return removed
@@ -167,9 +172,19 @@ class RegistryService:
         """Make the file-owned services equal to `definitions`; idempotent.
 
         New slugs are created, changed ones updated, file-owned services missing from the file
-        soft-removed. A slug registered over the API that appears in the file is taken over by the
-        file (the operator wrote it there on purpose). API-owned services are otherwise untouched.
+        soft-removed. A slug registered over the API (or kept by self-monitoring) that appears in the
+        file is taken over by the file (the operator wrote it there on purpose). Others are untouched.
         """
+        return await self._sync(Source.FILE, definitions, take_over=True)
+
+    async def sync_self(self, definitions: Sequence[ServiceDefinition]) -> SyncReport:
+        """Make the self-monitoring services equal to `definitions` (empty: remove them); idempotent.
+
+        A slug the file or the API owns is left to its owner: the operator's definition wins.
+        """
+        return await self._sync(Source.SELF, definitions, take_over=False)
+
+    async def _sync(self, source: Source, definitions: Sequence[ServiceDefinition], *, take_over: bool) -> SyncReport:
         now = self._clock()
         created: list[str] = []
         updated: list[str] = []
@@ -181,28 +196,32 @@ class RegistryService:
             for definition in definitions:
                 existing = stored.get(definition.slug)
                 if existing is None:
-                    await tx.insert(definition, Source.FILE, now)
+                    await tx.insert(definition, source, now)
                     created.append(definition.slug)
                     continue
-                if existing.source is Source.FILE and not existing.removed and existing.definition == definition:
+                if existing.source is source and not existing.removed and existing.definition == definition:
                     unchanged.append(definition.slug)
                     continue
-                if existing.source is Source.API and not existing.removed:
-                    log.warning("config file takes over a service registered over the API", slug=definition.slug)
+                if existing.source is not source and not existing.removed:
+                    if not take_over:
+                        unchanged.append(definition.slug)
+                        continue
+                    log.warning(f"{source.value} definition takes over a service owned by {existing.source.value}",
+                                slug=definition.slug)  # fmt: skip
                 stored_now = await tx.replace(
-                    existing.id, definition, Source.FILE, now, reset_status=_reset_reason(existing, definition)
+                    existing.id, definition, source, now, reset_status=_reset_reason(existing, definition)
                 )
                 replaced.append((existing, stored_now))
                 (created if existing.removed else updated).append(definition.slug)
-            in_file = {d.slug for d in definitions}
+            wanted = {d.slug for d in definitions}
             for service in stored.values():
-                if service.source is Source.FILE and not service.removed and service.slug not in in_file:
+                if service.source is source and not service.removed and service.slug not in wanted:
                     await tx.remove(service.id, now)
                     removed.append(service.slug)
         await self._announce_resets(replaced)
         report = SyncReport(tuple(created), tuple(updated), tuple(removed), tuple(unchanged))
         log.info(
-            "config file synced",
+            "config file synced" if source is Source.FILE else "self-monitoring services synced",
             created=list(report.created),
             updated=list(report.updated),
             removed=list(report.removed),

@@ -225,8 +225,11 @@ class CheckAgent:
                 if transition is not None:
                     log.info("circuit breaker " + transition.value, service=target.slug, failures=breaker.failures)
                 self._recorder.add(self._record(target, slot, result, breaker), errors)
-        except Exception:
+        except Exception as error:
+            # Record the failure anyway: a target whose check raised must not stay UNKNOWN forever.
             log.exception("periodic check failed unexpectedly", service=target.slug)
+            with contextlib.suppress(Exception):
+                self._recorder.add(self._crashed(target, slot, error))
         finally:
             self._in_flight.discard(service_id)
 
@@ -249,6 +252,23 @@ class CheckAgent:
             speed_rating=result.speed_rating,
             communication_error_id=result.communication_error_id,
             tls_not_after=result.tls_not_after,
+        )
+
+    def _crashed(self, target: Target, slot: int, error: Exception) -> CheckRecord:
+        summary = f"the check could not run: {type(error).__name__}: {str(error)[:300]}".rstrip(": ")
+        breaker = self._breakers.get(target.service_id) or Breaker(self._policy)
+        return CheckRecord(
+            service_id=target.service_id,
+            slug=target.slug,
+            slot=slot,
+            agent_id=self.agent_id,
+            checked_at=_utcnow(),
+            success=False,
+            summary=summary,
+            total_ms=0.0,
+            interval_seconds=target.interval_seconds,
+            breaker=snapshot(breaker),
+            error=make(ErrorType.UNKNOWN, type(error).__name__, summary),
         )
 
     def _skipped(self, target: Target, slot: int, now: datetime, breaker: Breaker) -> CheckRecord:

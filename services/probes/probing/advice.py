@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.probes.domain import Classification, ErrorType, Phase, PhaseName, PhaseStatus, SpeedRating
+from services.probes.probing.certfindings import Finding
 from services.probes.probing.certinfo import CertInfo
 
 E = ErrorType
@@ -134,13 +135,33 @@ class FailureContext:
     correlation_id: str
     cert: CertInfo | None = None
     retry_after: str = ""
+    # Certificate problems beside the verdict (certfindings.findings after the first).
+    also: tuple[Finding, ...] = ()
 
 
 def failure_advice(failure: Classification, ctx: FailureContext) -> list[str]:
-    """What to do about a failure, with the evidence it rests on."""
+    """What to do about a failure, with the evidence it rests on; one sentence per certificate finding."""
+    cert = ctx.cert
+    advice = _failure_advice(failure, ctx)
+    for finding in ctx.also:
+        if finding is Finding.NAME_MISMATCH:
+            names = ", ".join(cert.names[:5]) if cert and cert.names else "other names"
+            advice.append(f"the certificate is also issued for {names}, not {ctx.host} — use a host name it covers")
+        elif finding in (Finding.SELF_SIGNED, Finding.UNTRUSTED_CA):
+            advice.append(
+                "the certificate is also not from a CA this agent trusts — point ca_file at the CA that issued it, "
+                f"or install a certificate from a trusted CA on the {ctx.name or ctx.host} side"
+            )
+    return advice
+
+
+def _failure_advice(failure: Classification, ctx: FailureContext) -> list[str]:
     cert = ctx.cert
     if failure.code == "MISSING_VARIABLE":
         return [f"{failure.message} — set it in the probe agent's environment and restart the agent"]
+    if failure.code == "CA_FILE_UNUSABLE":
+        return [f"{failure.message} — point ca_file at a readable PEM bundle on the probe agent's host; nothing "
+                "was sent to the service"]  # fmt: skip
     if failure.code == "X509_V_ERR_HOSTNAME_MISMATCH" and cert is not None and cert.names:
         return [
             f"the certificate is issued for {', '.join(cert.names[:5])}, not {ctx.host} — use a host name it covers "

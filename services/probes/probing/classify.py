@@ -6,12 +6,13 @@ tables below, so the mapping can be read (and tested) at a glance:
     socket.gaierror                      → DNS_RESOLUTION_FAILED (EAI_AGAIN is transient)
     OSError errno                        → _ERRNO_TYPES, or by phase for resets
     TimeoutError                         → _TIMEOUT_BY_PHASE (connect vs. read vs. write)
-    CertificateRejected (verify code)    → CERTIFICATE_EXPIRED | CERTIFICATE_INVALID
+    CertificateRejected (verify code)    → CERTIFICATE_EXPIRED | CERTIFICATE_INVALID (certfindings.py)
     ssl.SSLError                         → SSL_HANDSHAKE_FAILED
     PostgreSQL SQLSTATE                  → _SQLSTATE_TYPES
     Redis errors                         → credentials / permission / data / service
     gRPC status codes                    → _GRPC_TYPES
-    MissingVariable, ProtocolViolation, CheckFailed → their own rows
+    MissingVariable, ProtocolViolation, CheckFailed, ProbeMisconfigured → their own rows
+    anything else                        → UNKNOWN, named by its type (a check never raises past the engine)
 """
 
 from __future__ import annotations
@@ -21,12 +22,22 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import grpc
 from redis import exceptions as redis_errors
 
 from services.probes.domain import Classification, ErrorGroup, ErrorType, PhaseName, Severity
-from services.probes.probing.faults import CertificateRejected, CheckFailed, MissingVariable, ProtocolViolation
+from services.probes.probing.certfindings import Finding, findings, verify_name
+from services.probes.probing.certinfo import CertInfo
+from services.probes.probing.faults import (
+    CertificateRejected,
+    CheckFailed,
+    MissingVariable,
+    ProbeFault,
+    ProbeMisconfigured,
+    ProtocolViolation,
+)
 
 E = ErrorType
 
@@ -113,8 +124,6 @@ _GAI_NAMES = {
     if hasattr(socket, name)
 }
 
-_EXPIRED, _NOT_YET_VALID, _HOSTNAME_MISMATCH = 10, 9, 62
-_UNTRUSTED_CODES = frozenset({2, 18, 19, 20, 21})  # no issuer / self-signed / unknown CA
 
 _SQLSTATE_TYPES: dict[str, ErrorType] = {
     "28P01": E.INVALID_CREDENTIALS,  # invalid_password
@@ -172,15 +181,10 @@ def escalate(classification: Classification, retries_exhausted: bool) -> Classif
 
 def classify_exception(phase: PhaseName, error: BaseException, ctx: Context) -> Classification:
     """The classification of `error`, raised during `phase` of a check against `ctx.where`."""
-    if isinstance(error, CheckFailed):
-        return error.classification
-    if isinstance(error, MissingVariable):
-        kind = E.INVALID_CREDENTIALS if error.credential else E.UNKNOWN
-        return make(kind, "MISSING_VARIABLE", str(error), transient=False)
-    if isinstance(error, ProtocolViolation):
-        return make(E.HTTP_PROTOCOL_ERROR, error.code, f"{ctx.where}: {error}")
     if isinstance(error, CertificateRejected):
         return _certificate(error)
+    if isinstance(error, ProbeFault):
+        return _fault(error, ctx)
     if isinstance(error, TimeoutError | redis_errors.TimeoutError):
         return _timeout(phase, ctx)
     if isinstance(error, ssl.SSLCertVerificationError):
@@ -203,6 +207,21 @@ def classify_exception(phase: PhaseName, error: BaseException, ctx: Context) -> 
         return make(E.DNS_RESOLUTION_FAILED, name, message, transient=transient)
     if isinstance(error, OSError) and error.errno is not None:
         return _os_error(phase, error, ctx)
+    return make(E.UNKNOWN, type(error).__name__, f"{ctx.where}: {_first_line(error) or type(error).__name__}")
+
+
+def _fault(error: ProbeFault, ctx: Context) -> Classification:
+    """Our own faults (faults.py), each its own row."""
+    if isinstance(error, CheckFailed):
+        return error.classification
+    if isinstance(error, MissingVariable):
+        kind = E.INVALID_CREDENTIALS if error.credential else E.UNKNOWN
+        return make(kind, "MISSING_VARIABLE", str(error), transient=False)
+    if isinstance(error, ProbeMisconfigured):
+        # Our side: TLS cannot even start, and another try will not change that.
+        return make(E.SSL_HANDSHAKE_FAILED, error.code, str(error), transient=False)
+    if isinstance(error, ProtocolViolation):
+        return make(E.HTTP_PROTOCOL_ERROR, error.code, f"{ctx.where}: {error}")
     return make(E.UNKNOWN, type(error).__name__, f"{ctx.where}: {_first_line(error) or type(error).__name__}")
 
 
@@ -232,28 +251,51 @@ def _os_error(phase: PhaseName, error: OSError, ctx: Context) -> Classification:
 
 
 def _certificate(error: CertificateRejected) -> Classification:
-    code = error.error.verify_code
-    cert = error.cert
-    evidence = f" ({cert.describe()})" if cert else ""
-    if code == _EXPIRED:
+    """The most useful finding is the verdict (expired before untrusted, names before the CA); the rest follow."""
+    cert, host = error.cert, error.host
+    verify_code = error.error.verify_code
+    found = findings(verify_code, cert, host, datetime.now(UTC))
+    primary, also = found[0], found[1:]
+    if primary is Finding.EXPIRED:
         when = f" on {cert.not_after:%Y-%m-%d}" if cert and cert.not_after else ""
-        message = f"the TLS certificate of {error.host} expired{when}{evidence}"
-        return make(E.CERTIFICATE_EXPIRED, "X509_V_ERR_CERT_HAS_EXPIRED", message)
-    if code == _HOSTNAME_MISMATCH:
-        covers = f"; it is issued for {', '.join(cert.names)}" if cert and cert.names else ""
-        message = f"the TLS certificate is not valid for the host name {error.host}{covers}{evidence}"
-        return make(E.CERTIFICATE_INVALID, "X509_V_ERR_HOSTNAME_MISMATCH", message)
-    if code == _NOT_YET_VALID:
-        message = f"the TLS certificate of {error.host} is not valid yet{evidence}"
-        return make(E.CERTIFICATE_INVALID, "X509_V_ERR_CERT_NOT_YET_VALID", message)
-    if code in _UNTRUSTED_CODES or (cert is not None and cert.self_signed):
-        why = (
-            "is self-signed" if cert is not None and cert.self_signed else "is issued by a CA this agent does not trust"
-        )
-        message = f"the TLS certificate of {error.host} {why}{evidence}"
-        return make(E.CERTIFICATE_INVALID, f"X509_V_ERR_{code}", message)
-    message = f"the TLS certificate of {error.host} was rejected: {error.error.verify_message}{evidence}"
-    return make(E.CERTIFICATE_INVALID, f"X509_V_ERR_{code}", message)
+        verdict = f"the TLS certificate of {host} expired{when}"
+    elif primary is Finding.NOT_YET_VALID:
+        when = f" (valid from {cert.not_before:%Y-%m-%d})" if cert and cert.not_before else ""
+        verdict = f"the TLS certificate of {host} is not valid yet{when}"
+    elif primary is Finding.NAME_MISMATCH:
+        verdict = f"the TLS certificate is not valid for the host name {host}{_issued_for(cert)}"
+    elif primary is Finding.OTHER:
+        verdict = f"the TLS certificate of {host} was rejected: {error.error.verify_message or error}"
+    else:
+        verdict = f"the TLS certificate of {host} {_ALSO[primary]}"
+    extra = "".join(
+        f"; it is also not valid for the host name {host}{_issued_for(cert)}"
+        if finding is Finding.NAME_MISMATCH
+        else f"; it also {_ALSO[finding]}"
+        for finding in also
+    )
+    evidence = f" ({cert.describe()})" if cert else ""
+    kind = E.CERTIFICATE_EXPIRED if primary is Finding.EXPIRED else E.CERTIFICATE_INVALID
+    code = _CODE_OF.get(primary) or verify_name(verify_code, error.error.verify_message)
+    return make(kind, code, verdict + extra + evidence)
+
+
+_ALSO = {
+    Finding.SELF_SIGNED: "is self-signed",
+    Finding.UNTRUSTED_CA: "is issued by a CA this agent does not trust",
+    Finding.EXPIRED: "has expired",
+    Finding.NOT_YET_VALID: "is not valid yet",
+}
+_CODE_OF = {
+    Finding.EXPIRED: "X509_V_ERR_CERT_HAS_EXPIRED",
+    Finding.NOT_YET_VALID: "X509_V_ERR_CERT_NOT_YET_VALID",
+    Finding.NAME_MISMATCH: "X509_V_ERR_HOSTNAME_MISMATCH",
+}
+
+
+def _issued_for(cert: CertInfo | None) -> str:
+    names = (cert.names or ((cert.subject_cn,) if cert.subject_cn else ())) if cert else ()
+    return f"; it is issued for {', '.join(names[:8])}" if names else ""
 
 
 def _tls(error: ssl.SSLError, ctx: Context) -> Classification:

@@ -25,10 +25,12 @@ from services.probes.domain import (
     Target,
 )
 from services.probes.probing.advice import FailureContext, failure_advice, slow_advice, speed_rating
+from services.probes.probing.certfindings import Finding, findings
 from services.probes.probing.checks.base import Attempt, Check, CheckOutcome, PhaseListener, StepFailed
 from services.probes.probing.checks.elasticsearch import ElasticsearchCheck
 from services.probes.probing.checks.grpc_health import GrpcHealthCheck
 from services.probes.probing.checks.http import HttpCheck
+from services.probes.probing.checks.http1 import BodyLimits
 from services.probes.probing.checks.net import split_endpoint
 from services.probes.probing.checks.postgres import PostgresCheck
 from services.probes.probing.checks.redis_ping import RedisCheck
@@ -52,17 +54,19 @@ class EngineConfig:
     timeout_seconds: float = 10.0
     max_retries: int = 2
     backoff_seconds: float = 0.5
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = 1024 * 1024  # kept for the checks and the evidence
+    max_download_bytes: int = 64 * 1024 * 1024  # read at most, for the download time and throughput
 
 
-def default_checks(max_body: int) -> dict[ProbeKind, Check]:
+def default_checks(config: EngineConfig) -> dict[ProbeKind, Check]:
+    limits = BodyLimits(keep=config.max_body_bytes, download=config.max_download_bytes)
     checks: list[Check] = [
-        HttpCheck(max_body),
+        HttpCheck(limits),
         TcpCheck(),
         PostgresCheck(),
         RedisCheck(),
         GrpcHealthCheck(),
-        ElasticsearchCheck(max_body),
+        ElasticsearchCheck(limits),
     ]
     return {check.kind: check for check in checks}
 
@@ -94,7 +98,7 @@ class ProbeEngine:
     ) -> None:
         self.config = config
         self._environ = environ
-        self._checks = dict(checks) if checks is not None else default_checks(config.max_body_bytes)
+        self._checks = dict(checks) if checks is not None else default_checks(config)
         self._clock = clock
 
     async def test(
@@ -170,6 +174,13 @@ class ProbeEngine:
         except ProbeFault as error:
             run.cause = error
             run.failure = classify_exception(attempt.last_phase, error, Context(attempt.where, timeout))
+        except Exception as error:
+            # A defect or an unforeseen library error: still a classified, failed result, so one target's
+            # problem never surfaces as a crashed RPC or a periodic check that records nothing.
+            log.exception("probe check raised unexpectedly", service=target.slug, kind=target.kind.value)
+            run.cause = error
+            ctx = Context(attempt.where or _where(target.endpoint), timeout)
+            run.failure = classify_exception(attempt.last_phase, error, ctx)
         attempt.timing.total_ms = (time.perf_counter() - started) * 1000
         if run.failure is not None:
             run.failure = replace(run.failure, message=redactor.text(run.failure.message))
@@ -195,8 +206,11 @@ class ProbeEngine:
             connection_ms=timing.tcp_ms or 0.0,
             response_ms=(timing.ttfb_ms or 0.0) + (timing.download_ms or 0.0),
             total_latency_ms=timing.total_ms,
-            # kilobits per second over the whole test, as curl's speed_download is over time_total.
+            # kilobits per second of what was transferred, over the whole test, as curl's speed_download is
+            # over time_total.
             throughput_kbps=size * 8 / timing.total_ms if timing.total_ms > 0 else 0.0,
+            # Sequential requests per second at this latency, each on a fresh connection as the test made it.
+            requests_per_second=1000 / timing.total_ms if run.failure is None and timing.total_ms > 0 else 0.0,
             time_to_first_byte_ms=timing.ttfb_ms or 0.0,
             content_download_ms=timing.download_ms or 0.0,
             bytes_downloaded=size,
@@ -240,9 +254,16 @@ class ProbeEngine:
             correlation_id=correlation_id,
             cert=run.cause.cert if isinstance(run.cause, CertificateRejected) else None,
             retry_after=_header(run, "retry-after")[:40],
+            also=tuple(_certificate_findings(run.cause)[1:]),
         )
         result.recommendations = [redactor.text(a) for a in failure_advice(run.failure, context)]
         return result
+
+
+def _certificate_findings(cause: BaseException | None) -> list[Finding]:
+    if not isinstance(cause, CertificateRejected):
+        return []
+    return findings(cause.error.verify_code, cause.cert, cause.host, datetime.now(UTC))
 
 
 def _header(run: _Run, name: str) -> str:

@@ -4,6 +4,7 @@
     ├── MissingVariable        a ${NAME} placeholder names an unset environment variable
     ├── ProtocolViolation      the peer answered, but not in the protocol we speak (not HTTP, not RESP)
     ├── CertificateRejected    TLS verification failed; carries what the certificate says
+    ├── ProbeMisconfigured     the probe's own settings cannot be used (an unreadable ca_file)
     └── CheckFailed            the exchange worked but its content is wrong (status, body, health)
 
 `classify.classify_exception` turns each of them, and the library errors, into a `Classification`.
@@ -48,3 +49,11 @@ class CheckFailed(ProbeFault):
     def __init__(self, classification: Classification) -> None:
         super().__init__(classification.message)
         self.classification = classification
+
+
+class ProbeMisconfigured(ProbeFault):
+    """The probe cannot run as configured; nothing was sent. `code` names the setting (CA_FILE_UNUSABLE)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -86,6 +86,8 @@ class _ServiceSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Service
     """the declarative file (B2X_CONFIG_FILE); change it there, not over the API"""
     SERVICE_SOURCE_API: _ServiceSource.ValueType  # 2
     """RegisterService; RemoveService may remove it"""
+    SERVICE_SOURCE_SELF: _ServiceSource.ValueType  # 3
+    """B2X's own PostgreSQL, Redis and services (B2X_HEALTH_SELF_MONITORING)"""
 
 class ServiceSource(_ServiceSource, metaclass=_ServiceSourceEnumTypeWrapper):
     """Where a connected service's definition comes from, and so who may change it."""
@@ -95,6 +97,8 @@ SERVICE_SOURCE_FILE: ServiceSource.ValueType  # 1
 """the declarative file (B2X_CONFIG_FILE); change it there, not over the API"""
 SERVICE_SOURCE_API: ServiceSource.ValueType  # 2
 """RegisterService; RemoveService may remove it"""
+SERVICE_SOURCE_SELF: ServiceSource.ValueType  # 3
+"""B2X's own PostgreSQL, Redis and services (B2X_HEALTH_SELF_MONITORING)"""
 Global___ServiceSource: _TypeAlias = ServiceSource  # noqa: Y015
 
 class _AlertStatus:

@@ -565,7 +565,9 @@ class ConnectionTestMetrics(_message.Message):
     content_download_ms: _builtins.float
     bytes_downloaded: _builtins.int
     requests_per_second: _builtins.float
-    """Requests per second a short burst of sequential requests sustained, when measured."""
+    """Sequential requests per second at this test's latency (1000 / total latency of a passing test), each
+    on a fresh connection as the test made it; 0 when the test failed.
+    """
     def __init__(
         self,
         *,

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 from services.probes.domain import PhaseName, ProbeKind, ProbeOptions, Target
 from services.probes.probing.checks.base import Attempt, CheckOutcome
 from services.probes.probing.checks.http import HttpRequest, exchange, validate
-from services.probes.probing.checks.http1 import HttpResponse
+from services.probes.probing.checks.http1 import BodyLimits, HttpResponse
 from services.probes.probing.checks.net import TlsSettings
 from services.probes.probing.classify_http import classify_cluster_health, parse_json
 from services.probes.probing.faults import CheckFailed
@@ -38,14 +38,14 @@ async def _judge(response: HttpResponse, options: ProbeOptions) -> tuple[str, An
 class ElasticsearchCheck:
     kind = ProbeKind.ELASTICSEARCH
 
-    def __init__(self, max_body: int) -> None:
-        self._max_body = max_body
+    def __init__(self, limits: BodyLimits) -> None:
+        self._limits = limits
 
     async def run(self, target: Target, expanded: Expanded, attempt: Attempt) -> CheckOutcome:
         options = target.options
         tls = TlsSettings(verify=not options.tls_skip_verify, ca_file=options.ca_file)
         request = HttpRequest("GET", health_url(expanded.endpoint), list(expanded.headers), tls)
-        response = await exchange(attempt, request, self._max_body)
+        response = await exchange(attempt, request, self._limits)
         verdict, document = await attempt.step(
             PhaseName.PROTOCOL_CHECK, _judge(response, options), lambda r: f"cluster status {r[1].get('status')}"
         )

@@ -14,7 +14,7 @@ from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
 from services.probes.probing.checks.base import Attempt, CheckOutcome
 from services.probes.probing.checks.net import connect, resolve, split_endpoint
 from services.probes.probing.classify import make
-from services.probes.probing.faults import CheckFailed, ProtocolViolation
+from services.probes.probing.faults import CheckFailed, ProbeMisconfigured, ProtocolViolation
 from services.probes.probing.placeholders import Expanded
 
 _TLS_SCHEMES = frozenset({"grpcs", "https"})
@@ -55,8 +55,7 @@ class GrpcHealthCheck:
         if scheme in _TLS_SCHEMES:
             roots = None
             if target.options.ca_file:
-                with open(target.options.ca_file, "rb") as handle:  # noqa: ASYNC230 - a small local file
-                    roots = handle.read()
+                roots = _read_roots(target.options.ca_file)
             channel = grpc.aio.secure_channel(f"{host}:{port}", grpc.ssl_channel_credentials(roots))
             attempt.skip(PhaseName.TLS_HANDSHAKE, "negotiated by the gRPC channel (part of time to first byte)")
         else:
@@ -75,3 +74,16 @@ class GrpcHealthCheck:
         label = _Status.ServingStatus.Name(response.status)
         await attempt.step(PhaseName.PROTOCOL_CHECK, _expect_serving(response.status, service), label)
         return CheckOutcome(summary=f"gRPC health of {service or 'the server'} is {label}")
+
+
+def _read_roots(path: str) -> bytes:
+    """The PEM bundle at `path`; ProbeMisconfigured when it cannot be read or holds no certificate."""
+    try:
+        with open(path, "rb") as handle:
+            roots = handle.read()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ProbeMisconfigured(f"ca_file {path} cannot be used: {reason}", "CA_FILE_UNUSABLE") from None
+    if b"-----BEGIN CERTIFICATE-----" not in roots:
+        raise ProbeMisconfigured(f"ca_file {path} cannot be used: it holds no PEM certificate", "CA_FILE_UNUSABLE")
+    return roots

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from services.probes.domain import ErrorType, PhaseName, ProbeKind, Target
 from services.probes.probing.certinfo import parse_certificate
 from services.probes.probing.checks.base import Attempt, CheckOutcome, StepFailed
-from services.probes.probing.checks.http1 import Http1Exchange, HttpResponse, build_request
+from services.probes.probing.checks.http1 import BodyLimits, Http1Exchange, HttpResponse, build_request
 from services.probes.probing.checks.net import Channel, TlsSettings, connect, peer_certificate, resolve, tls_context
 from services.probes.probing.classify import make
 from services.probes.probing.classify_http import check_body, classify_status, decode_body, is_json, parse_json
@@ -53,7 +53,7 @@ def _with_basic_auth(url: str, headers: list[tuple[str, str]]) -> list[tuple[str
     return [*headers, ("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))]
 
 
-async def exchange(attempt: Attempt, request: HttpRequest, max_body: int) -> HttpResponse:
+async def exchange(attempt: Attempt, request: HttpRequest, limits: BodyLimits) -> HttpResponse:
     """One request on a fresh connection, every phase timed; StepFailed names the phase that failed."""
     parts = urlsplit(request.url)
     scheme = parts.scheme.lower()
@@ -91,7 +91,7 @@ async def exchange(attempt: Attempt, request: HttpRequest, max_body: int) -> Htt
                 raise
         else:
             attempt.skip(PhaseName.TLS_HANDSHAKE, "plain HTTP")
-        http = Http1Exchange(channel, max_body)
+        http = Http1Exchange(channel, limits)
         payload = build_request(request.method, _host_header(host, port, scheme), target, headers)
         try:
             await attempt.step(PhaseName.TIME_TO_FIRST_BYTE, http.send_and_wait(payload))
@@ -101,7 +101,10 @@ async def exchange(attempt: Attempt, request: HttpRequest, max_body: int) -> Htt
             response = await attempt.step(
                 PhaseName.CONTENT_DOWNLOAD,
                 http.read_response(request.method),
-                lambda r: f"{r.received} bytes" + (" (capped)" if r.truncated else ""),
+                lambda r: (
+                    f"{r.received} bytes"
+                    + (f" (stopped at the download cap of {limits.download} bytes)" if r.capped else "")
+                ),
             )
         except StepFailed:
             evidence.response_body = http.partial_bytes()
@@ -135,8 +138,8 @@ def validate(response: HttpResponse, expected: tuple[int, ...], must_contain: st
 class HttpCheck:
     kind = ProbeKind.HTTP
 
-    def __init__(self, max_body: int) -> None:
-        self._max_body = max_body
+    def __init__(self, limits: BodyLimits) -> None:
+        self._limits = limits
 
     async def run(self, target: Target, expanded: Expanded, attempt: Attempt) -> CheckOutcome:
         options = target.options
@@ -149,13 +152,24 @@ class HttpCheck:
             list(expanded.headers),
             TlsSettings(verify=not options.tls_skip_verify, ca_file=options.ca_file),
         )
-        response = await exchange(attempt, request, self._max_body)
+        response = await exchange(attempt, request, self._limits)
         await attempt.step(
             PhaseName.PROTOCOL_CHECK,
             _validate_async(response, options.expected_statuses, options.body_contains),
             f"HTTP {response.status} {response.reason}".strip(),
         )
-        return CheckOutcome(summary=f"HTTP {response.status} {response.reason}".strip())
+        return CheckOutcome(summary=f"HTTP {response.status} {response.reason}".strip(), advice=capped_advice(response))
+
+
+def capped_advice(response: HttpResponse) -> list[str]:
+    """Say so when the download cap, not the end of the body, ended the download phase."""
+    if not response.capped:
+        return []
+    declared = f" of {response.declared_size} declared" if response.declared_size is not None else ""
+    return [
+        f"only the first {response.received} bytes{declared} were downloaded (B2X_PROBES_MAX_DOWNLOAD_BYTES): "
+        "download time and throughput describe that part; probe a smaller resource or raise the cap"
+    ]
 
 
 async def _validate_async(response: HttpResponse, expected: tuple[int, ...], must_contain: str) -> str:

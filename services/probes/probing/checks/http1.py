@@ -2,8 +2,15 @@
 
 `send_and_wait` writes the request and returns when the first response byte arrives (time to first
 byte); `read_response` reads the rest: status line, headers, and a Content-Length, chunked or
-until-close body, capped at `max_body` bytes (content download). One request per connection
+until-close body (content download). The whole body is read, so download time and throughput are
+the real ones, up to `BodyLimits.download` bytes (`capped` when that stops it); only the first
+`BodyLimits.keep` bytes are kept for the checks and the evidence (`truncated`). One request per connection
 (`Connection: close`): a probe measures a fresh connection every time.
+
+Why not h11: parsing with h11 (the sans-IO library under httpcore) behind the same socket and timers
+was measured side by side with `bench/probe_load` (issue 14, ADR 0020, bench/RESULTS.md) and cost more
+CPU per check (about 100 µs against 15 µs per exchange), so this parser stays; its framing is tested
+against real servers in tests/probes/test_http_probe.py.
 """
 
 from __future__ import annotations
@@ -20,6 +27,14 @@ _STATUS_LINE = re.compile(rb"^HTTP/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?$")
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
+@dataclass(frozen=True)
+class BodyLimits:
+    """How much of a response body is kept for the checks and the evidence, and how much is read at most."""
+
+    keep: int = 1024 * 1024
+    download: int = 64 * 1024 * 1024
+
+
 @dataclass
 class HttpResponse:
     status: int
@@ -29,7 +44,10 @@ class HttpResponse:
     # Bytes of body received (after de-chunking), and the full size when the server declared it.
     received: int = 0
     declared_size: int | None = None
+    # The kept body is shorter than the body (more than max_body bytes arrived).
     truncated: bool = False
+    # The download stopped at max_download bytes before the body ended.
+    capped: bool = False
     header_map: dict[str, str] = field(default_factory=dict)
 
 
@@ -50,9 +68,10 @@ def build_request(method: str, host_header: str, target: str, headers: list[tupl
 class Http1Exchange:
     """One request/response on a fresh channel."""
 
-    def __init__(self, channel: Channel, max_body: int) -> None:
+    def __init__(self, channel: Channel, limits: BodyLimits) -> None:
         self._channel = channel
-        self._max_body = max_body
+        self._max_body = limits.keep
+        self._max_download = max(limits.download, limits.keep)
         self._buffer = bytearray()
         self._eof = False
         self.request_written = False
@@ -139,26 +158,33 @@ class Http1Exchange:
         room = self._max_body - len(response.body)
         if room > 0:
             response.body += data[:room]
+        if len(data) > max(room, 0):
+            response.truncated = True
         response.received += len(data)
 
+    def _room(self, response: HttpResponse) -> int:
+        """Bytes still to read before the download cap."""
+        return self._max_download - response.received
+
     async def _read_sized(self, response: HttpResponse, size: int) -> None:
-        limit = min(size, self._max_body)
+        limit = min(size, self._max_download)
         while response.received < limit:
             if not self._buffer and not await self._more():
                 raise ProtocolViolation(f"the body ended after {response.received} of {size} bytes", "TRUNCATED")
             chunk = bytes(self._buffer[: limit - response.received])
             del self._buffer[: len(chunk)]
             self._take(response, chunk)
-        response.truncated = limit < size
+        response.capped = limit < size
+        response.truncated = response.truncated or response.capped
 
     async def _read_until_close(self, response: HttpResponse) -> None:
         while True:
             if self._buffer:
-                chunk = bytes(self._buffer[: self._max_body - response.received])
+                chunk = bytes(self._buffer[: self._room(response)])
                 self._buffer.clear()
                 self._take(response, chunk)
-                if response.received >= self._max_body:
-                    response.truncated = True
+                if self._room(response) <= 0:
+                    response.capped = response.truncated = True
                     return
             if not await self._more():
                 return
@@ -184,14 +210,18 @@ class Http1Exchange:
                 while await self._line():  # trailers, up to the empty line
                     pass
                 return
-            while len(self._buffer) < size + 2:
+            room = self._room(response)
+            # The whole chunk and its CRLF, or just what fits under the download cap.
+            wanted = size + 2 if room >= size else room
+            while len(self._buffer) < wanted:
                 if not await self._more():
                     raise ProtocolViolation("the connection closed inside a chunk", "TRUNCATED")
+            if room < size:
+                self._take(response, bytes(self._buffer[:room]))
+                response.capped = response.truncated = True
+                return
             self._take(response, bytes(self._buffer[:size]))
             del self._buffer[: size + 2]
-            if response.received >= self._max_body:
-                response.truncated = True
-                return
 
 
 def _preview(data: bytes | bytearray) -> str:

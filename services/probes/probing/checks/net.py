@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from services.probes.probing.certinfo import CertInfo, parse_certificate
-from services.probes.probing.faults import CertificateRejected
+from services.probes.probing.faults import CertificateRejected, ProbeMisconfigured
 
 AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]
 _READ_SIZE = 65536
@@ -159,11 +159,12 @@ def tls_context(settings: TlsSettings) -> ssl.SSLContext:
 
     Contexts are cached: loading the system trust store costs tens of milliseconds, which an agent
     checking a thousand targets must not pay per test. A changed `ca_file` (renewed CA) is reloaded.
+    ProbeMisconfigured when `ca_file` is missing, unreadable or holds no PEM certificate.
     """
     try:
         stamp = os.stat(settings.ca_file).st_mtime if settings.ca_file else 0.0
-    except OSError:
-        stamp = -1.0  # let create_default_context raise the clear error
+    except OSError as error:
+        raise _unusable_ca_file(settings.ca_file, error) from None
     key = (settings, stamp)
     cached = _CONTEXTS.get(key)
     if cached is None:
@@ -173,8 +174,19 @@ def tls_context(settings: TlsSettings) -> ssl.SSLContext:
     return cached
 
 
+def _unusable_ca_file(path: str, error: OSError) -> ProbeMisconfigured:
+    if isinstance(error, ssl.SSLError):  # read, but OpenSSL found no certificate in it
+        reason = f"it holds no PEM certificate ({getattr(error, 'reason', None) or error})"
+    else:
+        reason = error.strerror or str(error)
+    return ProbeMisconfigured(f"ca_file {path} cannot be used: {reason}", "CA_FILE_UNUSABLE")
+
+
 def _new_context(settings: TlsSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=settings.ca_file or None)
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_file or None)
+    except OSError as error:  # ssl.SSLError included
+        raise _unusable_ca_file(settings.ca_file, error) from None
     if not settings.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
