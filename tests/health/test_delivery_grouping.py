@@ -221,3 +221,26 @@ async def test_group_wait_then_group_interval_pace_the_messages_of_a_group(harne
     assert [a["annotations"]["alert_id"] for a in first["body"]["alerts"]] == ["p1", "p2"]
     assert second["at"] - first["at"] >= 1.8  # group_interval runs from flush to flush; a send takes a few ms
     assert [a["annotations"]["alert_id"] for a in second["body"]["alerts"]] == ["p1", "p2", "p3"]
+
+
+async def test_history_past_the_retention_is_pruned_and_pending_work_stays(harness, pool) -> None:
+    """prune() deletes delivered notifications and routed notices older than keep_days, nothing newer or pending."""
+    async with HttpReceiver().running() as receiver:
+        sink, worker = delivery(harness.settings, pool, _config(receiver.url))
+        worker.start()
+        try:
+            await submit(pool, sink, [notice("old1", severity=Severity.CRITICAL)])
+            await eventually(lambda: len(receiver.requests) == 1, what="the firing message")
+        finally:
+            await worker.stop()
+        outbox = Outbox(pool, parse_config("notifications:\n" + _config(receiver.url), Path("x")).notifications)
+        await submit(pool, sink, [notice("new1")])  # not routed yet: pending work
+        await pool.execute("UPDATE health.notifications SET created_at = now() - interval '400 days'")
+        await pool.execute(
+            "UPDATE health.notification_notices SET submitted_at = now() - interval '400 days' WHERE routed_at IS NOT NULL"
+        )
+        delivered = await count(pool, "SELECT count(*) FROM health.notifications WHERE status <> 'pending'")
+        assert delivered >= 1
+        await outbox.prune(366)
+    assert await count(pool, "SELECT count(*) FROM health.notifications WHERE status <> 'pending'") == 0
+    assert await count(pool, "SELECT count(*) FROM health.notification_notices WHERE routed_at IS NULL") == 1

@@ -329,12 +329,12 @@ class Outbox:
         async with self._pool.acquire() as conn, conn.transaction():
             cutoff = timedelta(days=keep_days)
             await conn.execute(
-                "DELETE FROM health.notifications WHERE status <> 'pending' AND created_at < now() - $1",
+                "DELETE FROM health.notifications WHERE status <> 'pending' AND created_at < now() - $1::interval",
                 cutoff,
             )
             await conn.execute(
                 "DELETE FROM health.notification_notices n WHERE routed_at IS NOT NULL"
-                " AND submitted_at < now() - $1 AND NOT EXISTS"
+                " AND submitted_at < now() - $1::interval AND NOT EXISTS"
                 " (SELECT 1 FROM health.notification_group_alerts m WHERE m.notice_id = n.id)",
                 cutoff,
             )
