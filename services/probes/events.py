@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from b2x.monitoring.v1 import events_pb2
 
 from services.common.events import EventBus, Topic, new_event
@@ -49,13 +51,20 @@ class BusProbeEvents:
             batch.append(event)
         await self._bus.publish_many(Topic.COMMUNICATION_ERRORS, batch)
 
-    async def metrics_updated(self, updates: list[tuple[str, ResourceMetrics]]) -> None:
-        """ResourceMetricsUpdated for each sampled service, in one pipelined publish."""
+    async def metrics_updated(
+        self, updates: list[tuple[str, ResourceMetrics]], open_alerts: Mapping[str, list[ResourceAlert]]
+    ) -> None:
+        """ResourceMetricsUpdated for each sampled service, with the alerts open after its sample, in one
+        pipelined publish."""
         batch = []
         for service_id, metrics in updates:
             event = new_event("probes")
             event.resource_metrics_updated.CopyFrom(
-                events_pb2.ResourceMetricsUpdated(service_id=service_id, metrics=resource_metrics_to_proto(metrics))
+                events_pb2.ResourceMetricsUpdated(
+                    service_id=service_id,
+                    metrics=resource_metrics_to_proto(metrics),
+                    open_alerts=[resource_alert_to_proto(a) for a in open_alerts.get(service_id, [])],
+                )
             )
             batch.append(event)
         await self._bus.publish_many(Topic.RESOURCE_METRICS, batch)

@@ -102,6 +102,44 @@ async def test_the_probes_resource_alerts_flow_through_the_same_lifecycle(harnes
     await one_alert(alerts, "resource.memory_critical", status=RESOLVED)
 
 
+def figures_event(service_id: str, *open_kinds: int) -> events_pb2.Event:
+    """A live resource update whose figures say which alerts are open after the sample."""
+    event = new_event("probes")
+    metrics = health_pb2.ResourceMetrics(cpu_percent=50.0, memory_percent=97.5)
+    set_timestamp(metrics.timestamp, datetime.now(UTC))
+    update = events_pb2.ResourceMetricsUpdated(service_id=service_id, metrics=metrics)
+    for kind in open_kinds:
+        update.open_alerts.append(resource_event(service_id, kind).resource_alert_triggered.alert)
+    event.resource_metrics_updated.CopyFrom(update)
+    return event
+
+
+async def test_a_missed_resource_alert_event_is_set_right_from_the_live_figures(harness: ServiceHarness) -> None:
+    """No ResourceAlertTriggered arrives (missed while subscribing, a Redis reconnect): the figures, which
+    repeat the open alerts with every sample, make the alert fire, and later resolve it, once two sweeps
+    in a row see the difference."""
+    health, alerts = await start_alerting(harness, health_alert_sweep_seconds=0.2)
+    erp = (await register(health, definition("erp"))).service
+    bus = (await harness.resources("health")).bus
+    await asyncio.sleep(0.3)  # the health service subscribes when it starts
+    memory = health_pb2.RESOURCE_ALERT_TYPE_MEMORY_CRITICAL
+
+    async def publish_while(status: int) -> health_pb2.Alert:
+        async def seen() -> bool:
+            await bus.publish(Topic.RESOURCE_METRICS, figures_event(erp.id, *([memory] if status == FIRING else [])))
+            return any(a.status == status for a in await alerts_by_rule(alerts, "resource.memory_critical"))
+
+        await eventually(seen)
+        return await one_alert(alerts, "resource.memory_critical", status=status)
+
+    fired = await publish_while(FIRING)
+    assert fired.labels["service"] == "erp" and fired.occurrences == 1
+    await asyncio.sleep(1.0)  # more sweeps with the alert open on both sides: no repeats
+    assert (await one_alert(alerts, "resource.memory_critical", status=FIRING)).occurrences == 1
+    resolved = await publish_while(RESOLVED)
+    assert resolved.episode == fired.episode
+
+
 async def test_thresholds_set_over_the_api_win_over_the_file_and_survive_a_restart(
     harness: ServiceHarness, tmp_path: Path
 ) -> None:

@@ -98,6 +98,11 @@ async def test_a_metrics_endpoint_is_sampled_and_breaches_alert_once_until_they_
         published = await _drain(updates, "resource_metrics_updated")
         assert len(published) == 3 and published[-1].resource_metrics_updated.service_id == target.service_id
         assert published[0].resource_metrics_updated.metrics.thread_count == 42
+        # every update repeats the alerts open after its sample (subscribers that missed an event converge)
+        assert {a.alert_type for a in published[0].resource_metrics_updated.open_alerts} == opened
+        assert {a.alert_type for a in published[-1].resource_metrics_updated.open_alerts} == opened | {
+            health_pb2.RESOURCE_ALERT_TYPE_CPU_HIGH
+        }
 
         routes["/metrics"] = metrics(100.0 + 8 * 1000.0, 2 * GB, 2, 10)
         await agent.round()

@@ -199,13 +199,22 @@ def error_from_event(event: events_pb2.CommunicationErrorRecorded) -> ErrorSeen 
 
 
 def resource_alert_from_event(event: events_pb2.ResourceAlertTriggered) -> ResourceAlertSeen | None:
-    alert = event.alert
+    return resource_alert_from_proto(event.service_id, event.alert)
+
+
+def open_resource_alerts(event: events_pb2.ResourceMetricsUpdated) -> list[ResourceAlertSeen]:
+    """The alerts a live resource update says are open for its service (resolved ones left out)."""
+    seen = [resource_alert_from_proto(event.service_id, alert) for alert in event.open_alerts]
+    return [s for s in seen if s is not None and s.resolved_at is None]
+
+
+def resource_alert_from_proto(service_id: str, alert: health_pb2.ResourceAlert) -> ResourceAlertSeen | None:
     triggered_at = from_timestamp(alert.triggered_at)
     if triggered_at is None or not alert.alert_type:
         return None
     kind = bare_name(health_pb2.ResourceAlertType, alert.alert_type).lower()
     return ResourceAlertSeen(
-        service_id=event.service_id or alert.service_id,
+        service_id=service_id or alert.service_id,
         kind=kind,
         threshold=alert.threshold_value,
         actual=alert.actual_value,

@@ -3,19 +3,21 @@
     jobs' outcome stream   {namespace}:jobs:outcomes, group "health-alerts"   → jobs.* rules  (durable)
     probes' check states   the aggregation's consumer hands each batch on     → service.* rules (durable)
     ResourceAlertTriggered pub/sub, topic resource-alerts                      → resource.* rules
+    ResourceMetricsUpdated pub/sub, topic resource-metrics (open alerts)        → resource.* reconciled
     CommunicationErrorRecorded pub/sub, topic communication-errors             → errors.spike
     every 30 s             failure-rate windows that emptied                   → resolved; history past a year purged
 
-Resource alerts come over pub/sub (the probes evaluate the thresholds on their samples): a missed
-event is a missed change, so after a Resync the next opened/resolved event of the same alert sets it
-right; a resolve that was missed leaves the alert firing until the probes see the breach again and
-clear it, or someone resolves it.
+Resource alerts come over pub/sub (the probes evaluate the thresholds on their samples), so an
+opened/resolved event can be missed. Every live resource update also carries the alerts open after
+that sample; each sweep compares them with what fires here and sets right a difference that two
+sweeps in a row see (`AlertService.reconcile_resources`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
@@ -27,10 +29,11 @@ from services.health.alerts.convert import (
     alert_to_proto,
     error_from_event,
     job_outcome_from_bytes,
+    open_resource_alerts,
     resource_alert_from_event,
 )
 from services.health.alerts.domain import Alert, Change
-from services.health.alerts.rules import JobOutcome
+from services.health.alerts.rules import JobOutcome, ResourceAlertSeen
 from services.health.alerts.service import AlertService
 from services.health.metrics import ALERTS_FIRING
 
@@ -85,13 +88,18 @@ class AlertFeeds:
         self._metrics_seconds = metrics_seconds
         self._subscription: Subscription | None = None
         self._errors: Subscription | None = None
+        self._figures: Subscription | None = None
+        # service id → (monotonic time received, the alerts open after its latest sample)
+        self._open_resources: dict[str, tuple[float, list[ResourceAlertSeen]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._outcomes.start()
         self._subscription = await self._bus.subscribe(Topic.RESOURCE_ALERTS)
         self._errors = await self._bus.subscribe(Topic.COMMUNICATION_ERRORS)
+        self._figures = await self._bus.subscribe(Topic.RESOURCE_METRICS)
         self._tasks = [
+            asyncio.create_task(self._resource_figures(self._figures), name="health-alerts-figures"),
             asyncio.create_task(self._resource_alerts(self._subscription), name="health-alerts-resources"),
             asyncio.create_task(self._communication_errors(self._errors), name="health-alerts-errors"),
             asyncio.create_task(self._sweep_loop(), name="health-alerts-sweep"),
@@ -105,10 +113,10 @@ class AlertFeeds:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        for subscription in (self._subscription, self._errors):
+        for subscription in (self._subscription, self._errors, self._figures):
             if subscription is not None:
                 await subscription.close()
-        self._subscription = self._errors = None
+        self._subscription = self._errors = self._figures = None
         await self._outcomes.stop()
 
     async def _resource_alerts(self, subscription: Subscription) -> None:
@@ -125,6 +133,20 @@ class AlertFeeds:
                 await self._alerts.on_resource_alerts([seen])
             except Exception as error:
                 log.warning("resource alert not applied", error=str(error), service_id=seen.service_id)
+
+    async def _resource_figures(self, subscription: Subscription) -> None:
+        async for item in subscription:
+            if isinstance(item, Resync) or item.WhichOneof("payload") != "resource_metrics_updated":
+                continue
+            update = item.resource_metrics_updated
+            if update.service_id:
+                self._open_resources[update.service_id] = (time.monotonic(), open_resource_alerts(update))
+
+    async def reconcile_resources(self) -> None:
+        """Resource alerts set right from the figures received in the last two sweeps."""
+        fresh_after = time.monotonic() - 2 * self._sweep_seconds
+        self._open_resources = {k: v for k, v in self._open_resources.items() if v[0] >= fresh_after}
+        await self._alerts.reconcile_resources({k: v[1] for k, v in self._open_resources.items()})
 
     async def _communication_errors(self, subscription: Subscription) -> None:
         async for item in subscription:
@@ -143,6 +165,7 @@ class AlertFeeds:
             await asyncio.sleep(self._sweep_seconds)
             try:
                 await self._alerts.sweep()
+                await self.reconcile_resources()
                 await self._alerts.purge()
             except Exception as error:
                 log.warning("alert sweep failed; will retry", error=str(error))

@@ -109,6 +109,7 @@ class AlertService:
         self._clock = clock
         self._spikes = rules.SpikeDetector()
         self._slugs: dict[str, str] = {}
+        self._resource_suspects: set[tuple[str, str, bool]] = set()
 
     # -- signals from the rules ----------------------------------------------------------------------
 
@@ -225,6 +226,48 @@ class AlertService:
             rules.resource_signal(replace(s, service_slug=slugs[s.service_id])) for s in known if s.service_id in slugs
         ]
         return await self.apply(signals)
+
+    async def reconcile_resources(
+        self, open_now: Mapping[str, Sequence[rules.ResourceAlertSeen]]
+    ) -> list[tuple[Alert, Change]]:
+        """Set resource alerts right from the probes' latest figures (`open_now`: service id → the alerts
+        open after its latest sample). The opened/resolved events come over pub/sub and one can be
+        missed (this service restarting, a Redis reconnect); the figures repeat the whole state every
+        few seconds. A difference is acted on only when two reconciliations in a row see it, so an
+        event still on its way is never overtaken: an alert open there but not here fires, one firing
+        here but no longer open there resolves."""
+        slugs = await self._slugs_of(set(open_now))
+        firing: dict[tuple[str, str], Alert] = {}
+        for kind in rules.RESOURCE_SEVERITY:
+            for alert in await self._repo.open_alerts(f"resource.{kind}"):
+                firing[(alert.labels.get("service", ""), kind)] = alert
+        now = self._clock()
+        seen_now: dict[tuple[str, str, bool], rules.ResourceAlertSeen] = {}
+        for service_id, alerts in open_now.items():
+            slug = slugs.get(service_id)
+            if slug is None:
+                continue
+            kinds = {a.kind for a in alerts if a.kind in rules.RESOURCE_SEVERITY}
+            for seen in alerts:
+                if seen.kind in kinds and (slug, seen.kind) not in firing:
+                    seen_now[(service_id, seen.kind, True)] = replace(seen, service_slug=slug)
+            for (fired_slug, kind), alert in firing.items():
+                if fired_slug == slug and kind not in kinds:
+                    seen_now[(service_id, kind, False)] = rules.ResourceAlertSeen(
+                        service_id=service_id,
+                        kind=kind,
+                        threshold=float(alert.current.annotations.get("threshold", "0") or 0),
+                        actual=float(alert.current.annotations.get("actual", "0") or 0),
+                        message="no longer breached (found by comparing with the latest figures)",
+                        triggered_at=alert.current.started_at,
+                        resolved_at=now,
+                        service_slug=slug,
+                    )
+        confirmed = [seen for key, seen in seen_now.items() if key in self._resource_suspects]
+        self._resource_suspects = set(seen_now)
+        if confirmed:
+            log.info("resource alerts reconciled with the latest figures", changes=len(confirmed))
+        return await self.apply([rules.resource_signal(seen) for seen in confirmed])
 
     async def _slugs_of(self, service_ids: set[str]) -> dict[str, str]:
         """Slugs by service id, asked of the registry only for ids not seen before (slugs never change)."""

@@ -160,18 +160,26 @@ class ResourceMetricsUpdated(_message.Message):
 
     SERVICE_ID_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
+    OPEN_ALERTS_FIELD_NUMBER: _builtins.int
     service_id: _builtins.str
     @_builtins.property
     def metrics(self) -> _health_pb2.ResourceMetrics: ...
+    @_builtins.property
+    def open_alerts(self) -> _containers.RepeatedCompositeFieldContainer[_health_pb2.ResourceAlert]:
+        """The alerts open after this sample: the state, repeated with every update, so a subscriber that
+        missed a ResourceAlertTriggered converges.
+        """
+
     def __init__(
         self,
         *,
         service_id: _builtins.str = ...,
         metrics: _health_pb2.ResourceMetrics | None = ...,
+        open_alerts: _abc.Iterable[_health_pb2.ResourceAlert] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["metrics", b"metrics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["metrics", b"metrics", "service_id", b"service_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metrics", b"metrics", "open_alerts", b"open_alerts", "service_id", b"service_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -40,7 +40,9 @@ _MAX_CONCURRENT = 50
 
 
 class ResourceEvents(Protocol):
-    async def metrics_updated(self, updates: list[tuple[str, ResourceMetrics]]) -> None: ...
+    async def metrics_updated(
+        self, updates: list[tuple[str, ResourceMetrics]], open_alerts: Mapping[str, list[ResourceAlert]]
+    ) -> None: ...
     async def alerts_changed(self, alerts: list[ResourceAlert]) -> None: ...
 
 
@@ -161,14 +163,18 @@ class ResourceAgent:
         services: list[SampledService] = []
         changes: list[ResourceAlert] = []
         updates: list[tuple[str, ResourceMetrics]] = []
+        open_now: dict[str, list[ResourceAlert]] = {}
         now = datetime.now(UTC)
         for w, sample, error in outcomes:
             target = w.target
             if sample is not None:
                 w.rolling.add(sample)
-                w.last = w.rolling.metrics(sample)
                 changes += w.evaluator.evaluate(sample, target.thresholds)
+                w.last = w.rolling.metrics(sample)
                 updates.append((target.service_id, w.last))
+                # Every update carries the alerts open after this sample: the state, not only the edges,
+                # so a subscriber that missed an opened/resolved event converges (health's alert rules).
+                open_now[target.service_id] = w.evaluator.open_alerts
             services.append(
                 SampledService(
                     target.service_id, target.slug, w.sampler.source, target.thresholds, self.interval,
@@ -183,7 +189,7 @@ class ResourceAgent:
         except Exception as error:
             log.warning("resource samples not stored", count=len(services), error=str(error))
         with contextlib.suppress(Exception):
-            await self._events.metrics_updated(updates)
+            await self._events.metrics_updated(updates, open_now)
             if announced:
                 await self._events.alerts_changed(announced)
         for alert in announced:
