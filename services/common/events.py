@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -293,12 +294,15 @@ class EventBus:
         data = message.get("data")
         if not isinstance(data, bytes):
             return
-        event = events_pb2.Event()
+        received = time.time_ns()
+        event = events_pb2.Event()  # decoded once, shared by every local subscriber
         try:
             event.ParseFromString(data)
         except Exception:
             log.warning("ignored an undecodable event", channel=channel, size=len(data))
             return
+        if event.hops:  # a measured event (docs/adr/0021-live-path.md): note when this process got it
+            event.hops.add(name="gateway_received", at_unix_nanos=received)
         topic = channel.rsplit(":", 1)[-1]
         subscribers = list(self._subscribers.get(channel, ()))
         for sub in subscribers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,7 +22,7 @@ from services.jobs.domain import (
     validate_job_type,
     validate_worker,
 )
-from services.jobs.service import JobEventSink, JobsService, LogRepository, clean_log_line
+from services.jobs.service import Hop, JobEventSink, JobsService, LogRepository, clean_log_line
 
 log = get_logger(__name__)
 MAX_CLAIM = 100
@@ -91,9 +92,12 @@ class WorkerReporting:
         return claimed
 
     async def report(
-        self, worker_id: str, reports: Sequence[JobReportIn], heartbeat_ids: Sequence[str]
+        self, worker_id: str, reports: Sequence[JobReportIn], heartbeat_ids: Sequence[str], hops: Sequence[Hop] = ()
     ) -> tuple[list[ReportResult], list[str]]:
-        """Apply a batch; returns a result per report and the jobs whose cancellation was requested."""
+        """Apply a batch; returns a result per report and the jobs whose cancellation was requested.
+
+        `hops`: the moments the batch passed so far (worker, receipt); the progress events it causes
+        carry them, with the moment the progress was committed, to measure the live path."""
         if len(reports) > MAX_REPORTS_PER_BATCH:
             raise InvalidArgumentError(f"at most {MAX_REPORTS_PER_BATCH} reports per batch (got {len(reports)})")
         worker_id = validate_worker(worker_id)
@@ -109,7 +113,8 @@ class WorkerReporting:
         valid = await self._start(worker_id, valid, results)
         changed = await self._repo.apply_progress([r.progress for r in valid if r.progress is not None])
         if changed:
-            await self._events.jobs_changed([(None, job, "progress") for job in changed])
+            committed = [*hops, ("jobs_committed", time.time_ns())] if hops else ()
+            await self._events.jobs_changed([(None, job, "progress") for job in changed], committed)
         stored = await self._logs.append([(r.job_id, line) for r in valid for line in r.logs])
         if stored:
             await self._events.logs_appended(stored)

@@ -78,11 +78,16 @@ class LogRepository(Protocol):
     async def steps(self, job_id: str) -> list[JobStep]: ...
 
 
+# (hop name, Unix nanoseconds): the moments a worker's report passed on its way to becoming an event
+# (docs/adr/0021-live-path.md); the events it causes carry them so the live path can be measured.
+Hop = tuple[str, int]
+
+
 class JobEventSink(Protocol):
     """Where state changes are announced (Redis pub/sub in production)."""
 
     async def job_changed(self, before: Job | None, after: Job, change: str) -> None: ...
-    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]]) -> None: ...
+    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]], hops: Sequence[Hop] = ()) -> None: ...
     async def logs_appended(self, lines: Sequence[StoredLog]) -> None: ...
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
 from b2x.monitoring.v1 import common_pb2, jobs_pb2
 
+from services.common.events import Resync, Topic
 from tests.jobs.helpers import TIMEOUT, get, jobs_stub, running_job
 from tests.support import ServiceHarness
 
@@ -234,3 +236,33 @@ async def test_a_batch_starts_jobs_and_a_resent_start_changes_nothing(harness: S
     again = await stub.ReportBatch(request, timeout=TIMEOUT)
     assert {r.job_id: r.accepted for r in again.results}[fresh.id]
     assert (await get(stub, fresh.id)).started_at == stored.started_at
+
+
+async def test_progress_events_carry_the_hops_of_the_report_that_caused_them(harness: ServiceHarness) -> None:
+    """The live path measures itself (docs/adr/0021-live-path.md): a batch stamped by the worker yields
+    events stamped with its receipt, its commit, its publication and its receipt by a subscriber's bus."""
+    stub = await jobs_stub(harness)
+    bus = (await harness.resources("jobs")).bus
+    job = await running_job(stub)
+    planned = time.time_ns()
+    async with await bus.subscribe(Topic.JOB_STATUS) as events:
+        request = jobs_pb2.ReportBatchRequest(
+            worker_id="w-1", planned_at_unix_nanos=planned, sent_at_unix_nanos=planned + 1000
+        )
+        report = request.reports.add(job_id=job.id)
+        report.progress.sequence, report.progress.processed_items = 1, 10
+        await stub.ReportBatch(request, timeout=TIMEOUT)
+        event = await events.get(timeout=TIMEOUT)
+        # A change that no report caused carries no hops.
+        await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
+        completed = await events.get(timeout=TIMEOUT)
+    assert not isinstance(event, Resync) and event.job_status_changed.change == "progress"
+    names = [h.name for h in event.hops]
+    assert names == [
+        "sdk_enqueued", "sdk_sent", "jobs_received", "jobs_committed", "published", "gateway_received"
+    ]  # fmt: skip
+    moments = [h.at_unix_nanos for h in event.hops]
+    assert moments[:2] == [planned, planned + 1000]
+    assert moments == sorted(moments) and moments[-1] <= time.time_ns()
+    assert not isinstance(completed, Resync) and completed.job_status_changed.change == "completed"
+    assert list(completed.hops) == []

@@ -330,7 +330,7 @@ class JobMonitor:
         ids = [h.job_id for h in self._handles.values() if h._track.heartbeating] if heartbeat else []
         if not outgoing and not ids:
             return more
-        await self._send(list(outgoing.values()), ids, now)
+        await self._send(list(outgoing.values()), ids, now, time.time_ns())
         return more
 
     def _announce_drops(self) -> None:
@@ -346,15 +346,15 @@ class JobMonitor:
             if track.dropped > track.dropped_reported:
                 track.notices(self._buffer.max_lines)
 
-    async def _send(self, outgoing: list[Outgoing], heartbeat_ids: list[str], now: float) -> None:
-        request, broken = wire.batch_request(self.worker_id, outgoing, heartbeat_ids)
+    async def _send(self, outgoing: list[Outgoing], heartbeat_ids: list[str], now: float, planned_ns: int) -> None:
+        request, broken = wire.batch_request(self.worker_id, outgoing, heartbeat_ids, planned_ns)
         for out, reason in broken:
             self._buffer.not_delivered(out.track)
             self._refuse(out.track, reason)
             outgoing.remove(out)
         if self._sync_stub is None:
             raise RuntimeError("JobMonitor is not started: use `async with JobMonitor(...)` or `await start()`")
-        call = functools.partial(self._sync_stub.ReportBatch, request, timeout=self._rpc_timeout)
+        call = functools.partial(wire.send_batch, self._sync_stub, request, self._rpc_timeout)
         try:
             response = await asyncio.get_running_loop().run_in_executor(self._sender, call)
         except grpc.RpcError as error:
