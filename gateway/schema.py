@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from gateway.admin.resolvers import AdminMutations, AdminQueries
 from gateway.errors import EXPECTED_CODES, classify_unlabelled
 from gateway.extensions import ErrorCodes
+from gateway.fanout import SharedEventExecutor
 from gateway.health.queries import HealthQueries
 from gateway.health.subscriptions import HealthSubscriptions
 from gateway.jobs.mutations import JobMutations
@@ -70,4 +71,5 @@ def build_schema(
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=extensions,
+        execution_context_class=SharedEventExecutor,
     )

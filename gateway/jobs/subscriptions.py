@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from gateway.auth import Principal
 from gateway.context import Context, Info
 from gateway.errors import gql_error
+from gateway.fanout import shared
 from gateway.jobs import types as t
 from gateway.jobs.convert import STATUS_TO_PROTO, log_to_gql, resync_event, status_event_to_gql
 from gateway.jobs.queries import visible_job
@@ -128,7 +129,7 @@ class JobSubscriptions:
                 # Filtered before any conversion: a table of 50 rows must not pay for 1 000 reporting jobs.
                 if not wanted.accepts(change.job_id, change.change, change.status):
                     continue
-                yield status_event_to_gql(item)
+                yield shared(item, status_event_to_gql)  # once per event, whatever the subscribers
         finally:
             await subscription.close()
 

@@ -44,6 +44,9 @@ EVENTS_DELIVERED = Counter(
     "b2x_events_delivered_total", "Events handed to local subscribers (fan-out: one per subscriber)", ["topic"]
 )
 
+# Starts a message that carries an `EventBatch` rather than one `Event` (no serialized Event starts with 0x00).
+BATCH_MARK = b"\x00"
+
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
@@ -146,7 +149,8 @@ class Subscription:
 class EventBus:
     """Publishes envelopes and fans them out to local subscribers over one Redis connection."""
 
-    def __init__(self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 1000) -> None:
+    def __init__(self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 5000) -> None:
+        # A subscriber holds up to `queue_size` events: more than two bursts of a full ReportBatch (2 000).
         self._redis = redis
         self._namespace = namespace
         self._queue_size = queue_size
@@ -173,15 +177,16 @@ class EventBus:
         return True
 
     async def publish_many(self, topic: Topic | str, events: list[events_pb2.Event]) -> bool:
-        """Publish several events in one round trip (a pipeline); same failure rules as `publish`."""
+        """Publish several events as one Redis message (an `EventBatch`, docs/adr/0021-live-path.md);
+        same failure rules as `publish`. Local subscribers receive them one by one, in order."""
         if not events:
             return True
-        channel = self.channel(topic)
+        if len(events) == 1:
+            return await self.publish(topic, events[0])
+        batch = events_pb2.EventBatch()
+        batch.events.extend(events)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for event in events:
-                    pipe.publish(channel, event.SerializeToString())
-                await pipe.execute()
+            await self._redis.publish(self.channel(topic), BATCH_MARK + batch.SerializeToString())
         except (*_REDIS_DOWN, RedisError) as error:
             EVENTS_PUBLISH_FAILED.labels(str(topic)).inc(len(events))
             log.warning(
@@ -295,20 +300,28 @@ class EventBus:
         if not isinstance(data, bytes):
             return
         received = time.time_ns()
-        event = events_pb2.Event()  # decoded once, shared by every local subscriber
+        # Decoded once here, the same objects shared by every local subscriber.
         try:
-            event.ParseFromString(data)
+            if data[:1] == BATCH_MARK:
+                batch = events_pb2.EventBatch()
+                batch.ParseFromString(data[1:])
+                events = list(batch.events)
+            else:
+                event = events_pb2.Event()
+                event.ParseFromString(data)
+                events = [event]
         except Exception:
             log.warning("ignored an undecodable event", channel=channel, size=len(data))
             return
-        if event.hops:  # a measured event (docs/adr/0021-live-path.md): note when this process got it
-            event.hops.add(name="gateway_received", at_unix_nanos=received)
         topic = channel.rsplit(":", 1)[-1]
         subscribers = list(self._subscribers.get(channel, ()))
-        for sub in subscribers:
-            sub.deliver(event, topic)
-        EVENTS_RECEIVED.labels(topic).inc()
-        EVENTS_DELIVERED.labels(topic).inc(len(subscribers))
+        for event in events:
+            if event.hops:  # a measured event (docs/adr/0021-live-path.md): note when this process got it
+                event.hops.add(name="gateway_received", at_unix_nanos=received)
+            for sub in subscribers:
+                sub.deliver(event, topic)
+        EVENTS_RECEIVED.labels(topic).inc(len(events))
+        EVENTS_DELIVERED.labels(topic).inc(len(subscribers) * len(events))
 
     def _broadcast(self, marker: Resync) -> None:
         for sub in {s for subs in self._subscribers.values() for s in subs}:

@@ -162,17 +162,20 @@ class WorkerReporting:
     async def _start(
         self, worker_id: str, reports: list[JobReportIn], results: dict[str, ReportResult]
     ) -> list[JobReportIn]:
-        """Start the jobs whose reports ask for it, first; returns the reports still valid."""
+        """Start the jobs whose reports ask for it, first, all together; returns the reports still valid."""
+        starts = [(r.job_id, r.start_total) for r in reports if r.start_total is not None]
+        if not starts:
+            return reports
+        started = await self._jobs.start_jobs(starts, worker_id)
         valid = []
         for report in reports:
-            if report.start_total is not None:
-                try:
-                    job = await self._jobs.start_job(report.job_id, worker_id, report.start_total)
-                except DomainError as error:
-                    results[report.job_id] = ReportResult(report.job_id, False, error.message)
-                    continue
-                results[report.job_id].started = job
-                results[report.job_id].status = job.status
+            outcome = started.get(report.job_id) if report.start_total is not None else None
+            if isinstance(outcome, DomainError):
+                results[report.job_id] = ReportResult(report.job_id, False, outcome.message)
+                continue
+            if outcome is not None:
+                results[report.job_id].started = outcome
+                results[report.job_id].status = outcome.status
             valid.append(report)
         return valid
 

@@ -110,6 +110,16 @@ RETURNING {_returning("j")}
 """
 
 
+_START_QUEUED = f"""
+UPDATE jobs.jobs j SET
+    status = 'RUNNING', worker_id = $3, started_at = $4, updated_at = $4, last_heartbeat_at = $4,
+    progress_updated_at = $4, total_items = CASE WHEN u.total > 0 THEN u.total ELSE j.total_items END
+FROM unnest($1::uuid[], $2::bigint[]) AS u(id, total)
+WHERE j.id = u.id AND j.status = 'QUEUED'
+RETURNING {_returning("j")}
+"""
+
+
 def row_to_job(row: asyncpg.Record) -> Job:
     return Job(
         id=str(row["id"]),
@@ -366,6 +376,21 @@ class PostgresJobRepository:
             [r.counts.failed for r in reports],
             [r.message for r in reports],
             [r.sequence for r in reports],
+        )
+        return [row_to_job(r) for r in rows]
+
+    async def start_queued(self, starts: Sequence[tuple[str, int]], worker_id: str | None, now: datetime) -> list[Job]:
+        """QUEUED → RUNNING on `worker_id` for these (job id, total; 0 keeps the stored total) in one
+        statement; returns the jobs it started (the others were not queued, or do not exist)."""
+        if not starts:
+            return []
+        ordered = sorted(starts)  # rows locked in one order by every such statement
+        rows = await self._pool.fetch(
+            _START_QUEUED,
+            [parse_job_id(job_id) for job_id, _ in ordered],
+            [total for _, total in ordered],
+            worker_id,
+            now,
         )
         return [row_to_job(r) for r in rows]
 

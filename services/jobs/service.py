@@ -6,11 +6,11 @@ import random
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from services.common.errors import FailedPreconditionError, InvalidArgumentError
+from services.common.errors import DomainError, FailedPreconditionError, InvalidArgumentError
 from services.common.logging import get_logger
 from services.jobs.domain import (
     DEFAULT_PAGE_SIZE,
@@ -40,6 +40,7 @@ from services.jobs.domain import (
     check_transition,
     clean_json,
     clean_text,
+    parse_job_id,
     validate_category,
     validate_job_type,
     validate_tenant,
@@ -60,6 +61,9 @@ class JobRepository(Protocol):
     async def count_by_status(self, flt: JobFilter) -> dict[JobStatus, int]: ...
     async def attempts(self, root_job_id: str) -> list[Job]: ...
     async def apply_progress(self, reports: Sequence[ProgressReport]) -> list[Job]: ...
+    async def start_queued(
+        self, starts: Sequence[tuple[str, int]], worker_id: str | None, now: datetime
+    ) -> list[Job]: ...
 
 
 class LogRepository(Protocol):
@@ -206,6 +210,34 @@ class JobsService:
             log.info("job started", job_id=job_id, worker_id=worker)
             await self._events.job_changed(before, after, "started")
         return after
+
+    async def start_jobs(self, starts: Sequence[tuple[str, int]], worker_id: str) -> dict[str, Job | DomainError]:
+        """`start_job` for many jobs (a worker's ReportBatch): the queued ones in one statement and one
+        publication, the rest (resent starts, finished or unknown jobs) one by one with `start_job`'s answers."""
+        worker = validate_worker(worker_id)
+        results: dict[str, Job | DomainError] = {}
+        valid: list[tuple[str, int]] = []
+        for job_id, total in starts:
+            try:
+                check_count("total_items", total)
+                parse_job_id(job_id)
+            except DomainError as error:
+                results[job_id] = error
+                continue
+            valid.append((job_id, total))
+        started = await self._repo.start_queued(valid, worker or None, self._clock()) if valid else []
+        for job in started:
+            results[job.id] = job
+        if started:
+            log.info("jobs started", worker_id=worker, count=len(started), job_ids=[j.id for j in started])
+            await self._events.jobs_changed([(replace(j, status=JobStatus.QUEUED), j, "started") for j in started])
+        for job_id, total in valid:
+            if job_id not in results:
+                try:
+                    results[job_id] = await self.start_job(job_id, worker_id, total)
+                except DomainError as error:
+                    results[job_id] = error
+        return results
 
     @staticmethod
     def validate_report(report: ProgressReport) -> ProgressReport:

@@ -266,3 +266,31 @@ async def test_progress_events_carry_the_hops_of_the_report_that_caused_them(har
     assert moments == sorted(moments) and moments[-1] <= time.time_ns()
     assert not isinstance(completed, Resync) and completed.job_status_changed.change == "completed"
     assert list(completed.hops) == []
+
+
+async def test_a_batch_of_many_starts_starts_them_all_and_announces_each(harness: ServiceHarness) -> None:
+    """The queued jobs of a batch start together (one statement, one publication); each gets its
+    'started' event from QUEUED, and a job another worker runs is refused with the reason."""
+    stub = await jobs_stub(harness)
+    bus = (await harness.resources("jobs")).bus
+    created = [
+        (await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="PIM_IMPORT"), timeout=TIMEOUT)).job.id
+        for _ in range(30)
+    ]
+    taken = await running_job(stub)  # runs on w-1
+    async with await bus.subscribe(Topic.JOB_STATUS) as events:
+        request = jobs_pb2.ReportBatchRequest(worker_id="w-9")
+        for job_id in [*created, taken.id]:
+            request.reports.add(job_id=job_id).start.total_items = 5
+        answer = await stub.ReportBatch(request, timeout=TIMEOUT)
+        seen = [await events.get(timeout=TIMEOUT) for _ in created]
+    verdict = {r.job_id: r for r in answer.results}
+    assert all(verdict[j].accepted and verdict[j].job.status == jobs_pb2.JOB_STATUS_RUNNING for j in created)
+    assert all(verdict[j].job.progress.total_items == 5 for j in created)
+    assert not verdict[taken.id].accepted and "w-1" in verdict[taken.id].error
+    started = [e for e in seen if not isinstance(e, Resync)]
+    assert sorted(e.job_status_changed.job_id for e in started) == sorted(created)
+    assert {(e.job_status_changed.change, e.job_status_changed.previous_status) for e in started} == {
+        ("started", jobs_pb2.JOB_STATUS_QUEUED)
+    }
+    assert [(await get(stub, j)).worker_id for j in created[:3]] == ["w-9"] * 3
