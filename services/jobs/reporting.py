@@ -131,9 +131,14 @@ class WorkerReporting:
             except DomainError as error:
                 results[report.job_id] = ReportResult(report.job_id, False, error.message)
 
-        running: dict[str, bool] = dict(
-            await self._repo.heartbeat([*heartbeat_ids, *(r.job_id for r in valid)], worker_id)
-        )
+        # Applying progress refreshed those jobs' heartbeats and read their cancel flags already: one
+        # UPDATE of a thousand rows less for a batch of progress (docs/adr/0021-live-path.md).
+        ending = {r.job_id for r in valid if r.outcome is not None}
+        fresh = {job.id: job.cancel_requested for job in changed if job.id not in ending}
+        beating = [
+            job_id for job_id in dict.fromkeys([*heartbeat_ids, *(r.job_id for r in valid)]) if job_id not in fresh
+        ]
+        running: dict[str, bool] = {**fresh, **dict(await self._repo.heartbeat(beating, worker_id))}
         for report in valid:
             result = results[report.job_id]
             # A start that was applied stays accepted even when someone finished the job right

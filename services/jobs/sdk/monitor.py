@@ -39,6 +39,8 @@ log = get_logger(__name__)
 
 MAX_REPORTS_PER_BATCH = 1000  # the service accepts 2000
 MAX_LINES_PER_BATCH = 5000  # the service accepts 5000 per report; keeps a batch far below 8 MB
+# After a round, when jobs asked for attention meanwhile: enough for a burst to gather, far below a flush.
+DOORBELL_PAUSE = 0.02
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 5.0
 
@@ -269,7 +271,9 @@ class JobMonitor:
             if self._closing and not self._has_pending():
                 return
             if not more:
-                await self._pause(self._flush_interval)
+                # Jobs that became due while the batch was on its way (a burst of crossings split by
+                # the round) go after a short coalescing pause, not a whole flush interval.
+                await self._pause(DOORBELL_PAUSE if self._attention else self._flush_interval)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
