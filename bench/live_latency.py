@@ -69,14 +69,17 @@ async def _listen(
         await ws.recv()
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
         ready.set()
-        while not stop.is_set():
-            try:
-                message = await asyncio.wait_for(ws.recv(), 1)
-            except TimeoutError:
-                continue
+        closer = asyncio.create_task(_close_when(stop, ws))
+        async for message in ws:  # no timeout wrapper per message: the client must not be the bottleneck
             raw.append((message, time.time()))
             if b'"ping"' in (message if isinstance(message, bytes) else message.encode()):
                 await ws.send(json.dumps({"type": "pong"}))
+        await closer
+
+
+async def _close_when(stop: asyncio.Event, ws: Any) -> None:
+    await stop.wait()
+    await ws.close()
 
 
 def _analyse(crossings: list[list[Any]], received: list[list[tuple[bytes | str, float]]]) -> dict[str, Any]:
