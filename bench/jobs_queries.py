@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.support import Process, admin_key, percentile, print_table, save, servers, stack_env
+from bench.support import Process, admin_key, begin, percentile, print_table, save, servers, stack_env
 
 JOBS = int(os.environ.get("B2X_BENCH_JOBS", "100000"))
 ROUNDS = int(os.environ.get("B2X_BENCH_ROUNDS", "200"))
@@ -121,6 +121,7 @@ def _time_cli(api: str, key: str, runs: int = 15) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
+    begin("jobs_queries")  # the machine and its load before the run
     with servers() as srv:
         env, ports = stack_env(srv)
         jobs = Process("services.jobs", env, ports["jobs"])

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import asyncpg
 import psutil
 
-from bench.support import percentile, print_table, save, servers
+from bench.support import begin, percentile, print_table, save, servers
 from services.common.embedded import free_port
 
 TARGETS = int(os.environ.get("B2X_BENCH_TARGETS", "1000"))
@@ -116,6 +116,7 @@ async def stored_checks(database_url: str, start: datetime, end: datetime) -> tu
 
 
 def main(argv: list[str]) -> int:
+    begin("probe_load")  # the machine and its load before the run
     if argv[:1] == ["--serve"]:
         serve(int(argv[1]))
         return 0

@@ -42,7 +42,7 @@ import grpc
 import psutil
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
 
-from bench.support import Process, machine, save, servers, stack_env
+from bench.support import Process, begin, machine, save, servers, stack_env
 from services.common.logging import configure_logging
 from services.jobs.sdk import JobHandle, JobInfo, JobMonitor, WorkerRunner
 from services.jobs.sdk.tracking import Outbox
@@ -367,6 +367,7 @@ def run_worker(args: argparse.Namespace, mode: str, loops: int, address: str, jo
 
 
 def main(argv: list[str]) -> int:
+    begin("sdk_overhead")  # the machine and its load before the run
     args = parse_args(argv)
     if args.worker:
         worker_main(args)

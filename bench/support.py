@@ -110,6 +110,33 @@ def histogram_table(series: dict[str, list[float]], edges: list[float], unit: st
     return lines
 
 
+def numeric_leaves(record: Any, prefix: str = "") -> dict[str, float]:
+    """Every number in a saved result, by its dotted path (lists of rounds and machine data left out)."""
+    found: dict[str, float] = {}
+    if isinstance(record, dict):
+        for key, value in record.items():
+            if key in {"machine", "machine_after", "rounds", "benchmark"} or key.startswith("_"):
+                continue
+            found.update(numeric_leaves(value, f"{prefix}{key}."))
+    elif isinstance(record, bool):
+        pass
+    elif isinstance(record, int | float):
+        found[prefix.rstrip(".")] = float(record)
+    return found
+
+
+def rounds_table(records: list[dict[str, Any]]) -> list[str]:
+    """min / median / max of every figure the rounds of one benchmark saved, one line each."""
+    leaves = [numeric_leaves(r) for r in records]
+    keys = [k for k in leaves[0] if all(k in leaf for leaf in leaves[1:])]
+    width = max((len(k) for k in keys), default=10)
+    lines = [f"{'figure':<{width}} {'min':>12} {'median':>12} {'max':>12}"]
+    for key in keys:
+        s = spread([leaf[key] for leaf in leaves])
+        lines.append(f"{key:<{width}} {s['min']:>12.4g} {s['median']:>12.4g} {s['max']:>12.4g}")
+    return lines
+
+
 def save(name: str, figures: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
