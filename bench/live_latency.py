@@ -58,7 +58,12 @@ EDGES_MS: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 750, 1000, 150
 
 
 async def _listen(
-    url: str, key: str, raw: list[tuple[bytes | str, float]], ready: asyncio.Event, stop: asyncio.Event
+    url: str,
+    key: str,
+    raw: list[tuple[bytes | str, float]],
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+    ids: list[str] | None = None,
 ) -> None:
     """Keep each message with its arrival time; decoding waits until the run is over (the client's own
     CPU must not delay the next message's timestamp)."""
@@ -67,7 +72,8 @@ async def _listen(
     ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
         await ws.recv()
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
+        payload = {"query": SUBSCRIPTION, "variables": {"ids": ids}}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         ready.set()
         closer = asyncio.create_task(_close_when(stop, ws))
         async for message in ws:  # no timeout wrapper per message: the client must not be the bottleneck
@@ -117,17 +123,35 @@ async def _round(
     readies = [asyncio.Event() for _ in range(args.subscribers)]
     stop = asyncio.Event()
     url = f"ws://127.0.0.1:{ports['gateway']}/graphql"
-    listeners = [asyncio.create_task(_listen(url, key, received[i], readies[i], stop)) for i in range(args.subscribers)]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
+
+    async def subscribe(ids: list[list[str]] | None) -> list[asyncio.Task[None]]:
+        tasks = [
+            asyncio.create_task(_listen(url, key, received[i], readies[i], stop, ids[i] if ids else None))
+            for i in range(args.subscribers)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
+        return tasks
+
+    listeners = [] if args.watch else await subscribe(None)
     await asyncio.sleep(0.5)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "crossings.json"
+        out, ids_file = Path(tmp) / "crossings.json", Path(tmp) / "ids.json"
         cpu_before = {"jobs": jobs.cpu_seconds(), "gateway": gateway.cpu_seconds()}
         started = time.monotonic()
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.live_worker", f"127.0.0.1:{ports['jobs']}", str(args.jobs), str(args.items),
-            str(out), env=env,
+            str(out), *([str(ids_file)] if args.watch else []), env=env,
         )  # fmt: skip
+        if args.watch:  # each subscriber watches its own page of jobs, as the dashboard's job table does
+            while not ids_file.exists() and worker.returncode is None:  # noqa: ASYNC110 - another process writes it
+                await asyncio.sleep(0.05)
+            created = json.loads(ids_file.read_text())
+            pages = [
+                [created[(i * args.watch + k) % len(created)] for k in range(args.watch)]
+                for i in range(args.subscribers)
+            ]
+            listeners = await subscribe(pages)
+            started = time.monotonic()
         await worker.wait()
         wall = time.monotonic() - started
         cpu = {name: proc.cpu_seconds() - cpu_before[name] for name, proc in (("jobs", jobs), ("gateway", gateway))}
@@ -137,11 +161,15 @@ async def _round(
         if worker.returncode:
             raise RuntimeError(f"worker exited with {worker.returncode}")
         crossings = json.loads(out.read_text())["crossings"]
+    if args.watch:  # a subscriber is only owed the reports of the jobs it watches
+        watched = {job for page in pages for job in page}
+        crossings = [c for c in crossings if c[0] in watched]
     found = _analyse(crossings, received)
     latencies = found["latencies"]
     return {
         "wall_s": wall, "events_received": found["events"], "reports_matched": len(latencies),
-        "reports_expected": len(crossings) * args.subscribers,
+        "reports_expected": len(crossings) * args.subscribers if not args.watch else args.subscribers * args.watch
+        * len({n for _, n, _ in crossings}),
         "latency_ms_p50": percentile(latencies, 50), "latency_ms_p95": percentile(latencies, 95),
         "latency_ms_p99": percentile(latencies, 99), "latency_ms_max": max(latencies) if latencies else float("nan"),
         "jobs_service_cores": cpu["jobs"] / wall, "gateway_cores": cpu["gateway"] / wall,
@@ -159,6 +187,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("B2X_BENCH_LIVE_JOBS", "1000")))
     parser.add_argument("--items", type=int, default=int(os.environ.get("B2X_BENCH_LIVE_ITEMS", "400")))
     parser.add_argument("--subscribers", type=int, default=1, help="GraphQL clients subscribed to every event")
+    parser.add_argument(
+        "--watch", type=int, default=0, metavar="N",
+        help="each subscriber watches N jobs (jobIds), like the dashboard's job table; 0: every job",
+    )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget-ms", type=float, default=1000.0, help="p99 budget the exit code checks")
     return parser.parse_args(argv)
@@ -194,7 +226,8 @@ def main(argv: list[str]) -> int:
     p99s = [r["latency_ms_p99"] for r in rounds]
     p50s = [r["latency_ms_p50"] for r in rounds]
     cores = [r["jobs_service_cores"] + r["gateway_cores"] for r in rounds]
-    print(f"{args.jobs} jobs x {args.items} items, {args.subscribers} subscriber(s), {args.rounds} round(s)")
+    watching = f" watching {args.watch} jobs each" if args.watch else " to every job"
+    print(f"{args.jobs} jobs x {args.items} items, {args.subscribers} subscriber(s){watching}, {args.rounds} round(s)")
     print_table([
         ("report → subscriber p99", fmt_spread(p99s, " ms"), f"budget p99 ≤ {args.budget_ms:.0f} ms"),
         ("report → subscriber p50", fmt_spread(p50s, " ms"), ""),
@@ -210,7 +243,7 @@ def main(argv: list[str]) -> int:
     for line in histogram_table({**pooled, "end to end": latencies}, EDGES_MS):
         print(f"    {line}")
     path = save("live_latency", {
-        "jobs": args.jobs, "items_per_job": args.items, "subscribers": args.subscribers,
+        "jobs": args.jobs, "items_per_job": args.items, "subscribers": args.subscribers, "watch": args.watch,
         "latency_ms_p99": spread(p99s), "latency_ms_p50": spread(p50s), "cores": spread(cores),
         "hops_ms_all_rounds": {h: {"p50": percentile(v, 50), "p99": percentile(v, 99)} for h, v in pooled.items()},
         "rounds": rounds,
