@@ -122,14 +122,7 @@ class WorkerReporting:
             if report.steps:
                 await self._logs.upsert_steps(report.job_id, report.steps)
 
-        for report in valid:
-            if report.outcome is None:
-                continue
-            try:
-                job = await self._apply_outcome(worker_id, report.job_id, report.outcome)
-                results[report.job_id].status = job.status
-            except DomainError as error:
-                results[report.job_id] = ReportResult(report.job_id, False, error.message)
+        await self._finish(worker_id, valid, results)
 
         # Applying progress refreshed those jobs' heartbeats and read their cancel flags already: one
         # UPDATE of a thousand rows less for a batch of progress (docs/adr/0021-live-path.md).
@@ -147,6 +140,24 @@ class WorkerReporting:
                 result.accepted = False
                 result.error = "the job is not running any more (finished, cancelled or reaped)"
         return list(results.values()), [job_id for job_id, cancel in running.items() if cancel]
+
+    async def _finish(self, worker_id: str, reports: list[JobReportIn], results: dict[str, ReportResult]) -> None:
+        """Apply the outcomes: completions of running jobs all together, the rest one by one."""
+        completions = [(r.job_id, r.outcome.message) for r in reports if r.outcome and r.outcome.kind == "completed"]
+        completed = await self._jobs.complete_jobs(completions, worker_id) if completions else {}
+        for job_id, answer in completed.items():
+            if isinstance(answer, DomainError):
+                results[job_id] = ReportResult(job_id, False, answer.message)
+            else:
+                results[job_id].status = answer.status
+        for report in reports:
+            if report.outcome is None or report.job_id in completed:
+                continue
+            try:
+                job = await self._apply_outcome(worker_id, report.job_id, report.outcome)
+                results[report.job_id].status = job.status
+            except DomainError as error:
+                results[report.job_id] = ReportResult(report.job_id, False, error.message)
 
     async def _owned(
         self, worker_id: str, reports: list[JobReportIn], results: dict[str, ReportResult]

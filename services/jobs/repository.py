@@ -120,6 +120,15 @@ RETURNING {_returning("j")}
 """
 
 
+_COMPLETE_RUNNING = f"""
+UPDATE jobs.jobs j SET
+    status = 'COMPLETED', completed_at = $3, updated_at = $3, progress_percent = 100.0, eta_seconds = 0.0,
+    progress_message = COALESCE(NULLIF(u.message, ''), j.progress_message)
+FROM unnest($1::uuid[], $2::text[]) AS u(id, message)
+WHERE j.id = u.id AND j.status = 'RUNNING' AND j.worker_id = $4
+RETURNING {_returning("j")}
+"""
+
 # Jobs per (status, tenant, type): the folded counts and the changes not folded yet (migration 006).
 _COUNTS = (
     "(SELECT status, tenant_id, job_type, n FROM jobs.job_counts UNION ALL "
@@ -432,6 +441,21 @@ class PostgresJobRepository:
             [total for _, total in ordered],
             worker_id,
             now,
+        )
+        return [row_to_job(r) for r in rows]
+
+    async def complete_running(
+        self, completions: Sequence[tuple[str, str]], worker_id: str, now: datetime
+    ) -> list[Job]:
+        """RUNNING → COMPLETED for these (job id, message; "" keeps the last progress message) of
+        `worker_id` in one statement; returns the jobs it completed."""
+        ordered = sorted(completions)  # rows locked in one order by every such statement
+        rows = await self._pool.fetch(
+            _COMPLETE_RUNNING,
+            [parse_job_id(job_id) for job_id, _ in ordered],
+            [message for _, message in ordered],
+            now,
+            worker_id,
         )
         return [row_to_job(r) for r in rows]
 

@@ -64,6 +64,9 @@ class JobRepository(Protocol):
     async def start_queued(
         self, starts: Sequence[tuple[str, int]], worker_id: str | None, now: datetime
     ) -> list[Job]: ...
+    async def complete_running(
+        self, completions: Sequence[tuple[str, str]], worker_id: str, now: datetime
+    ) -> list[Job]: ...
 
 
 class LogRepository(Protocol):
@@ -295,6 +298,28 @@ class JobsService:
             log.info("job completed", job_id=job_id)
             await self._events.job_changed(before, after, "completed")
         return after
+
+    async def complete_jobs(
+        self, completions: Sequence[tuple[str, str]], worker_id: str
+    ) -> dict[str, Job | DomainError]:
+        """`complete_job` (idempotent) for many jobs of one worker (a ReportBatch): the running ones in one
+        statement and one publication, the rest one by one with `complete_job`'s answers."""
+        worker = validate_worker(worker_id)
+        results: dict[str, Job | DomainError] = {}
+        cleaned = [(job_id, clean_text(message, MAX_PROGRESS_MESSAGE)) for job_id, message in completions]
+        done = await self._repo.complete_running(cleaned, worker, self._clock()) if worker and cleaned else []
+        for job in done:
+            results[job.id] = job
+        if done:
+            log.info("jobs completed", worker_id=worker, count=len(done), job_ids=[j.id for j in done])
+            await self._events.jobs_changed([(replace(j, status=JobStatus.RUNNING), j, "completed") for j in done])
+        for job_id, message in completions:
+            if job_id not in results:
+                try:
+                    results[job_id] = await self.complete_job(job_id, message, worker=worker_id, idempotent=True)
+                except DomainError as error:
+                    results[job_id] = error
+        return results
 
     async def fail_job(
         self,

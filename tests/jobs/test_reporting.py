@@ -294,3 +294,34 @@ async def test_a_batch_of_many_starts_starts_them_all_and_announces_each(harness
         ("started", jobs_pb2.JOB_STATUS_QUEUED)
     }
     assert [(await get(stub, j)).worker_id for j in created[:3]] == ["w-9"] * 3
+
+
+async def test_a_batch_of_completions_completes_them_together_and_resends_change_nothing(
+    harness: ServiceHarness,
+) -> None:
+    """Completions of a batch go in one statement: each job COMPLETED at 100 % with a 'completed' event
+    from RUNNING; a resent completion is accepted and changes nothing; another worker's job is refused."""
+    stub = await jobs_stub(harness)
+    bus = (await harness.resources("jobs")).bus
+    mine = [(await running_job(stub, total=10)).id for _ in range(12)]  # run by w-1
+    theirs = await running_job(stub)
+    request = jobs_pb2.ReportBatchRequest(worker_id="w-1")
+    for job_id in mine:
+        request.reports.add(job_id=job_id).completed.message = "all done"
+    async with await bus.subscribe(Topic.JOB_STATUS) as events:
+        answer = await stub.ReportBatch(request, timeout=TIMEOUT)
+        seen = [await events.get(timeout=TIMEOUT) for _ in mine]
+    assert all(r.accepted and r.status == jobs_pb2.JOB_STATUS_COMPLETED for r in answer.results)
+    changes = {(e.job_status_changed.change, e.job_status_changed.previous_status) for e in seen}  # type: ignore[union-attr]
+    assert changes == {("completed", jobs_pb2.JOB_STATUS_RUNNING)}
+    stored = await get(stub, mine[0])
+    assert (stored.status, stored.progress_percent, stored.progress.message) == (
+        jobs_pb2.JOB_STATUS_COMPLETED, 100.0, "all done"
+    )  # fmt: skip
+    again = await stub.ReportBatch(request, timeout=TIMEOUT)
+    assert all(r.accepted for r in again.results)
+    assert (await get(stub, mine[0])).completed_at == stored.completed_at
+    other = jobs_pb2.ReportBatchRequest(worker_id="w-2")
+    other.reports.add(job_id=theirs.id).completed.SetInParent()
+    refused = (await stub.ReportBatch(other, timeout=TIMEOUT)).results[0]
+    assert not refused.accepted and "w-1" in refused.error
