@@ -46,7 +46,7 @@ from bench.support import (
 )
 
 SUBSCRIPTION = (
-    'subscription { jobStatusChanged(changes: ["progress"]) '
+    'subscription($ids: [ID!]) { jobStatusChanged(changes: ["progress"], jobIds: $ids) '
     "{ jobId change progress { processedItems } hops { name atUnixMicros } } }"
 )
 # The hops in the order an event passes them; "crossed" is the worker's own note, "delivered" the subscriber's.
