@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
-from b2x.monitoring.v1 import common_pb2, jobs_pb2
+from b2x.monitoring.v1 import common_pb2, events_pb2, jobs_pb2
 from graphql import GraphQLError
 
 from gateway.auth import Principal
@@ -72,6 +72,13 @@ class _Wanted:
     changes: set[str] | None
     statuses: set[int]
 
+    def accepts_event(self, event: events_pb2.Event) -> bool:
+        """The same test on the bus's reader, before the event is queued (ids and kinds of change only)."""
+        payload = event.job_status_changed
+        return (self.ids is None or payload.job_id in self.ids) and (
+            self.changes is None or payload.change in self.changes
+        )
+
     def accepts(self, job_id: str, change: str, status: int) -> bool:
         return (
             (self.ids is None or job_id in self.ids)
@@ -110,7 +117,7 @@ class JobSubscriptions:
             changes=set(changes) if changes is not None else None,
             statuses={STATUS_TO_PROTO[s] for s in status or []},
         )
-        subscription = await ctx.state.bus.subscribe(Topic.JOB_STATUS)
+        subscription = await ctx.state.bus.subscribe(Topic.JOB_STATUS, accept=wanted.accepts_event)
         last_seen = datetime.now(UTC)
         try:
             async for item in subscription:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -110,6 +110,9 @@ class Subscription:
     topics: frozenset[str]
     queue: asyncio.Queue[events_pb2.Event | Resync]
     closed: bool = field(default=False)
+    # Decides, on the bus's reader, whether an event is queued at all: a subscriber that wants 50 of 1000
+    # jobs is not woken for the other 950 (docs/adr/0021-live-path.md). Resync markers always pass.
+    accept: Callable[[events_pb2.Event], bool] | None = None
 
     def __aiter__(self) -> AsyncIterator[events_pb2.Event | Resync]:
         return self
@@ -196,11 +199,17 @@ class EventBus:
         EVENTS_PUBLISHED.labels(str(topic)).inc(len(events))
         return True
 
-    async def subscribe(self, *topics: Topic | str, confirm_timeout: float = 5.0) -> Subscription:
-        """Register a subscriber; returns once Redis confirmed the channels (or Redis is down)."""
+    async def subscribe(
+        self,
+        *topics: Topic | str,
+        confirm_timeout: float = 5.0,
+        accept: Callable[[events_pb2.Event], bool] | None = None,
+    ) -> Subscription:
+        """Register a subscriber; returns once Redis confirmed the channels (or Redis is down). With
+        `accept`, only the events it accepts are queued for this subscriber."""
         if self._closing:
             raise RuntimeError("event bus is closed")
-        sub = Subscription(self, frozenset(str(t) for t in topics), asyncio.Queue(self._queue_size))
+        sub = Subscription(self, frozenset(str(t) for t in topics), asyncio.Queue(self._queue_size), accept=accept)
         pending: list[asyncio.Future[None]] = []
         loop = asyncio.get_running_loop()
         for topic in sub.topics:
@@ -315,13 +324,16 @@ class EventBus:
             return
         topic = channel.rsplit(":", 1)[-1]
         subscribers = list(self._subscribers.get(channel, ()))
+        delivered = 0
         for event in events:
             if event.hops:  # a measured event (docs/adr/0021-live-path.md): note when this process got it
                 event.hops.add(name="gateway_received", at_unix_nanos=received)
             for sub in subscribers:
-                sub.deliver(event, topic)
+                if sub.accept is None or sub.accept(event):
+                    sub.deliver(event, topic)
+                    delivered += 1
         EVENTS_RECEIVED.labels(topic).inc(len(events))
-        EVENTS_DELIVERED.labels(topic).inc(len(subscribers) * len(events))
+        EVENTS_DELIVERED.labels(topic).inc(delivered)
 
     def _broadcast(self, marker: Resync) -> None:
         for sub in {s for subs in self._subscribers.values() for s in subs}:

@@ -95,3 +95,25 @@ async def test_events_published_together_travel_as_one_message_and_arrive_one_by
         await raw.aclose()
         await bus.close()
         await client.aclose()
+
+
+async def test_a_subscriber_with_a_filter_is_only_given_the_events_it_accepts(
+    redis_server_url: str, namespace: str
+) -> None:
+    """`accept` runs on the reader: rejected events never reach the subscriber's queue; others get them all."""
+    client = aioredis.from_url(redis_server_url)
+    bus = EventBus(client, namespace)
+    try:
+        picky = await bus.subscribe(Topic.JOB_STATUS, accept=lambda e: e.tenant_id == "t1")
+        everyone = await bus.subscribe(Topic.JOB_STATUS)
+        sent = [new_event("jobs", tenant_id=f"t{i % 3}") for i in range(6)]
+        await bus.publish_many(Topic.JOB_STATUS, sent)
+        got = [await everyone.get(timeout=5) for _ in sent]
+        assert [e.id for e in got] == [e.id for e in sent]  # type: ignore[union-attr]
+        assert picky.queue.qsize() == 2
+        assert [(await picky.get(timeout=5)).tenant_id for _ in range(2)] == ["t1", "t1"]  # type: ignore[union-attr]
+        await picky.close()
+        await everyone.close()
+    finally:
+        await bus.close()
+        await client.aclose()
