@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -109,7 +110,12 @@ class JobMonitor:
         self._policy = ReportPolicy(max(1, items_per_report), max(0.0, min_report_interval), max_report_interval)
         # Progress decisions need no finer grain than the minimum interval between two reports
         # (at most a second), so every job's counters are looked at that often, not every flush.
-        self._scan_interval = max(flush_interval, min(1.0, self._policy.min_report_interval))
+        # Count crossings arrive through the attention set, and one held back (by the minimum interval, or
+        # a start not acknowledged yet) waits in `_deferred`, looked at every round. The scan of every job
+        # is left with the time rule alone (max_report_interval), for which a tenth of it is grain enough;
+        # at 1000 jobs a scan a second was most of the monitor's CPU (bench/sdk_overhead.py).
+        self._scan_interval = max(flush_interval, min(5.0, self._policy.max_report_interval / 10))
+        self._deferred: set[JobTrack] = set()
         self._next_scan = 0.0
         self._outbox = Outbox(max_pending_logs, self._policy.items_per_report)
         self._buffer = self._outbox.logs
@@ -297,11 +303,13 @@ class JobMonitor:
         touched = list(self._attention)
         # Discard before planning: a handle changing again meanwhile is looked at next round.
         self._attention.difference_update(touched)
+        deferred = self._deferred
         if final or now >= self._next_scan:
             self._next_scan = now + self._scan_interval
             candidates = [h._track for h in self._handles.values()]
         else:
-            candidates = touched
+            candidates = [*touched, *deferred.difference(touched)] if deferred else touched
+        deferred.clear()
         self._announce_drops()
         grouped = self._buffer.take(MAX_LINES_PER_BATCH, MAX_REPORTS_PER_BATCH)
         more = len(grouped) >= MAX_REPORTS_PER_BATCH or sum(map(len, grouped.values())) >= MAX_LINES_PER_BATCH
@@ -328,6 +336,8 @@ class JobMonitor:
                 more = True
                 continue
             out = track.plan(current, now, policy, final=final)
+            if track.due_at == math.inf and track.pending_progress is None and not track.finished:
+                deferred.add(track)  # due by count but not reported yet: look again next round
             if out is not None:
                 outgoing[track] = out
         heartbeat = now - self._last_heartbeat >= self._heartbeat_interval
