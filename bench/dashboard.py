@@ -30,7 +30,7 @@ import grpc
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
 
 from bench.jobs_queries import _seed_and_key
-from bench.support import Process, percentile, print_table, save, servers, stack_env
+from bench.support import Process, begin, percentile, print_table, save, servers, stack_env
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBAPP = ROOT / "gateway" / "webapp"
@@ -236,6 +236,7 @@ async def _measure(base: str, key: str, jobs_addr: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    begin("dashboard")  # the machine and its load before the run
     if not (WEBAPP / "index.html").exists():
         print("the dashboard is not built: run `make install`", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ import grpc
 import redis.asyncio as aioredis
 from b2x.monitoring.v1 import common_pb2, health_pb2, health_pb2_grpc, probes_pb2
 
-from bench.support import Process, percentile, print_table, save, servers, stack_env
+from bench.support import Process, begin, percentile, print_table, save, servers, stack_env
 
 SERVICES = int(os.environ.get("B2X_BENCH_SERVICES", "200"))
 DAYS = int(os.environ.get("B2X_BENCH_ROLLUP_DAYS", "400"))
@@ -188,6 +188,7 @@ async def _measure(address: str, redis_url: str, database_url: str) -> dict[str,
 
 
 def main(argv: list[str]) -> int:
+    begin("health_summary")  # the machine and its load before the run
     with servers() as srv:
         env, ports = stack_env(srv, B2X_NAMESPACE=NAMESPACE, B2X_HEALTH_CONSUMER_NAME="bench-health")
         health = Process("services.health", env, ports["health"])

@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.support import print_table, save
+from bench.support import begin, print_table, save
 from services.common.embedded import free_port
 from services.probes.domain import ProbeKind, ProbeOptions, Target, Timing
 from services.probes.probing.engine import EngineConfig, ProbeEngine
@@ -138,6 +138,7 @@ async def measure(url: str, ca: str, directory: str) -> dict[str, dict[str, floa
 
 
 def main(argv: list[str]) -> int:
+    begin("probe_timings")  # the machine and its load before the run
     if argv[:1] == ["--serve"]:
         serve(int(argv[1]), argv[2])
         return 0

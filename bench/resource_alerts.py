@@ -25,7 +25,7 @@ from typing import Any
 
 import websockets
 
-from bench.support import Process, admin_key, percentile, print_table, save, servers, stack_env
+from bench.support import Process, admin_key, begin, percentile, print_table, save, servers, stack_env
 from services.common.embedded import free_port
 
 ROUNDS = int(os.environ.get("B2X_BENCH_ALERT_ROUNDS", "8"))
@@ -117,6 +117,7 @@ async def _run(endpoint: Endpoint, gateway_port: int, key: str) -> dict[str, Any
 
 
 def main(argv: list[str]) -> int:
+    begin("resource_alerts")  # the machine and its load before the run
     endpoint = Endpoint()
     with servers() as srv, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "services.yaml"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,22 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank]
 
 
+def calibration_ms() -> float:
+    """CPU time (not wall) of a fixed pure-Python loop, best of 5, in ms: how fast this machine's core
+    is right now. Figures from two runs compare only as far as their calibrations agree (a shared VM's
+    core speed moves by tens of percent with its neighbours' load)."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        x = 0
+        for i in range(300_000):
+            x += i * i
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 2)
+
+
 def machine() -> dict[str, Any]:
+    """The machine and its state: CPU model, a calibration loop's time, the load average."""
     cpu = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -40,13 +57,91 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(psutil.virtual_memory().total / 2**30),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_average": [round(x, 2) for x in os.getloadavg()], "calibration_ms": calibration_ms()}  # fmt: skip
+
+
+_before: dict[str, Any] = {}
+
+
+def begin(name: str) -> dict[str, Any]:
+    """Record the machine before a benchmark starts (load average, calibration) and print it."""
+    _before.clear()
+    _before.update(machine())
+    print(f"  [{name}] {describe_machine(_before)}", flush=True)
+    return dict(_before)
+
+
+def describe_machine(m: dict[str, Any]) -> str:
+    load = ", ".join(f"{x:.2f}" for x in m["load_average"])
+    return f"{m['cpus']} x {m['cpu']}; calibration loop {m['calibration_ms']:.1f} ms CPU; load average {load}"
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """min / median / max of a benchmark's rounds."""
+    if not values:
+        return {"min": float("nan"), "median": float("nan"), "max": float("nan")}
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def fmt_spread(values: list[float], unit: str = "", digits: int = 0) -> str:
+    s = spread(values)
+    return f"min {s['min']:.{digits}f} / median {s['median']:.{digits}f} / max {s['max']:.{digits}f}{unit}"
+
+
+def histogram_table(series: dict[str, list[float]], edges: list[float], unit: str = "ms") -> list[str]:
+    """Histograms side by side: a row per series, a column per bucket (previous edge, edge] and one for
+    values above the last edge; each row also gives p50 / p99 / max. Columns empty in every row are left out."""
+    counts = {name: [0] * (len(edges) + 1) for name in series}
+    for name, values in series.items():
+        for v in values:
+            counts[name][bisect.bisect_left(edges, v)] += 1
+    used = [i for i in range(len(edges) + 1) if any(c[i] for c in counts.values())]
+    labels = [f"≤{e:g}" for e in edges] + [f">{edges[-1]:g}"]
+    width = max(len(n) for n in series)
+    lines = [
+        f"{'(' + unit + ')':<{width}} {'p50':>8} {'p99':>8} {'max':>8} " + " ".join(f"{labels[i]:>6}" for i in used)
+    ]
+    for name, values in series.items():
+        lines.append(
+            f"{name:<{width}} {percentile(values, 50):>8.1f} {percentile(values, 99):>8.1f} "
+            f"{max(values, default=float('nan')):>8.1f} " + " ".join(f"{counts[name][i]:>6}" for i in used)
+        )
+    return lines
+
+
+def numeric_leaves(record: Any, prefix: str = "") -> dict[str, float]:
+    """Every number in a saved result, by its dotted path (lists of rounds and machine data left out)."""
+    found: dict[str, float] = {}
+    if isinstance(record, dict):
+        for key, value in record.items():
+            if key in {"machine", "machine_after", "rounds", "benchmark"} or key.startswith("_"):
+                continue
+            found.update(numeric_leaves(value, f"{prefix}{key}."))
+    elif isinstance(record, bool):
+        pass
+    elif isinstance(record, int | float):
+        found[prefix.rstrip(".")] = float(record)
+    return found
+
+
+def rounds_table(records: list[dict[str, Any]]) -> list[str]:
+    """min / median / max of every figure the rounds of one benchmark saved, one line each."""
+    leaves = [numeric_leaves(r) for r in records]
+    keys = [k for k in leaves[0] if all(k in leaf for leaf in leaves[1:])]
+    width = max((len(k) for k in keys), default=10)
+    lines = [f"{'figure':<{width}} {'min':>12} {'median':>12} {'max':>12}"]
+    for key in keys:
+        s = spread([leaf[key] for leaf in leaves])
+        lines.append(f"{key:<{width}} {s['min']:>12.4g} {s['median']:>12.4g} {s['max']:>12.4g}")
+    return lines
 
 
 def save(name: str, figures: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **figures}, indent=2, default=str))
+    record = {"benchmark": name, "machine": dict(_before) or machine(), "machine_after": machine(), **figures}
+    path.write_text(json.dumps(record, indent=2, default=str))
     return path
 
 

@@ -16,6 +16,7 @@ from gateway.alerts.queries import AlertQueries
 from gateway.alerts.subscriptions import AlertSubscriptions
 from gateway.errors import EXPECTED_CODES, classify_unlabelled
 from gateway.extensions import ErrorCodes
+from gateway.fanout import SharedEventExecutor
 from gateway.health.queries import HealthQueries
 from gateway.health.subscriptions import HealthSubscriptions
 from gateway.jobs.mutations import JobMutations
@@ -75,4 +76,5 @@ def build_schema(
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=extensions,
+        execution_context_class=SharedEventExecutor,
     )

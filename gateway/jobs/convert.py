@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from b2x.monitoring.v1 import common_pb2, events_pb2, jobs_pb2
@@ -149,7 +150,17 @@ def status_event_to_gql(event: events_pb2.Event) -> t.JobStatusEvent:
         progress=progress_to_gql(change.progress),
         job=job_to_gql(change.job),
         occurred_at=from_timestamp(event.occurred_at) or datetime.now(UTC),
+        hops=hops_to_gql(event),
     )
+
+
+def hops_to_gql(event: events_pb2.Event) -> list[t.EventHop]:
+    """The event's hops, and this moment as "gateway_resolved" (the subscriber's resolver got it)."""
+    if not event.hops:
+        return []
+    hops = [t.EventHop(name=h.name, at_unix_micros=h.at_unix_nanos // 1000) for h in event.hops]
+    hops.append(t.EventHop(name="gateway_resolved", at_unix_micros=time.time_ns() // 1000))
+    return hops
 
 
 def resync_event(job: jobs_pb2.SchedulerJob) -> t.JobStatusEvent:

@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from gateway.auth import Principal
 from gateway.context import Context, Info
 from gateway.errors import gql_error
+from gateway.fanout import shared
 from gateway.jobs import types as t
 from gateway.jobs.convert import STATUS_TO_PROTO, log_to_gql, resync_event, status_event_to_gql
 from gateway.jobs.queries import visible_job
@@ -72,6 +73,13 @@ class _Wanted:
     changes: set[str] | None
     statuses: set[int]
 
+    def accepts_event(self, event: events_pb2.Event) -> bool:
+        """The same test on the bus's reader, before the event is queued (ids and kinds of change only)."""
+        payload = event.job_status_changed
+        return (self.ids is None or payload.job_id in self.ids) and (
+            self.changes is None or payload.change in self.changes
+        )
+
     def accepts(self, job_id: str, change: str, status: int) -> bool:
         return (
             (self.ids is None or job_id in self.ids)
@@ -118,7 +126,7 @@ class JobSubscriptions:
             changes=set(changes) if changes is not None else None,
             statuses={STATUS_TO_PROTO[s] for s in status or []},
         )
-        subscription = await ctx.state.bus.subscribe(Topic.JOB_STATUS)
+        subscription = await ctx.state.bus.subscribe(Topic.JOB_STATUS, accept=wanted.accepts_event)
         last_seen = datetime.now(UTC)
         try:
             if since is not None:
@@ -143,7 +151,7 @@ class JobSubscriptions:
                 # Filtered before any conversion: a table of 50 rows must not pay for 1 000 reporting jobs.
                 if not wanted.accepts(change.job_id, change.change, change.status):
                     continue
-                yield status_event_to_gql(item)
+                yield shared(item, status_event_to_gql)  # once per event, whatever the subscribers
         finally:
             await subscription.close()
 

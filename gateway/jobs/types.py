@@ -208,6 +208,15 @@ class CreateJobInput:
     idempotency_key: str | None = None
 
 
+@strawberry.type(description="A moment an event passed one hop of the live path (docs/adr/0021-live-path.md)")
+class EventHop:
+    name: str = strawberry.field(
+        description="sdk_enqueued, sdk_sent, jobs_received, jobs_committed, published, gateway_received, "
+        "gateway_resolved"
+    )
+    at_unix_micros: Long = strawberry.field(description="Wall clock of the process that stamped it, µs since 1970")
+
+
 @strawberry.type(description="SignalR JobStatusChanged(jobId, status, progress), with the whole job")
 class JobStatusEvent:
     job_id: strawberry.ID
@@ -217,6 +226,11 @@ class JobStatusEvent:
     progress: JobProgress
     job: Job
     occurred_at: datetime
+    hops: list[EventHop] = strawberry.field(
+        default_factory=list,
+        description="For progress reported through ReportBatch: when the report passed each hop from the worker "
+        "to this subscription, oldest first (empty for other changes)",
+    )
 
 
 @strawberry.type(description="New log lines of a job, as they arrive")

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -46,6 +47,19 @@ EVENTS_RECEIVED = Counter("b2x_events_received_total", "Events this process rece
 EVENTS_DELIVERED = Counter(
     "b2x_events_delivered_total", "Events handed to local subscribers (fan-out: one per subscriber)", ["topic"]
 )
+
+# Starts a message that carries an `EventBatch` rather than one `Event` (no serialized Event starts with 0x00).
+BATCH_MARK = b"\x00"
+
+
+def _encode(events: Sequence[events_pb2.Event]) -> bytes:
+    """One Redis message: a lone event as itself, several as an `EventBatch` behind BATCH_MARK."""
+    if len(events) == 1:
+        return events[0].SerializeToString()
+    batch = events_pb2.EventBatch()
+    batch.events.extend(events)
+    return BATCH_MARK + batch.SerializeToString()
+
 
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
 
@@ -125,6 +139,9 @@ class Subscription:
     topics: frozenset[str]
     queue: asyncio.Queue[events_pb2.Event | Resync]
     closed: bool = field(default=False)
+    # Decides, on the bus's reader, whether an event is queued at all: a subscriber that wants 50 of 1000
+    # jobs is not woken for the other 950 (docs/adr/0021-live-path.md). Resync markers always pass.
+    accept: Callable[[events_pb2.Event], bool] | None = None
 
     def __aiter__(self) -> AsyncIterator[events_pb2.Event | Resync]:
         return self
@@ -165,8 +182,9 @@ class EventBus:
     """Publishes envelopes and fans them out to local subscribers over one Redis connection."""
 
     def __init__(
-        self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 1000, outbox_limit: int = 20_000
+        self, redis: aioredis.Redis, namespace: str, *, queue_size: int = 5000, outbox_limit: int = 20_000
     ) -> None:
+        # A subscriber holds up to `queue_size` events: more than two bursts of a full ReportBatch (2 000).
         self._redis = redis
         self._outbox: deque[tuple[str, list[events_pb2.Event], contextvars.Context]] = deque()
         self._outbox_size = 0
@@ -198,15 +216,16 @@ class EventBus:
         return True
 
     async def publish_many(self, topic: Topic | str, events: list[events_pb2.Event]) -> bool:
-        """Publish several events in one round trip (a pipeline); same failure rules as `publish`."""
+        """Publish several events as one Redis message (an `EventBatch`, docs/adr/0021-live-path.md);
+        same failure rules as `publish`. Local subscribers receive them one by one, in order."""
         if not events:
             return True
-        channel = self.channel(topic)
+        if len(events) == 1:
+            return await self.publish(topic, events[0])
+        batch = events_pb2.EventBatch()
+        batch.events.extend(events)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for event in events:
-                    pipe.publish(channel, event.SerializeToString())
-                await pipe.execute()
+            await self._redis.publish(self.channel(topic), BATCH_MARK + batch.SerializeToString())
         except (*_REDIS_DOWN, RedisError) as error:
             EVENTS_PUBLISH_FAILED.labels(str(topic)).inc(len(events))
             log.warning(
@@ -254,8 +273,7 @@ class EventBus:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for topic, events in batch:
-                    for event in events:
-                        pipe.publish(self.channel(topic), event.SerializeToString())
+                    pipe.publish(self.channel(topic), _encode(events))
                 await pipe.execute()
         except (*_REDIS_DOWN, RedisError) as error:
             for topic, events in batch:
@@ -266,11 +284,17 @@ class EventBus:
         for topic, events in batch:
             EVENTS_PUBLISHED.labels(topic).inc(len(events))
 
-    async def subscribe(self, *topics: Topic | str, confirm_timeout: float = 5.0) -> Subscription:
-        """Register a subscriber; returns once Redis confirmed the channels (or Redis is down)."""
+    async def subscribe(
+        self,
+        *topics: Topic | str,
+        confirm_timeout: float = 5.0,
+        accept: Callable[[events_pb2.Event], bool] | None = None,
+    ) -> Subscription:
+        """Register a subscriber; returns once Redis confirmed the channels (or Redis is down). With
+        `accept`, only the events it accepts are queued for this subscriber."""
         if self._closing:
             raise RuntimeError("event bus is closed")
-        sub = Subscription(self, frozenset(str(t) for t in topics), asyncio.Queue(self._queue_size))
+        sub = Subscription(self, frozenset(str(t) for t in topics), asyncio.Queue(self._queue_size), accept=accept)
         pending: list[asyncio.Future[None]] = []
         loop = asyncio.get_running_loop()
         for topic in sub.topics:
@@ -369,18 +393,32 @@ class EventBus:
         data = message.get("data")
         if not isinstance(data, bytes):
             return
-        event = events_pb2.Event()
+        received = time.time_ns()
+        # Decoded once here, the same objects shared by every local subscriber.
         try:
-            event.ParseFromString(data)
+            if data[:1] == BATCH_MARK:
+                batch = events_pb2.EventBatch()
+                batch.ParseFromString(data[1:])
+                events = list(batch.events)
+            else:
+                event = events_pb2.Event()
+                event.ParseFromString(data)
+                events = [event]
         except Exception:
             log.warning("ignored an undecodable event", channel=channel, size=len(data))
             return
         topic = channel.rsplit(":", 1)[-1]
         subscribers = list(self._subscribers.get(channel, ()))
-        for sub in subscribers:
-            sub.deliver(event, topic)
-        EVENTS_RECEIVED.labels(topic).inc()
-        EVENTS_DELIVERED.labels(topic).inc(len(subscribers))
+        delivered = 0
+        for event in events:
+            if event.hops:  # a measured event (docs/adr/0021-live-path.md): note when this process got it
+                event.hops.add(name="gateway_received", at_unix_nanos=received)
+            for sub in subscribers:
+                if sub.accept is None or sub.accept(event):
+                    sub.deliver(event, topic)
+                    delivered += 1
+        EVENTS_RECEIVED.labels(topic).inc(len(events))
+        EVENTS_DELIVERED.labels(topic).inc(delivered)
 
     def _broadcast(self, marker: Resync) -> None:
         for sub in {s for subs in self._subscribers.values() for s in subs}:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -10,22 +11,28 @@ from b2x.monitoring.v1 import events_pb2, jobs_pb2
 from services.common.events import EventBus, Topic, new_event
 from services.jobs.convert import STATUS_TO_PROTO, job_to_proto, log_to_proto
 from services.jobs.domain import Job, StoredLog
+from services.jobs.service import Hop
 
 
 def status_event(before: Job | None, after: Job, change: str) -> events_pb2.Event:
     event = new_event("jobs", tenant_id=after.tenant_id)
     job = job_to_proto(after)
-    event.job_status_changed.CopyFrom(
-        events_pb2.JobStatusChanged(
-            job_id=after.id,
-            status=STATUS_TO_PROTO[after.status],
-            previous_status=STATUS_TO_PROTO[before.status] if before else jobs_pb2.JOB_STATUS_UNSPECIFIED,
-            progress=job.progress,
-            job=job,
-            change=change,
-        )
-    )
+    payload = event.job_status_changed  # filled in place: no intermediate message to copy
+    payload.job_id = after.id
+    payload.status = STATUS_TO_PROTO[after.status]
+    payload.previous_status = STATUS_TO_PROTO[before.status] if before else jobs_pb2.JOB_STATUS_UNSPECIFIED
+    payload.progress.CopyFrom(job.progress)
+    payload.job.CopyFrom(job)
+    payload.change = change
     return event
+
+
+def add_hops(events: Sequence[events_pb2.Event], hops: Sequence[Hop]) -> None:
+    """Stamp the report's hops and this moment ("published") on each event (docs/adr/0021-live-path.md)."""
+    stamped = [*hops, ("published", time.time_ns())]
+    for event in events:
+        for name, at in stamped:
+            event.hops.add(name=name, at_unix_nanos=at)
 
 
 class BusJobEvents:
@@ -39,8 +46,11 @@ class BusJobEvents:
     async def job_changed(self, before: Job | None, after: Job, change: str) -> None:
         self._bus.publish_soon(Topic.JOB_STATUS, [status_event(before, after, change)])
 
-    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]]) -> None:
-        self._bus.publish_soon(Topic.JOB_STATUS, [status_event(b, a, c) for b, a, c in changes])
+    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]], hops: Sequence[Hop] = ()) -> None:
+        events = [status_event(b, a, c) for b, a, c in changes]
+        if hops:
+            add_hops(events, hops)
+        self._bus.publish_soon(Topic.JOB_STATUS, events)
 
     async def logs_appended(self, lines: Sequence[StoredLog]) -> None:
         """One event per job with its new lines."""

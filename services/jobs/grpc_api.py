@@ -5,6 +5,8 @@ Domain errors raised below are mapped to status codes by the server's intercepto
 
 from __future__ import annotations
 
+import time
+
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc
 
 from services.common.errors import DomainError
@@ -186,6 +188,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
     async def ReportBatch(
         self, request: jobs_pb2.ReportBatchRequest, context: ServicerContext
     ) -> jobs_pb2.ReportBatchResponse:
+        received = time.time_ns()
         reports: list[JobReportIn] = []
         refused: list[ReportResult] = []
         for report in request.reports:
@@ -195,7 +198,14 @@ class JobsServicer(jobs_pb2_grpc.JobsServiceServicer):
                 reports.append(JobReportIn(report.job_id, progress, logs, steps, _outcome(report), start))
             except DomainError as error:
                 refused.append(ReportResult(report.job_id, False, error.message))
-        results, cancel = await self._reporting.report(request.worker_id, reports, list(request.heartbeat_job_ids))
+        hops = [
+            ("sdk_enqueued", request.planned_at_unix_nanos),
+            ("sdk_sent", request.sent_at_unix_nanos),
+            ("jobs_received", received),
+        ]
+        results, cancel = await self._reporting.report(
+            request.worker_id, reports, list(request.heartbeat_job_ids), [h for h in hops if h[1]]
+        )
         response = jobs_pb2.ReportBatchResponse(cancel_requested_job_ids=cancel)
         for result in [*results, *refused]:
             answer = response.results.add(

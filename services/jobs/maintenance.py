@@ -1,4 +1,5 @@
-"""Background duties of the jobs service: reap jobs of lost workers, keep log partitions in shape.
+"""Background duties of the jobs service: reap jobs of lost workers, keep log partitions in shape, fold
+the jobs' count changes into the kept counts.
 
 Several replicas may run these loops at once: reaping re-checks each job under its row lock, and
 partition DDL tolerates a replica that got there first.
@@ -24,6 +25,7 @@ from services.jobs.repository import PostgresJobRepository
 from services.jobs.service import JobsService
 
 log = get_logger(__name__)
+COUNTS_FOLD_SECONDS = 5.0  # how many count changes a status count sums beyond the kept counts
 
 
 class Maintenance:
@@ -85,6 +87,10 @@ class Maintenance:
                 raise
         return reaped
 
+    async def fold_counts_once(self) -> int:
+        """Fold the jobs' appended count changes into the kept counts (migration 006)."""
+        return await self._repo.fold_counts()
+
     async def partitions_once(self) -> None:
         today = datetime.now(UTC).date()
         await self._logs.ensure_partitions(today)
@@ -111,6 +117,7 @@ class Maintenance:
         self._tasks = [
             asyncio.create_task(self._loop("reaper", self._interval, self.reap_once), name="jobs-reaper"),
             asyncio.create_task(self._loop("partitions", 3600, self.partitions_once), name="jobs-partitions"),
+            asyncio.create_task(self._loop("counts", COUNTS_FOLD_SECONDS, self.fold_counts_once), name="jobs-counts"),
         ]
 
     async def stop(self) -> None:

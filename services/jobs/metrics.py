@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 
 from services.common.metrics import BoundedLabel, GaugeSpec, Samples, Snapshot, seconds_since_epoch
 from services.jobs.domain import Job, JobStatus, LogLevel, StoredLog
-from services.jobs.service import JobEventSink
+from services.jobs.service import Hop, JobEventSink
 
 JOB_TYPES = BoundedLabel(100)
 TENANTS = BoundedLabel(200)
@@ -131,10 +131,10 @@ class MeteredJobEvents:
         record_change(before, after, change)
         await self._inner.job_changed(before, after, change)
 
-    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]]) -> None:
+    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]], hops: Sequence[Hop] = ()) -> None:
         for before, after, change in changes:
             record_change(before, after, change)
-        await self._inner.jobs_changed(changes)
+        await self._inner.jobs_changed(changes, hops)
 
     async def logs_appended(self, lines: Sequence[StoredLog]) -> None:
         counts: dict[str, int] = {}

@@ -110,6 +110,48 @@ RETURNING {_returning("j")}
 """
 
 
+_START_QUEUED = f"""
+UPDATE jobs.jobs j SET
+    status = 'RUNNING', worker_id = $3, started_at = $4, updated_at = $4, last_heartbeat_at = $4,
+    progress_updated_at = $4, total_items = CASE WHEN u.total > 0 THEN u.total ELSE j.total_items END
+FROM unnest($1::uuid[], $2::bigint[]) AS u(id, total)
+WHERE j.id = u.id AND j.status = 'QUEUED'
+RETURNING {_returning("j")}
+"""
+
+
+_COMPLETE_RUNNING = f"""
+UPDATE jobs.jobs j SET
+    status = 'COMPLETED', completed_at = $3, updated_at = $3, progress_percent = 100.0, eta_seconds = 0.0,
+    progress_message = COALESCE(NULLIF(u.message, ''), j.progress_message)
+FROM unnest($1::uuid[], $2::text[]) AS u(id, message)
+WHERE j.id = u.id AND j.status = 'RUNNING' AND j.worker_id = $4
+RETURNING {_returning("j")}
+"""
+
+# Jobs per (status, tenant, type): the folded counts and the changes not folded yet (migration 006).
+_COUNTS = (
+    "(SELECT status, tenant_id, job_type, n FROM jobs.job_counts UNION ALL "
+    "SELECT status, tenant_id, job_type, delta FROM jobs.job_count_changes) AS counts"
+)
+_FOLD_COUNTS = """
+WITH moved AS (DELETE FROM jobs.job_count_changes RETURNING status, tenant_id, job_type, delta),
+summed AS (SELECT status, tenant_id, job_type, sum(delta) AS d FROM moved GROUP BY 1, 2, 3),
+folded AS (
+    INSERT INTO jobs.job_counts AS c (status, tenant_id, job_type, n)
+    SELECT status, tenant_id, job_type, d FROM summed ORDER BY 1, 2, 3
+    ON CONFLICT (status, tenant_id, job_type) DO UPDATE SET n = c.n + EXCLUDED.n
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved)
+"""
+
+
+def _counted(flt: JobFilter) -> bool:
+    """Whether the kept counts can answer this filter: it names only statuses, tenants and types."""
+    return not (flt.created_after or flt.created_before or flt.updated_after or flt.text or flt.id_prefix)
+
+
 def row_to_job(row: asyncpg.Record) -> Job:
     return Job(
         id=str(row["id"]),
@@ -180,12 +222,19 @@ def _where(flt: JobFilter, params: list[Any], *, with_status: bool = True) -> st
         params.append(value)
         clauses.append(sql.format(f"${len(params)}"))
 
+    def one_of(column: str, values: list[str]) -> None:
+        # One value as an equality: PostgreSQL before 17 reads an index in order only for `=`, not `= ANY`.
+        if len(values) == 1:
+            add(f"{column} = {{}}", values[0])
+        else:
+            add(f"{column} = ANY({{}}::text[])", values)
+
     if flt.statuses and with_status:
-        add("status = ANY({}::text[])", [s.value for s in flt.statuses])
+        one_of("status", [s.value for s in flt.statuses])
     if flt.job_types:
-        add("job_type = ANY({}::text[])", list(flt.job_types))
+        one_of("job_type", list(flt.job_types))
     if flt.tenant_ids:
-        add("tenant_id = ANY({}::text[])", list(flt.tenant_ids))
+        one_of("tenant_id", list(flt.tenant_ids))
     if flt.created_after:
         add("created_at >= {}", flt.created_after)
     if flt.created_before:
@@ -304,25 +353,36 @@ class PostgresJobRepository:
     async def _page_and_total(
         self, expr: str, order: str, where: str, params: list[Any], flt: JobFilter, count_params: list[Any]
     ) -> tuple[list[asyncpg.Record], Any]:
+        if _counted(flt):  # statuses, tenants and types only: the kept counts answer (migration 006)
+            total_params: list[Any] = []
+            total_sql = f"SELECT COALESCE(sum(n), 0) FROM {_COUNTS} WHERE {_where(flt, total_params)}"
+        else:
+            total_params, total_sql = count_params, f"SELECT count(*) FROM jobs.jobs WHERE {_where(flt, [])}"
         rows, total = await asyncio.gather(
             self._pool.fetch(
                 f"SELECT {_COLUMNS}, ({expr})::text AS sort_key FROM jobs.jobs WHERE {where} "
                 f"ORDER BY {expr} {order}, id {order} LIMIT ${len(params)}",
                 *params,
             ),
-            self._pool.fetchval(f"SELECT count(*) FROM jobs.jobs WHERE {_where(flt, [])}", *count_params),
+            self._pool.fetchval(total_sql, *total_params),
         )
         return list(rows), total
 
     async def count_by_status(self, flt: JobFilter) -> dict[JobStatus, int]:
         params: list[Any] = []
         where = _where(flt, params, with_status=False)
+        source = _COUNTS if _counted(flt) else "jobs.jobs"
+        amount = "sum(n)" if _counted(flt) else "count(*)"
         rows = await self._pool.fetch(
-            f"SELECT status, count(*) AS n FROM jobs.jobs WHERE {where} GROUP BY status", *params
+            f"SELECT status, {amount} AS n FROM {source} WHERE {where} GROUP BY status", *params
         )
         counts = dict.fromkeys(JobStatus, 0)
         counts.update({JobStatus(r["status"]): int(r["n"]) for r in rows})
         return counts
+
+    async def fold_counts(self) -> int:
+        """Fold the appended count changes into jobs.job_counts (maintenance); returns how many."""
+        return int(await self._pool.fetchval(_FOLD_COUNTS) or 0)
 
     async def attempts(self, root_job_id: str) -> list[Job]:
         rows = await self._pool.fetch(
@@ -366,6 +426,36 @@ class PostgresJobRepository:
             [r.counts.failed for r in reports],
             [r.message for r in reports],
             [r.sequence for r in reports],
+        )
+        return [row_to_job(r) for r in rows]
+
+    async def start_queued(self, starts: Sequence[tuple[str, int]], worker_id: str | None, now: datetime) -> list[Job]:
+        """QUEUED → RUNNING on `worker_id` for these (job id, total; 0 keeps the stored total) in one
+        statement; returns the jobs it started (the others were not queued, or do not exist)."""
+        if not starts:
+            return []
+        ordered = sorted(starts)  # rows locked in one order by every such statement
+        rows = await self._pool.fetch(
+            _START_QUEUED,
+            [parse_job_id(job_id) for job_id, _ in ordered],
+            [total for _, total in ordered],
+            worker_id,
+            now,
+        )
+        return [row_to_job(r) for r in rows]
+
+    async def complete_running(
+        self, completions: Sequence[tuple[str, str]], worker_id: str, now: datetime
+    ) -> list[Job]:
+        """RUNNING → COMPLETED for these (job id, message; "" keeps the last progress message) of
+        `worker_id` in one statement; returns the jobs it completed."""
+        ordered = sorted(completions)  # rows locked in one order by every such statement
+        rows = await self._pool.fetch(
+            _COMPLETE_RUNNING,
+            [parse_job_id(job_id) for job_id, _ in ordered],
+            [message for _, message in ordered],
+            now,
+            worker_id,
         )
         return [row_to_job(r) for r in rows]
 

@@ -6,11 +6,11 @@ import random
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from services.common.errors import FailedPreconditionError, InvalidArgumentError
+from services.common.errors import DomainError, FailedPreconditionError, InvalidArgumentError
 from services.common.logging import get_logger
 from services.jobs.domain import (
     DEFAULT_PAGE_SIZE,
@@ -41,6 +41,7 @@ from services.jobs.domain import (
     check_transition,
     clean_json,
     clean_text,
+    parse_job_id,
     reaped_from,
     validate_category,
     validate_job_type,
@@ -62,6 +63,12 @@ class JobRepository(Protocol):
     async def count_by_status(self, flt: JobFilter) -> dict[JobStatus, int]: ...
     async def attempts(self, root_job_id: str) -> list[Job]: ...
     async def apply_progress(self, reports: Sequence[ProgressReport]) -> list[Job]: ...
+    async def start_queued(
+        self, starts: Sequence[tuple[str, int]], worker_id: str | None, now: datetime
+    ) -> list[Job]: ...
+    async def complete_running(
+        self, completions: Sequence[tuple[str, str]], worker_id: str, now: datetime
+    ) -> list[Job]: ...
 
 
 class LogRepository(Protocol):
@@ -83,11 +90,16 @@ class LogRepository(Protocol):
     ) -> StoredLog | None: ...
 
 
+# (hop name, Unix nanoseconds): the moments a worker's report passed on its way to becoming an event
+# (docs/adr/0021-live-path.md); the events it causes carry them so the live path can be measured.
+Hop = tuple[str, int]
+
+
 class JobEventSink(Protocol):
     """Where state changes are announced (Redis pub/sub in production)."""
 
     async def job_changed(self, before: Job | None, after: Job, change: str) -> None: ...
-    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]]) -> None: ...
+    async def jobs_changed(self, changes: Sequence[tuple[Job | None, Job, str]], hops: Sequence[Hop] = ()) -> None: ...
     async def logs_appended(self, lines: Sequence[StoredLog]) -> None: ...
 
 
@@ -211,6 +223,34 @@ class JobsService:
             await self._events.job_changed(before, after, "started")
         return after
 
+    async def start_jobs(self, starts: Sequence[tuple[str, int]], worker_id: str) -> dict[str, Job | DomainError]:
+        """`start_job` for many jobs (a worker's ReportBatch): the queued ones in one statement and one
+        publication, the rest (resent starts, finished or unknown jobs) one by one with `start_job`'s answers."""
+        worker = validate_worker(worker_id)
+        results: dict[str, Job | DomainError] = {}
+        valid: list[tuple[str, int]] = []
+        for job_id, total in starts:
+            try:
+                check_count("total_items", total)
+                parse_job_id(job_id)
+            except DomainError as error:
+                results[job_id] = error
+                continue
+            valid.append((job_id, total))
+        started = await self._repo.start_queued(valid, worker or None, self._clock()) if valid else []
+        for job in started:
+            results[job.id] = job
+        if started:
+            log.info("jobs started", worker_id=worker, count=len(started), job_ids=[j.id for j in started])
+            await self._events.jobs_changed([(replace(j, status=JobStatus.QUEUED), j, "started") for j in started])
+        for job_id, total in valid:
+            if job_id not in results:
+                try:
+                    results[job_id] = await self.start_job(job_id, worker_id, total)
+                except DomainError as error:
+                    results[job_id] = error
+        return results
+
     @staticmethod
     def validate_report(report: ProgressReport) -> ProgressReport:
         report.counts.validate()
@@ -271,6 +311,28 @@ class JobsService:
             await self._events.job_changed(before, after, "completed")
             await self._settle_late_outcome(before, after)
         return after
+
+    async def complete_jobs(
+        self, completions: Sequence[tuple[str, str]], worker_id: str
+    ) -> dict[str, Job | DomainError]:
+        """`complete_job` (idempotent) for many jobs of one worker (a ReportBatch): the running ones in one
+        statement and one publication, the rest one by one with `complete_job`'s answers."""
+        worker = validate_worker(worker_id)
+        results: dict[str, Job | DomainError] = {}
+        cleaned = [(job_id, clean_text(message, MAX_PROGRESS_MESSAGE)) for job_id, message in completions]
+        done = await self._repo.complete_running(cleaned, worker, self._clock()) if worker and cleaned else []
+        for job in done:
+            results[job.id] = job
+        if done:
+            log.info("jobs completed", worker_id=worker, count=len(done), job_ids=[j.id for j in done])
+            await self._events.jobs_changed([(replace(j, status=JobStatus.RUNNING), j, "completed") for j in done])
+        for job_id, message in completions:
+            if job_id not in results:
+                try:
+                    results[job_id] = await self.complete_job(job_id, message, worker=worker_id, idempotent=True)
+                except DomainError as error:
+                    results[job_id] = error
+        return results
 
     async def fail_job(
         self,

@@ -66,3 +66,54 @@ async def test_publishing_without_redis_is_reported_not_raised(namespace: str) -
     finally:
         await bus.close()
         await client.aclose()
+
+
+async def test_events_published_together_travel_as_one_message_and_arrive_one_by_one(
+    redis_server_url: str, namespace: str
+) -> None:
+    """publish_many sends one Redis message (docs/adr/0021-live-path.md); every subscriber gets each event, in order."""
+    client = aioredis.from_url(redis_server_url)
+    bus = EventBus(client, namespace)
+    raw = client.pubsub()
+    try:
+        await raw.subscribe(bus.channel(Topic.JOB_STATUS))
+        subs = [await bus.subscribe(Topic.JOB_STATUS) for _ in range(2)]
+        sent = [new_event("jobs", tenant_id=f"t{i}") for i in range(3)]
+        assert await bus.publish_many(Topic.JOB_STATUS, sent) is True
+        for sub in subs:
+            got = [await sub.get(timeout=5) for _ in sent]
+            assert [e.id for e in got] == [e.id for e in sent]  # type: ignore[union-attr]
+            assert [e.tenant_id for e in got] == ["t0", "t1", "t2"]  # type: ignore[union-attr]
+            await sub.close()
+        messages = []
+        for _ in range(5):  # the subscribe confirmation, the message, then silence
+            message = await raw.get_message(timeout=1)
+            if message and message["type"] == "message":
+                messages.append(message["data"])
+        assert len(messages) == 1 and messages[0][:1] == b"\x00"
+    finally:
+        await raw.aclose()
+        await bus.close()
+        await client.aclose()
+
+
+async def test_a_subscriber_with_a_filter_is_only_given_the_events_it_accepts(
+    redis_server_url: str, namespace: str
+) -> None:
+    """`accept` runs on the reader: rejected events never reach the subscriber's queue; others get them all."""
+    client = aioredis.from_url(redis_server_url)
+    bus = EventBus(client, namespace)
+    try:
+        picky = await bus.subscribe(Topic.JOB_STATUS, accept=lambda e: e.tenant_id == "t1")
+        everyone = await bus.subscribe(Topic.JOB_STATUS)
+        sent = [new_event("jobs", tenant_id=f"t{i % 3}") for i in range(6)]
+        await bus.publish_many(Topic.JOB_STATUS, sent)
+        got = [await everyone.get(timeout=5) for _ in sent]
+        assert [e.id for e in got] == [e.id for e in sent]  # type: ignore[union-attr]
+        assert picky.queue.qsize() == 2
+        assert [(await picky.get(timeout=5)).tenant_id for _ in range(2)] == ["t1", "t1"]  # type: ignore[union-attr]
+        await picky.close()
+        await everyone.close()
+    finally:
+        await bus.close()
+        await client.aclose()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
 from b2x.monitoring.v1 import common_pb2, jobs_pb2
 
+from services.common.events import Resync, Topic
 from tests.jobs.helpers import TIMEOUT, get, jobs_stub, running_job
 from tests.support import ServiceHarness
 
@@ -234,3 +236,92 @@ async def test_a_batch_starts_jobs_and_a_resent_start_changes_nothing(harness: S
     again = await stub.ReportBatch(request, timeout=TIMEOUT)
     assert {r.job_id: r.accepted for r in again.results}[fresh.id]
     assert (await get(stub, fresh.id)).started_at == stored.started_at
+
+
+async def test_progress_events_carry_the_hops_of_the_report_that_caused_them(harness: ServiceHarness) -> None:
+    """The live path measures itself (docs/adr/0021-live-path.md): a batch stamped by the worker yields
+    events stamped with its receipt, its commit, its publication and its receipt by a subscriber's bus."""
+    stub = await jobs_stub(harness)
+    bus = (await harness.resources("jobs")).bus
+    job = await running_job(stub)
+    planned = time.time_ns()
+    async with await bus.subscribe(Topic.JOB_STATUS) as events:
+        request = jobs_pb2.ReportBatchRequest(
+            worker_id="w-1", planned_at_unix_nanos=planned, sent_at_unix_nanos=planned + 1000
+        )
+        report = request.reports.add(job_id=job.id)
+        report.progress.sequence, report.progress.processed_items = 1, 10
+        await stub.ReportBatch(request, timeout=TIMEOUT)
+        event = await events.get(timeout=TIMEOUT)
+        # A change that no report caused carries no hops.
+        await stub.CompleteJob(jobs_pb2.CompleteJobRequest(worker_id="w-1", job_id=job.id), timeout=TIMEOUT)
+        completed = await events.get(timeout=TIMEOUT)
+    assert not isinstance(event, Resync) and event.job_status_changed.change == "progress"
+    names = [h.name for h in event.hops]
+    assert names == [
+        "sdk_enqueued", "sdk_sent", "jobs_received", "jobs_committed", "published", "gateway_received"
+    ]  # fmt: skip
+    moments = [h.at_unix_nanos for h in event.hops]
+    assert moments[:2] == [planned, planned + 1000]
+    assert moments == sorted(moments) and moments[-1] <= time.time_ns()
+    assert not isinstance(completed, Resync) and completed.job_status_changed.change == "completed"
+    assert list(completed.hops) == []
+
+
+async def test_a_batch_of_many_starts_starts_them_all_and_announces_each(harness: ServiceHarness) -> None:
+    """The queued jobs of a batch start together (one statement, one publication); each gets its
+    'started' event from QUEUED, and a job another worker runs is refused with the reason."""
+    stub = await jobs_stub(harness)
+    bus = (await harness.resources("jobs")).bus
+    created = [
+        (await stub.CreateJob(jobs_pb2.CreateJobRequest(job_type="PIM_IMPORT"), timeout=TIMEOUT)).job.id
+        for _ in range(30)
+    ]
+    taken = await running_job(stub)  # runs on w-1
+    async with await bus.subscribe(Topic.JOB_STATUS) as events:
+        request = jobs_pb2.ReportBatchRequest(worker_id="w-9")
+        for job_id in [*created, taken.id]:
+            request.reports.add(job_id=job_id).start.total_items = 5
+        answer = await stub.ReportBatch(request, timeout=TIMEOUT)
+        seen = [await events.get(timeout=TIMEOUT) for _ in created]
+    verdict = {r.job_id: r for r in answer.results}
+    assert all(verdict[j].accepted and verdict[j].job.status == jobs_pb2.JOB_STATUS_RUNNING for j in created)
+    assert all(verdict[j].job.progress.total_items == 5 for j in created)
+    assert not verdict[taken.id].accepted and "w-1" in verdict[taken.id].error
+    started = [e for e in seen if not isinstance(e, Resync)]
+    assert sorted(e.job_status_changed.job_id for e in started) == sorted(created)
+    assert {(e.job_status_changed.change, e.job_status_changed.previous_status) for e in started} == {
+        ("started", jobs_pb2.JOB_STATUS_QUEUED)
+    }
+    assert [(await get(stub, j)).worker_id for j in created[:3]] == ["w-9"] * 3
+
+
+async def test_a_batch_of_completions_completes_them_together_and_resends_change_nothing(
+    harness: ServiceHarness,
+) -> None:
+    """Completions of a batch go in one statement: each job COMPLETED at 100 % with a 'completed' event
+    from RUNNING; a resent completion is accepted and changes nothing; another worker's job is refused."""
+    stub = await jobs_stub(harness)
+    bus = (await harness.resources("jobs")).bus
+    mine = [(await running_job(stub, total=10)).id for _ in range(12)]  # run by w-1
+    theirs = await running_job(stub)
+    request = jobs_pb2.ReportBatchRequest(worker_id="w-1")
+    for job_id in mine:
+        request.reports.add(job_id=job_id).completed.message = "all done"
+    async with await bus.subscribe(Topic.JOB_STATUS) as events:
+        answer = await stub.ReportBatch(request, timeout=TIMEOUT)
+        seen = [await events.get(timeout=TIMEOUT) for _ in mine]
+    assert all(r.accepted and r.status == jobs_pb2.JOB_STATUS_COMPLETED for r in answer.results)
+    changes = {(e.job_status_changed.change, e.job_status_changed.previous_status) for e in seen}  # type: ignore[union-attr]
+    assert changes == {("completed", jobs_pb2.JOB_STATUS_RUNNING)}
+    stored = await get(stub, mine[0])
+    assert (stored.status, stored.progress_percent, stored.progress.message) == (
+        jobs_pb2.JOB_STATUS_COMPLETED, 100.0, "all done"
+    )  # fmt: skip
+    again = await stub.ReportBatch(request, timeout=TIMEOUT)
+    assert all(r.accepted for r in again.results)
+    assert (await get(stub, mine[0])).completed_at == stored.completed_at
+    other = jobs_pb2.ReportBatchRequest(worker_id="w-2")
+    other.reports.add(job_id=theirs.id).completed.SetInParent()
+    refused = (await stub.ReportBatch(other, timeout=TIMEOUT)).results[0]
+    assert not refused.accepted and "w-1" in refused.error

@@ -492,6 +492,14 @@ export type ErrorTypeShare = {
   sharePercent: Scalars['Float']['output'];
 };
 
+/** A moment an event passed one hop of the live path (docs/adr/0021-live-path.md) */
+export type EventHop = {
+  /** sdk_enqueued, sdk_sent, jobs_received, jobs_committed, published, gateway_received, gateway_resolved */
+  name: Scalars['String']['output'];
+  /** Wall clock of the process that stamped it, µs since 1970 */
+  atUnixMicros: Scalars['Long']['output'];
+};
+
 /** An export; `content` is text, or base64 when `base64` is true (PDF) */
 export type ExportFile = {
   filename: Scalars['String']['output'];
@@ -751,6 +759,8 @@ export type JobStatusEvent = {
   progress: JobProgress;
   job: Job;
   occurredAt: Scalars['DateTime']['output'];
+  /** For progress reported through ReportBatch: when the report passed each hop from the worker to this subscription, oldest first (empty for other changes) */
+  hops: Array<EventHop>;
 };
 
 /** One step of a job's execution timeline */

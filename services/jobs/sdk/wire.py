@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -170,11 +171,14 @@ def _outcome(report: jobs_pb2.JobReport, outcome: Outcome) -> None:
 
 
 def batch_request(
-    worker_id: str, outgoing: Iterable[Outgoing], heartbeat_ids: list[str]
+    worker_id: str, outgoing: Iterable[Outgoing], heartbeat_ids: list[str], planned_ns: int = 0
 ) -> tuple[jobs_pb2.ReportBatchRequest, list[tuple[Outgoing, str]]]:
     """The request, and the reports that could not be encoded with the reason (they are left out,
-    so one bad value cannot hold every other job's reports back)."""
-    request = jobs_pb2.ReportBatchRequest(worker_id=worker_id, heartbeat_job_ids=heartbeat_ids)
+    so one bad value cannot hold every other job's reports back). `planned_ns`: when the round that
+    made it ran (wall clock), carried into the events it causes."""
+    request = jobs_pb2.ReportBatchRequest(
+        worker_id=worker_id, heartbeat_job_ids=heartbeat_ids, planned_at_unix_nanos=planned_ns
+    )
     broken: list[tuple[Outgoing, str]] = []
     for out in outgoing:
         try:
@@ -211,6 +215,12 @@ def _add_report(report: jobs_pb2.JobReport, out: Outgoing) -> None:
         update.at.FromNanoseconds(step.time_ns)
     if out.outcome is not None:
         _outcome(report, out.outcome)
+
+
+def send_batch(stub: Any, request: jobs_pb2.ReportBatchRequest, timeout: float) -> jobs_pb2.ReportBatchResponse:
+    """ReportBatch on the blocking channel (the monitor's sender thread), stamped with the moment it leaves."""
+    request.sent_at_unix_nanos = time.time_ns()
+    return cast(jobs_pb2.ReportBatchResponse, stub.ReportBatch(request, timeout=timeout))
 
 
 def batch_results(

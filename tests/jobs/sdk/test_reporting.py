@@ -215,3 +215,23 @@ async def test_an_unknown_job_is_refused_at_start(jobs_server: JobsServer) -> No
         handle.info("never stored")
         assert await handle.wait_reported(timeout=20)
     assert handle.rejected is not None and "not found" in handle.rejected
+
+
+async def test_a_count_report_held_back_by_the_minimum_interval_goes_once_it_has_passed(
+    jobs_server: JobsServer, stub: Stub
+) -> None:
+    """100 more items within min_report_interval of the last report are sent as soon as the interval has
+    passed, not at the next scan of every job (which, with a long max_report_interval, is seconds away)."""
+    async with monitor_for(jobs_server, min_report_interval=0.5, max_report_interval=600.0) as monitor:
+        job = await monitor.create_job("ERP_STOCK_SYNC", total_items=1000)
+        handle = monitor.attach(job.id)
+        handle.start()
+        await eventually(lambda: _running(stub, job.id), what="the job to start")
+        handle.progress(100)
+        await eventually(lambda: _sequence_at_least(stub, job.id, 1), what="the first report")
+        handle.progress(200)  # due by count, but within the minimum interval of the first report
+        started = time.monotonic()
+        second = await eventually(lambda: _sequence_at_least(stub, job.id, 2), what="the held-back report")
+        assert second.progress.processed_items == 200
+        assert time.monotonic() - started < 3.0, "sent after the minimum interval, not at the next scan (5 s away)"
+        handle.complete()

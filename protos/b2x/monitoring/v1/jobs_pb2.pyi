@@ -1600,7 +1600,14 @@ class ReportBatchRequest(_message.Message):
     WORKER_ID_FIELD_NUMBER: _builtins.int
     REPORTS_FIELD_NUMBER: _builtins.int
     HEARTBEAT_JOB_IDS_FIELD_NUMBER: _builtins.int
+    PLANNED_AT_UNIX_NANOS_FIELD_NUMBER: _builtins.int
+    SENT_AT_UNIX_NANOS_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
+    planned_at_unix_nanos: _builtins.int
+    """When the worker's monitor planned this batch's reports and when it sent it (Unix nanoseconds, the
+    worker's clock); carried into the events the batch causes (Event.hops) to measure the live path.
+    """
+    sent_at_unix_nanos: _builtins.int
     @_builtins.property
     def reports(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobReport]: ...
     @_builtins.property
@@ -1613,10 +1620,12 @@ class ReportBatchRequest(_message.Message):
         worker_id: _builtins.str = ...,
         reports: _abc.Iterable[Global___JobReport] | None = ...,
         heartbeat_job_ids: _abc.Iterable[_builtins.str] | None = ...,
+        planned_at_unix_nanos: _builtins.int = ...,
+        sent_at_unix_nanos: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_job_ids", b"heartbeat_job_ids", "reports", b"reports", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_job_ids", b"heartbeat_job_ids", "planned_at_unix_nanos", b"planned_at_unix_nanos", "reports", b"reports", "sent_at_unix_nanos", b"sent_at_unix_nanos", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
