@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +20,8 @@ import httpx
 import pytest
 from b2x.monitoring.v1 import jobs_pb2, jobs_pb2_grpc, probes_pb2, probes_pb2_grpc
 
+from b2c.stack.demo.endpoints import Fault, SimulatedSystem
+from b2c.stack.demo.worker import Remote, run_job
 from gateway.auth import KeyStore, Role
 from services.health.main import build_server as build_health
 from services.health.settings import HealthSettings
@@ -27,8 +30,12 @@ from services.jobs.sdk.calls import JOB_ID_HEADER, CallReporter
 from services.probes.main import build_server as build_probes
 from services.probes.settings import ProbesSettings
 from tests.jobs.sdk.helpers import eventually
+from tests.jobs.sdk.test_demo import Fixed
 from tests.probes.servers import HttpTestServer, Route
+from tests.probes.test_demo_endpoints import systems as demo_systems
 from tests.support import ServiceHarness
+
+systems = demo_systems  # the simulated ERP/PIM/CRM, as pytest fixture of this module too
 
 TOKEN = "erp-5ecret-tok-99x"
 ECHOED = "sk_live_abcdef1234567890"
@@ -217,3 +224,71 @@ async def test_a_jobs_failed_calls_are_communication_errors_linked_to_the_job(
                 await probes.ReportCallFailures(request, timeout=10)
             assert caught.value.code().name == code, (named, caught.value.details())
             assert named in (caught.value.details() or ""), (named, caught.value.details())
+
+
+async def test_demo_jobs_link_the_simulated_systems_faults_to_themselves(
+    harness: ServiceHarness, tmp_path: Path, systems: dict[str, tuple[SimulatedSystem, str]]
+) -> None:
+    """The demo worker's jobs call the simulated PIM (503 burst) and CRM (expired token) through the SDK: each
+    job fails as transient, and its failed call is a communication error linked to it, token masked."""
+    urls = {slug: url for slug, (_, url) in systems.items()}
+    for slug, fault in (("pim", Fault.UNAVAILABLE), ("crm", Fault.TOKEN_EXPIRED), ("erp", Fault.NONE)):
+        simulated = systems[slug][0]
+        simulated.behaviour = replace(simulated.behaviour, fault=lambda now, roll, f=fault: f)
+    config = tmp_path / "services.yaml"
+    config.write_text(
+        "services:\n"
+        + "".join(f"  - {{slug: {slug}, name: {slug.upper()}, type: {slug.upper()}, endpoint: '{url}/api/health'}}\n"
+                  for slug, url in urls.items())
+    )  # fmt: skip
+    jobs_addr = await harness.jobs()
+    health_addr = await harness.serve("health", build_health, harness.settings_for(HealthSettings, config_file=config))
+    probes_addr = await harness.serve(
+        "probes", build_probes, harness.settings_for(ProbesSettings, health_addr=health_addr, jobs_addr=jobs_addr)
+    )
+    jobs = jobs_pb2_grpc.JobsServiceStub(harness.channel(jobs_addr))
+    probes = probes_pb2_grpc.ProbesServiceStub(harness.channel(probes_addr))
+    async with (
+        JobMonitor(jobs_addr, "demo-test-worker", flush_interval=0.05) as monitor,
+        CallReporter(probes_addr, "demo-test-worker", flush_interval=0.05) as calls,
+    ):
+        remote = Remote(calls, urls)
+
+        async def handler(job: JobInfo, handle: JobHandle) -> None:
+            await run_job(job, handle, Fixed(0.5), remote)
+
+        runner = WorkerRunner(monitor, dict.fromkeys(("PIM_IMPORT", "CRM_EXPORT", "ERP_STOCK_SYNC"), handler),
+                              poll_interval=0.1)  # fmt: skip
+        task = asyncio.create_task(runner.run())
+        try:
+            made = {t: await monitor.create_job(t, tenant_id="tenant-north", parameters={"items": 10})
+                    for t in ("PIM_IMPORT", "CRM_EXPORT", "ERP_STOCK_SYNC")}  # fmt: skip
+
+            async def finished() -> dict[str, jobs_pb2.SchedulerJob] | None:
+                found = {t: (await jobs.GetJob(jobs_pb2.GetJobRequest(job_id=j.id))).job for t, j in made.items()}
+                ended = (jobs_pb2.JOB_STATUS_COMPLETED, jobs_pb2.JOB_STATUS_FAILED)
+                return found if all(j.status in ended for j in found.values()) else None
+
+            done = await eventually(finished, what="the demo jobs to end")
+            await eventually(lambda: asyncio.sleep(0, calls.stats.reported >= 2), what="the failures reported")
+        finally:
+            runner.stop()
+            await asyncio.wait_for(task, 30)
+
+    assert done["ERP_STOCK_SYNC"].status == jobs_pb2.JOB_STATUS_COMPLETED
+    expected = {"PIM_IMPORT": probes_pb2.COMMUNICATION_ERROR_TYPE_SERVICE_UNAVAILABLE,
+                "CRM_EXPORT": probes_pb2.COMMUNICATION_ERROR_TYPE_TOKEN_EXPIRED}  # fmt: skip
+    for job_type, error_type in expected.items():
+        job = done[job_type]
+        assert job.status == jobs_pb2.JOB_STATUS_FAILED and "answered HTTP" in job.error_message
+        page = await probes.ListCommunicationErrors(
+            probes_pb2.ListCommunicationErrorsRequest(correlated_job_id=job.id), timeout=10
+        )
+        assert [(e.error_type, e.correlated_job_id, e.tenant_id) for e in page.errors] == [
+            (error_type, job.id, "tenant-north")
+        ]
+        assert "demo-crm-token" not in str(page) and "demo-pim-token" not in str(page)
+    erp_errors = await probes.ListCommunicationErrors(
+        probes_pb2.ListCommunicationErrorsRequest(correlated_job_id=done["ERP_STOCK_SYNC"].id), timeout=10
+    )
+    assert not erp_errors.errors
