@@ -17,7 +17,7 @@ from services.common.logging import get_logger
 from services.probes.domain import CallFailure, CallFailureKind, CommunicationError, JobOwner, Target
 from services.probes.probing.calls import error_from_call
 from services.probes.probing.faults import MissingVariable
-from services.probes.probing.placeholders import expand
+from services.probes.probing.placeholders import credentials_in, expand
 from services.probes.repository import parse_id
 from services.probes.service import ProbeEventSink, TargetSource
 
@@ -104,7 +104,9 @@ class JobCallReports:
         errors = []
         for failure in failures:
             target = targets[failure.service.strip()]
-            errors.append(error_from_call(failure, target, owners[failure.job_id.lower()], self._secrets(target)))
+            # The registry's secrets, and whatever the call itself sent as one (if the client did not mask it).
+            secrets = self._secrets(target) + sorted(credentials_in(failure.url, failure.request_headers))
+            errors.append(error_from_call(failure, target, owners[failure.job_id.lower()], secrets))
         await self._store.save_errors(errors)
         for error in errors:
             await self._events.error_recorded(error)

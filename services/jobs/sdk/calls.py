@@ -41,7 +41,7 @@ from b2x.monitoring.v1 import probes_pb2, probes_pb2_grpc
 
 from services.common.channels import open_channel
 from services.common.logging import get_logger
-from services.common.masking import mask_headers, mask_text, sanitize_url
+from services.common.masking import MASK, is_secret_parameter, is_sensitive_key, mask_headers, mask_text, sanitize_url
 from services.common.tls import GrpcTLS
 from services.common.tracing import tracing_enabled
 from services.jobs.sdk.handle import JobHandle
@@ -117,11 +117,37 @@ def _timeout_of(request: httpx.Request, kind: probes_pb2.CallFailureKind.ValueTy
     return float(timeouts.get(name) or 0.0)
 
 
-def _headers(headers: httpx.Headers) -> dict[str, str]:
+# Shorter values are not worth hunting for (and would mask ordinary words).
+_MIN_SECRET = 4
+
+
+def request_secrets(request: httpx.Request) -> list[str]:
+    """What this request sent as a secret (sensitive header values, the URL password, secret query values), to
+    remove wherever it shows up again, e.g. in a body the server echoed back. Longest first."""
+    found: set[str] = set()
+    for name, value in request.headers.multi_items():
+        if is_sensitive_key(name):
+            found.add(value)
+            found.add(value.split(" ", 1)[-1])
+    if request.url.password:
+        found.add(request.url.password)
+    for name, value in request.url.params.multi_items():
+        if is_secret_parameter(name):
+            found.add(value)
+    return sorted((v for v in found if len(v) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return mask_text(text)
+
+
+def _headers(headers: httpx.Headers, secrets: list[str]) -> dict[str, str]:
     merged: dict[str, str] = {}
     for name, value in headers.multi_items():
         merged[name] = f"{merged[name]}, {value}" if name in merged else value
-    return {name: mask_text(value) for name, value in mask_headers(merged).items()}
+    return {name: scrub(value, secrets) for name, value in mask_headers(merged).items()}
 
 
 def _size(value: str | None) -> int | None:
@@ -186,14 +212,15 @@ class JobCallTransport(httpx.AsyncBaseTransport):
         body: bytes = b"",
     ) -> None:
         try:
+            secrets = request_secrets(request)
             failure = probes_pb2.CallFailure(
                 job_id=self._job_id,
                 service=self._service,
                 kind=kind,
                 http_method=request.method,
                 url=mask_text(sanitize_url(str(request.url))),
-                request_headers=_headers(request.headers),
-                error_message=mask_text(str(error))[:MESSAGE_LIMIT] if error is not None else "",
+                request_headers=_headers(request.headers, secrets),
+                error_message=scrub(str(error), secrets)[:MESSAGE_LIMIT] if error is not None else "",
                 os_errno=errno_,
                 duration_ms=(time.perf_counter() - started) * 1000,
                 traceparent=traceparent,
@@ -205,8 +232,12 @@ class JobCallTransport(httpx.AsyncBaseTransport):
             if response is not None:
                 failure.status_code = response.status_code
                 failure.reason_phrase = response.reason_phrase
-                failure.response_headers.update(_headers(response.headers))
-                failure.response_body = body[:BODY_LIMIT]
+                failure.response_headers.update(_headers(response.headers, secrets))
+                # Known secrets out of the body; the probes service masks what looks like one.
+                text = body[: BODY_LIMIT * 2].decode("utf-8", "replace")
+                for secret in secrets:
+                    text = text.replace(secret, MASK)
+                failure.response_body = text.encode()[:BODY_LIMIT]
                 failure.response_size_bytes = len(body)
             self._reporter.record(failure)
         except Exception:
