@@ -67,3 +67,19 @@ def test_an_expired_token_is_told_apart_and_every_secret_is_masked() -> None:
     assert TOKEN not in everything and "plainvalue-42" not in everything
     assert error.details.http_status_code == 401 and "page=2" in error.details.endpoint_url
     assert "token expired" in error.details.response_body_summary
+
+
+def test_the_cli_points_from_a_correlated_error_to_its_job() -> None:
+    from rich.console import Console
+
+    from b2c.monitor.render import error_detail
+
+    error = {"id": "e1", "errorType": "SERVICE_UNAVAILABLE", "errorGroup": "SERVICE", "severity": "ERROR",
+             "timestamp": "2026-12-03T15:00:00Z", "message": "HTTP 503", "correlatedJobId": OWNER.job_id,
+             "recommendations": []}  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(error_detail(error))
+    assert f"Job {OWNER.job_id}   (b2c jobs show {OWNER.job_id})" in console.export_text()
+    console = Console(width=200, record=True)
+    console.print(error_detail({**error, "correlatedJobId": None}))
+    assert "b2c jobs show" not in console.export_text()
