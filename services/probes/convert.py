@@ -262,4 +262,5 @@ def call_failure_from_proto(msg: probes_pb2.CallFailure, n: int) -> CallFailure:
         duration_ms=msg.duration_ms,
         traceparent=msg.traceparent,
         timeout_seconds=msg.timeout_seconds,
+        failure_id=msg.failure_id.strip().lower(),
     )

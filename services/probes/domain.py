@@ -343,6 +343,8 @@ class CallFailure:
     duration_ms: float = 0.0
     traceparent: str = ""
     timeout_seconds: float = 0.0
+    # The reporter's id for it (becomes the error's id; a resend with the same id is stored once).
+    failure_id: str = ""
 
 
 @dataclass(frozen=True)

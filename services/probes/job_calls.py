@@ -39,7 +39,9 @@ class JobDirectory(Protocol):
 
 
 class CallErrorStore(Protocol):
-    async def save_errors(self, errors: list[CommunicationError]) -> None: ...
+    async def save_errors(self, errors: list[CommunicationError]) -> set[str]:
+        """Store the errors whose id is not stored yet; the ids stored now."""
+        ...
 
 
 def validate(worker_id: str, failures: Sequence[CallFailure], now: datetime) -> str:
@@ -54,23 +56,29 @@ def validate(worker_id: str, failures: Sequence[CallFailure], now: datetime) -> 
     if len(failures) > MAX_FAILURES_PER_REPORT:
         raise InvalidArgumentError(f"failures holds {len(failures)} calls; at most {MAX_FAILURES_PER_REPORT} a report")
     for n, failure in enumerate(failures):
-        where = f"failures[{n}]"
-        parse_id(failure.job_id, f"{where}.job_id")
-        if not failure.service.strip():
-            raise InvalidArgumentError(f"{where}.service is required: the connected service's id or slug")
-        if not failure.url.startswith(("http://", "https://")) or len(failure.url) > MAX_URL:
-            raise InvalidArgumentError(f"{where}.url must be an http(s) URL of at most {MAX_URL} characters")
-        if not failure.http_method.strip() or len(failure.http_method) > 16:
-            raise InvalidArgumentError(f"{where}.http_method is required (GET, POST, ...)")
-        if failure.kind is CallFailureKind.HTTP_STATUS and not 400 <= (failure.status_code or 0) <= 599:
-            raise InvalidArgumentError(f"{where}.status_code must be 400-599 for an HTTP_STATUS failure")
-        if not now - MAX_AGE <= failure.occurred_at <= now + MAX_SKEW:
-            raise InvalidArgumentError(f"{where}.occurred_at must lie within the last 7 days")
-        if failure.duration_ms < 0 or failure.timeout_seconds < 0:
-            raise InvalidArgumentError(f"{where}.duration_ms and timeout_seconds must not be negative")
-        if len(failure.response_body) > MAX_BODY:
-            raise InvalidArgumentError(f"{where}.response_body holds more than {MAX_BODY} bytes")
+        _validate_one(f"failures[{n}]", failure, now)
     return worker
+
+
+def _validate_one(where: str, failure: CallFailure, now: datetime) -> None:
+    """InvalidArgumentError naming the first bad field of one failure (`where` is its path)."""
+    parse_id(failure.job_id, f"{where}.job_id")
+    if failure.failure_id:
+        parse_id(failure.failure_id, f"{where}.failure_id")
+    if not failure.service.strip():
+        raise InvalidArgumentError(f"{where}.service is required: the connected service's id or slug")
+    if not failure.url.startswith(("http://", "https://")) or len(failure.url) > MAX_URL:
+        raise InvalidArgumentError(f"{where}.url must be an http(s) URL of at most {MAX_URL} characters")
+    if not failure.http_method.strip() or len(failure.http_method) > 16:
+        raise InvalidArgumentError(f"{where}.http_method is required (GET, POST, ...)")
+    if failure.kind is CallFailureKind.HTTP_STATUS and not 400 <= (failure.status_code or 0) <= 599:
+        raise InvalidArgumentError(f"{where}.status_code must be 400-599 for an HTTP_STATUS failure")
+    if not now - MAX_AGE <= failure.occurred_at <= now + MAX_SKEW:
+        raise InvalidArgumentError(f"{where}.occurred_at must lie within the last 7 days")
+    if failure.duration_ms < 0 or failure.timeout_seconds < 0:
+        raise InvalidArgumentError(f"{where}.duration_ms and timeout_seconds must not be negative")
+    if len(failure.response_body) > MAX_BODY:
+        raise InvalidArgumentError(f"{where}.response_body holds more than {MAX_BODY} bytes")
 
 
 class JobCallReports:
@@ -107,9 +115,10 @@ class JobCallReports:
             # The registry's secrets, and whatever the call itself sent as one (if the client did not mask it).
             secrets = self._secrets(target) + sorted(credentials_in(failure.url, failure.request_headers))
             errors.append(error_from_call(failure, target, owners[failure.job_id.lower()], secrets))
-        await self._store.save_errors(errors)
+        stored = await self._store.save_errors(errors)
         for error in errors:
-            await self._events.error_recorded(error)
+            if error.id in stored:  # a resend of a failure stored before is not announced again
+                await self._events.error_recorded(error)
         log.info("job call failures recorded", worker_id=worker, count=len(errors),
                  jobs=len(owners))  # fmt: skip
         return errors

@@ -157,11 +157,21 @@ class PostgresProbeRepository:
         )
         return BreakerState(value) if value else None
 
-    async def save_errors(self, errors: list[CommunicationError]) -> None:
-        """Store communication errors that no connection test recorded (a job's failed calls)."""
+    async def save_errors(self, errors: list[CommunicationError]) -> set[str]:
+        """Store communication errors that no connection test recorded (a job's failed calls); those whose id is
+        stored already (a report resent after its answer was lost) are skipped. Returns the ids stored now."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await insert_errors(conn, errors, self._partitions)
-        record_errors(errors)
+            # Reports of one worker arrive one after the other; the lock covers replicas answering a resend.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('probes.job_call_failures'))")
+            known = await conn.fetch(
+                "SELECT id FROM probes.communication_errors WHERE id = ANY($1::uuid[])",
+                [uuid.UUID(e.id) for e in errors],
+            )
+            seen = {str(row["id"]) for row in known}
+            new = [e for e in errors if e.id not in seen]
+            await insert_errors(conn, new, self._partitions)
+        record_errors(new)
+        return {e.id for e in new}
 
     async def get_error(self, error_id: str, tenant_id: str = "") -> CommunicationError:
         row = await self._pool.fetchrow(

@@ -219,11 +219,25 @@ async def test_a_jobs_failed_calls_are_communication_errors_linked_to_the_job(
             (probes_pb2.ReportCallFailuresRequest(worker_id=WORKER, failures=[failure(service="nope")]),
              "NOT_FOUND", "nope"),
         ]  # fmt: skip
+        refused.append((probes_pb2.ReportCallFailuresRequest(worker_id=WORKER, failures=[failure(failure_id="x")]),
+                        "INVALID_ARGUMENT", "failures[0].failure_id"))  # fmt: skip
         for request, code, named in refused:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await probes.ReportCallFailures(request, timeout=10)
             assert caught.value.code().name == code, (named, caught.value.details())
             assert named in (caught.value.details() or ""), (named, caught.value.details())
+
+        # A report resent after its answer was lost is stored once, under the reporter's id.
+        resent = probes_pb2.ReportCallFailuresRequest(
+            worker_id=WORKER, failures=[failure(failure_id=str(uuid.uuid4()))]
+        )
+        first = await probes.ReportCallFailures(resent, timeout=10)
+        again = await probes.ReportCallFailures(resent, timeout=10)
+        assert list(first.error_ids) == list(again.error_ids) == [resent.failures[0].failure_id]
+        page = await probes.ListCommunicationErrors(
+            probes_pb2.ListCommunicationErrorsRequest(correlated_job_id=job.id), timeout=10
+        )
+        assert page.page_info.total_count == 3
 
 
 async def test_demo_jobs_link_the_simulated_systems_faults_to_themselves(

@@ -29,6 +29,7 @@ import contextlib
 import socket
 import ssl
 import time
+import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -214,6 +215,7 @@ class JobCallTransport(httpx.AsyncBaseTransport):
         try:
             secrets = request_secrets(request)
             failure = probes_pb2.CallFailure(
+                failure_id=str(uuid.uuid4()),
                 job_id=self._job_id,
                 service=self._service,
                 kind=kind,

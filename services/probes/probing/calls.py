@@ -128,7 +128,7 @@ def error_from_call(failure: CallFailure, target: Target, owner: JobOwner, secre
                        correlation_id=correlation_id, retry_after=redactor.text(retry_after, 40)),
     )  # fmt: skip
     return CommunicationError(
-        id=str(uuid.uuid4()),
+        id=failure.failure_id or str(uuid.uuid4()),
         service_id=target.service_id,
         service_slug=target.slug,
         timestamp=failure.occurred_at,

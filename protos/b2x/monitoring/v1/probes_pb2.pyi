@@ -1117,6 +1117,7 @@ class CallFailure(_message.Message):
     DURATION_MS_FIELD_NUMBER: _builtins.int
     TRACEPARENT_FIELD_NUMBER: _builtins.int
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    FAILURE_ID_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     """The job that made the call (a UUID); the calling worker must own it."""
     service: _builtins.str
@@ -1138,6 +1139,10 @@ class CallFailure(_message.Message):
     """The W3C traceparent the request carried, when tracing was on."""
     timeout_seconds: _builtins.float
     """The timeout the client used for the phase that timed out, in seconds."""
+    failure_id: _builtins.str
+    """A UUID the reporter gives the failure: it becomes the communication error's id, and a failure resent
+    with the same id (its first report's answer was lost) is stored once. Empty: the service picks one.
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1165,10 +1170,11 @@ class CallFailure(_message.Message):
         duration_ms: _builtins.float = ...,
         traceparent: _builtins.str = ...,
         timeout_seconds: _builtins.float = ...,
+        failure_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_request_size_bytes", b"_request_size_bytes", "_response_size_bytes", b"_response_size_bytes", "_status_code", b"_status_code", "occurred_at", b"occurred_at", "request_size_bytes", b"request_size_bytes", "response_size_bytes", b"response_size_bytes", "status_code", b"status_code"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_request_size_bytes", b"_request_size_bytes", "_response_size_bytes", b"_response_size_bytes", "_status_code", b"_status_code", "duration_ms", b"duration_ms", "error_message", b"error_message", "http_method", b"http_method", "job_id", b"job_id", "kind", b"kind", "occurred_at", b"occurred_at", "os_errno", b"os_errno", "reason_phrase", b"reason_phrase", "request_headers", b"request_headers", "request_size_bytes", b"request_size_bytes", "response_body", b"response_body", "response_headers", b"response_headers", "response_size_bytes", b"response_size_bytes", "service", b"service", "status_code", b"status_code", "timeout_seconds", b"timeout_seconds", "traceparent", b"traceparent", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_request_size_bytes", b"_request_size_bytes", "_response_size_bytes", b"_response_size_bytes", "_status_code", b"_status_code", "duration_ms", b"duration_ms", "error_message", b"error_message", "failure_id", b"failure_id", "http_method", b"http_method", "job_id", b"job_id", "kind", b"kind", "occurred_at", b"occurred_at", "os_errno", b"os_errno", "reason_phrase", b"reason_phrase", "request_headers", b"request_headers", "request_size_bytes", b"request_size_bytes", "response_body", b"response_body", "response_headers", b"response_headers", "response_size_bytes", b"response_size_bytes", "service", b"service", "status_code", b"status_code", "timeout_seconds", b"timeout_seconds", "traceparent", b"traceparent", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__request_size_bytes: _TypeAlias = _typing.Literal["request_size_bytes"]  # noqa: Y015
     _WhichOneofArgType__request_size_bytes: _TypeAlias = _typing.Literal["_request_size_bytes", b"_request_size_bytes"]  # noqa: Y015
@@ -1218,7 +1224,7 @@ class ReportCallFailuresResponse(_message.Message):
     ERROR_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def error_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The stored communication errors' ids, in the order of the request."""
+        """The communication errors' ids, in the order of the request (also of failures stored before)."""
 
     def __init__(
         self,
