@@ -91,7 +91,7 @@ RESOURCE_OF = {
 }  # fmt: skip
 # A job gives up on a call after this long; the ERP's backup window never answers.
 CALL_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-PAGES = 2
+PAGES = 1
 TENANTS = ("tenant-north", "tenant-south", "tenant-west")
 CONCURRENCY = 8
 
