@@ -165,6 +165,9 @@ def error_detail(e: dict[str, Any]) -> Group:
         Text(f"Correlation {d.get('correlationId') or '—'}   Trace {d.get('traceId') or '—'}"),
         Text(e["message"], style="red"),
     ]
+    if e.get("correlatedJobId"):
+        # A job's failed call (docs/adr/0022): where to look next.
+        parts.insert(3, Text(f"Job {e['correlatedJobId']}   (b2c jobs show {e['correlatedJobId']})"))
     if d:
         parts.append(Text(f"\nREQUEST  {d['httpMethod']} {d['endpointUrl']}", style="bold"))
         parts.append(Text(json.dumps(d.get("requestHeaders") or {}, indent=2)))

@@ -62,10 +62,14 @@ class ProbeQueries:
         first: int = 50,
         after: str | None = None,
         severities: list[t.ErrorSeverity] | None = None,
+        correlated_job_id: strawberry.ID | None = None,
     ) -> t.CommunicationErrorPage:
-        info.context.require()
+        principal = info.context.require()
         request = probes_pb2.ListCommunicationErrorsRequest(
             service=service or "",
+            # A tenant-scoped key never sees errors correlated to another tenant's jobs.
+            tenant_id=principal.tenant_id or "",
+            correlated_job_id=str(correlated_job_id or ""),
             types=[to_proto(probes_pb2.CommunicationErrorType, x) for x in types or []],
             groups=[to_proto(probes_pb2.CommunicationErrorGroup, x) for x in groups or []],
             severities=[to_proto(common_pb2.ErrorSeverity, x) for x in severities or []],
@@ -85,12 +89,12 @@ class ProbeQueries:
 
     @strawberry.field(description="One communication error with its request/response evidence")
     async def communication_error(self, info: Info, id: strawberry.ID) -> t.CommunicationError:
-        info.context.require()
+        principal = info.context.require()
         clients = info.context.state.clients
         response = await clients.call(
             clients.probes,
             clients.probes.stub.GetCommunicationError,
-            probes_pb2.GetCommunicationErrorRequest(error_id=str(id)),
+            probes_pb2.GetCommunicationErrorRequest(error_id=str(id), tenant_id=principal.tenant_id or ""),
         )
         return error_to_gql(response.error)
 
@@ -150,9 +154,10 @@ class ProbeQueries:
         limit: int = 500,
         severities: list[t.ErrorSeverity] | None = None,
     ) -> t.ExportFile:
-        info.context.require()
+        principal = info.context.require()
         request = probes_pb2.ExportCommunicationErrorsRequest(
             error_ids=[str(i) for i in ids or []],
+            tenant_id=principal.tenant_id or "",
             service=service or "",
             types=[to_proto(probes_pb2.CommunicationErrorType, x) for x in types or []],
             groups=[to_proto(probes_pb2.CommunicationErrorGroup, x) for x in groups or []],

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from b2x.monitoring.v1 import common_pb2, health_pb2, probes_pb2
 
 from services.common.errors import FailedPreconditionError
-from services.common.protoconv import ProtoEnum, set_timestamp
+from services.common.protoconv import ProtoEnum, from_timestamp, set_timestamp
 from services.probes.domain import (
     BreakerState,
+    CallFailure,
+    CallFailureKind,
     Classification,
     CommunicationError,
     ConnectionTestMetrics,
@@ -228,6 +232,35 @@ def error_to_proto(error: CommunicationError) -> probes_pb2.CommunicationError:
         details=details_to_proto(error.details),
         connection_test_id=error.connection_test_id or "",
         recommendations=error.recommendations,
+        tenant_id=error.tenant_id or "",
     )
     set_timestamp(msg.timestamp, error.timestamp)
     return msg
+
+
+CALL_FAILURE_KIND = ProtoEnum(CallFailureKind, probes_pb2.CallFailureKind, "call failure kind")
+
+
+def call_failure_from_proto(msg: probes_pb2.CallFailure, n: int) -> CallFailure:
+    """A reported failed call; the use case validates the values, this only names the field of a bad enum."""
+    return CallFailure(
+        job_id=msg.job_id.strip(),
+        service=msg.service,
+        occurred_at=from_timestamp(msg.occurred_at) or datetime.now(UTC),
+        kind=CALL_FAILURE_KIND.require(msg.kind, f"failures[{n}].kind"),
+        http_method=msg.http_method,
+        url=msg.url,
+        request_headers=tuple(msg.request_headers.items()),
+        status_code=msg.status_code if msg.HasField("status_code") else None,
+        reason_phrase=msg.reason_phrase,
+        response_headers=tuple(msg.response_headers.items()),
+        response_body=msg.response_body,
+        response_size_bytes=msg.response_size_bytes if msg.HasField("response_size_bytes") else None,
+        request_size_bytes=msg.request_size_bytes if msg.HasField("request_size_bytes") else None,
+        error_message=msg.error_message,
+        os_errno=msg.os_errno,
+        duration_ms=msg.duration_ms,
+        traceparent=msg.traceparent,
+        timeout_seconds=msg.timeout_seconds,
+        failure_id=msg.failure_id.strip().lower(),
+    )

@@ -256,6 +256,8 @@ class CommunicationError:
     connection_test_id: str | None = None
     correlated_job_id: str | None = None
     recommendations: list[str] = field(default_factory=list)
+    # The tenant of the correlated job; None for what the probes found and for jobs without a tenant.
+    tenant_id: str | None = None
 
 
 @dataclass
@@ -300,6 +302,58 @@ class ErrorFilter:
     since: datetime | None = None
     until: datetime | None = None
     severities: tuple[Severity, ...] = ()
+    # A tenant scope: errors correlated to other tenants' jobs are left out.
+    tenant_id: str = ""
+    correlated_job_id: str = ""
+
+
+class CallFailureKind(StrEnum):
+    """How a job's call to a connected service failed, as the Job SDK saw it (probes.proto CallFailureKind)."""
+
+    HTTP_STATUS = "HTTP_STATUS"
+    CONNECT_ERROR = "CONNECT_ERROR"
+    DNS_ERROR = "DNS_ERROR"
+    CONNECT_TIMEOUT = "CONNECT_TIMEOUT"
+    READ_TIMEOUT = "READ_TIMEOUT"
+    WRITE_TIMEOUT = "WRITE_TIMEOUT"
+    POOL_TIMEOUT = "POOL_TIMEOUT"
+    TLS_ERROR = "TLS_ERROR"
+    PROTOCOL_ERROR = "PROTOCOL_ERROR"
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """One failed call of a running job to a connected service (probes.proto CallFailure), unclassified."""
+
+    job_id: str
+    service: str
+    occurred_at: datetime
+    kind: CallFailureKind
+    http_method: str
+    url: str
+    request_headers: tuple[tuple[str, str], ...] = ()
+    status_code: int | None = None
+    reason_phrase: str = ""
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_body: bytes = b""
+    response_size_bytes: int | None = None
+    request_size_bytes: int | None = None
+    error_message: str = ""
+    os_errno: int = 0
+    duration_ms: float = 0.0
+    traceparent: str = ""
+    timeout_seconds: float = 0.0
+    # The reporter's id for it (becomes the error's id; a resend with the same id is stored once).
+    failure_id: str = ""
+
+
+@dataclass(frozen=True)
+class JobOwner:
+    """What the probes service needs to know of a correlated job: who runs it and for which tenant."""
+
+    job_id: str
+    worker_id: str
+    tenant_id: str
 
 
 MAX_PAGE_SIZE = 200

@@ -14,9 +14,18 @@ from typing import Any
 
 from b2x.monitoring.v1 import probes_pb2, probes_pb2_grpc
 
+from services.common.errors import UnavailableError
 from services.common.grpc_server import ServicerContext
 from services.common.protoconv import from_timestamp
-from services.probes.convert import ERROR_GROUP, ERROR_TYPE, SEVERITY, error_to_proto, phase_to_proto, result_to_proto
+from services.probes.convert import (
+    ERROR_GROUP,
+    ERROR_TYPE,
+    SEVERITY,
+    call_failure_from_proto,
+    error_to_proto,
+    phase_to_proto,
+    result_to_proto,
+)
 from services.probes.domain import ErrorFilter, Page, Phase
 from services.probes.insights.convert import (
     HISTORY_BUCKET,
@@ -30,6 +39,7 @@ from services.probes.insights.convert import (
     service_resources_to_proto,
 )
 from services.probes.insights.service import InsightsService
+from services.probes.job_calls import JobCallReports
 from services.probes.service import ConnectionTestRequest, ProbesService
 
 SERVICE_NAME = probes_pb2.DESCRIPTOR.services_by_name["ProbesService"].full_name
@@ -48,9 +58,19 @@ def _page_info(msg: Any, page: Page[Any]) -> None:
 
 
 class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
-    def __init__(self, service: ProbesService, insights: InsightsService) -> None:
+    def __init__(self, service: ProbesService, insights: InsightsService, calls: JobCallReports | None = None) -> None:
         self._service = service
         self._insights = insights
+        self._calls = calls
+
+    async def ReportCallFailures(
+        self, request: probes_pb2.ReportCallFailuresRequest, context: ServicerContext
+    ) -> probes_pb2.ReportCallFailuresResponse:
+        if self._calls is None:
+            raise UnavailableError("this probes service does not accept job call failures (no jobs service configured)")
+        failures = [call_failure_from_proto(f, n) for n, f in enumerate(request.failures)]
+        errors = await self._calls.report(request.worker_id, failures)
+        return probes_pb2.ReportCallFailuresResponse(error_ids=[e.id for e in errors])
 
     async def TestConnection(
         self, request: probes_pb2.TestConnectionRequest, context: ServicerContext
@@ -114,7 +134,7 @@ class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
     async def GetCommunicationError(
         self, request: probes_pb2.GetCommunicationErrorRequest, context: ServicerContext
     ) -> probes_pb2.GetCommunicationErrorResponse:
-        error = await self._service.get_error(request.error_id)
+        error = await self._service.get_error(request.error_id, request.tenant_id.strip())
         return probes_pb2.GetCommunicationErrorResponse(error=error_to_proto(error))
 
     async def TestAllConnections(
@@ -229,4 +249,8 @@ def _error_filter(
         since=since,
         until=until,
         severities=tuple(SEVERITY.require(s, "severities") for s in request.severities),
+        tenant_id=request.tenant_id.strip(),
+        correlated_job_id=(
+            request.correlated_job_id.strip() if isinstance(request, probes_pb2.ListCommunicationErrorsRequest) else ""
+        ),
     )

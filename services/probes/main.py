@@ -33,6 +33,8 @@ from services.probes.events import BusProbeEvents
 from services.probes.grpc_api import SERVICE_NAME, ProbesServicer
 from services.probes.insights.repository import InsightsRepository
 from services.probes.insights.service import InsightsService
+from services.probes.job_calls import JobCallReports
+from services.probes.jobs_source import JobsServiceDirectory
 from services.probes.metrics import PROBES_SNAPSHOT, ProbesSnapshotReader
 from services.probes.partitions import Partitions
 from services.probes.probing.engine import EngineConfig, ProbeEngine
@@ -134,7 +136,9 @@ def build_server(resources: Resources, settings: CommonSettings, *, with_agent: 
     insights = InsightsService(
         InsightsRepository(resources.pool), repository, targets, Coordination(resources.redis, probes.namespace)
     )
-    servicer = ProbesServicer(service, insights)
+    jobs = JobsServiceDirectory(probes.jobs_addr, probes.grpc_deadline_seconds, probes.grpc_tls())
+    calls = JobCallReports(targets, jobs, repository, BusProbeEvents(resources.bus), os.environ)
+    servicer = ProbesServicer(service, insights, calls)
     agent = build_agent(resources, probes, targets) if with_agent else None
     snapshot = SnapshotRefresher(PROBES_SNAPSHOT, ProbesSnapshotReader(resources.pool), probes.metrics_snapshot_seconds)
 

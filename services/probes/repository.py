@@ -36,7 +36,7 @@ _TEST_COLUMNS = (
 )
 ERROR_COLUMNS = (
     "id, occurred_at, service_id, service_slug, error_type, error_group, severity, error_code, message, "
-    "correlation_id, connection_test_id, correlated_job_id, recommendations, details"
+    "correlation_id, connection_test_id, correlated_job_id, recommendations, details, tenant_id"
 )
 
 
@@ -55,7 +55,7 @@ async def insert_errors(conn: Connection, errors: list[CommunicationError], part
     await partitions.ensure(conn, "error_counts_hourly", (e.timestamp for e in errors))
     await conn.executemany(
         f"INSERT INTO probes.communication_errors ({ERROR_COLUMNS}) VALUES "
-        "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+        "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
         [
             (
                 uuid.UUID(e.id), e.timestamp, e.service_id, e.service_slug, e.classification.error_type.value,
@@ -63,7 +63,7 @@ async def insert_errors(conn: Connection, errors: list[CommunicationError], part
                 e.classification.message, uuid.UUID(e.details.correlation_id),
                 uuid.UUID(e.connection_test_id) if e.connection_test_id else None,
                 uuid.UUID(e.correlated_job_id) if e.correlated_job_id else None,
-                e.recommendations, codec.details_to_json(e.details),
+                e.recommendations, codec.details_to_json(e.details), e.tenant_id,
             )
             for e in errors
         ],
@@ -157,9 +157,28 @@ class PostgresProbeRepository:
         )
         return BreakerState(value) if value else None
 
-    async def get_error(self, error_id: str) -> CommunicationError:
+    async def save_errors(self, errors: list[CommunicationError]) -> set[str]:
+        """Store communication errors that no connection test recorded (a job's failed calls); those whose id is
+        stored already (a report resent after its answer was lost) are skipped. Returns the ids stored now."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Reports of one worker arrive one after the other; the lock covers replicas answering a resend.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('probes.job_call_failures'))")
+            known = await conn.fetch(
+                "SELECT id FROM probes.communication_errors WHERE id = ANY($1::uuid[])",
+                [uuid.UUID(e.id) for e in errors],
+            )
+            seen = {str(row["id"]) for row in known}
+            new = [e for e in errors if e.id not in seen]
+            await insert_errors(conn, new, self._partitions)
+        record_errors(new)
+        return {e.id for e in new}
+
+    async def get_error(self, error_id: str, tenant_id: str = "") -> CommunicationError:
         row = await self._pool.fetchrow(
-            f"SELECT {ERROR_COLUMNS} FROM probes.communication_errors WHERE id = $1", parse_id(error_id, "error id")
+            f"SELECT {ERROR_COLUMNS} FROM probes.communication_errors WHERE id = $1"
+            " AND ($2 = '' OR tenant_id IS NULL OR tenant_id = $2)",
+            parse_id(error_id, "error id"),
+            tenant_id,
         )
         if row is None:
             raise NotFoundError(f"no communication error {error_id}")
@@ -191,6 +210,10 @@ def error_where(flt: ErrorFilter) -> tuple[str, list[Any]]:
         add("error_group = ANY($?::text[])", [g.value for g in flt.groups])
     if flt.severities:
         add("severity = ANY($?::text[])", [s.value for s in flt.severities])
+    if flt.tenant_id:
+        add("(tenant_id IS NULL OR tenant_id = $?)", flt.tenant_id)
+    if flt.correlated_job_id:
+        add("correlated_job_id = $?", parse_id(flt.correlated_job_id, "correlated_job_id"))
     if flt.since:
         add("occurred_at >= $?", flt.since)
     if flt.until:
@@ -252,4 +275,5 @@ def row_to_error(row: asyncpg.Record) -> CommunicationError:
         connection_test_id=str(row["connection_test_id"]) if row["connection_test_id"] else None,
         correlated_job_id=str(row["correlated_job_id"]) if row["correlated_job_id"] else None,
         recommendations=list(row["recommendations"]),
+        tenant_id=row["tenant_id"],
     )

@@ -3,6 +3,7 @@
 Each system listens on its own port (B2X_DEMO_ERP_PORT / _PIM_ / _CRM_, default 18081-18083) with
 
     GET /api/health   the endpoint the probes check; wants `Authorization: Bearer demo-<slug>-token`
+    GET /api/<name>   a page of records (`?page=N`) for the demo worker's jobs, with the same faults
     GET /metrics      Prometheus text: process CPU and memory, pool, threads, queue (what the probes'
                       agent/resources/promtext.py reads)
 
@@ -168,6 +169,20 @@ class SimulatedSystem:
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     async def health(self, request: Request) -> Response:
+        return await self._answer(
+            request,
+            {"status": "UP", "system": self.system.name, "version": self.behaviour.version, "checks": {"db": "UP"}},
+        )
+
+    async def data(self, request: Request) -> Response:
+        """What the demo worker's jobs read (`/api/articles?page=1`...): a page of records, with the same faults."""
+        resource = request.path_params["resource"]
+        raw = request.query_params.get("page", "1")
+        page = int(raw) if raw.isdigit() else 1
+        items = [{"id": f"{resource[:3].upper()}-{page * 100 + n}"} for n in range(1, 6)]
+        return await self._answer(request, {"resource": resource, "page": page, "items": items})
+
+    async def _answer(self, request: Request, body: dict[str, Any]) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.system.token}":
             return self._unauthorized("invalid_token", "the access token is missing or not valid")
         fault = self.behaviour.fault(datetime.now().astimezone(), self._rng.random())
@@ -186,9 +201,7 @@ class SimulatedSystem:
                 status_code=503,
                 headers={"Retry-After": "30"},
             )
-        return JSONResponse(
-            {"status": "UP", "system": self.system.name, "version": self.behaviour.version, "checks": {"db": "UP"}}
-        )
+        return JSONResponse(body)
 
     def _unauthorized(self, error: str, description: str) -> Response:
         challenge = f'Bearer realm="{self.system.slug}", error="{error}", error_description="{description}"'
@@ -197,7 +210,13 @@ class SimulatedSystem:
         )
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/api/health", self.health), Route("/metrics", self.metrics)])
+        return Starlette(
+            routes=[
+                Route("/api/health", self.health),
+                Route("/metrics", self.metrics),
+                Route("/api/{resource:str}", self.data),
+            ]
+        )
 
 
 class ByPort:

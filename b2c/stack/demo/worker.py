@@ -5,6 +5,12 @@ timeouts that the service retries automatically, some failing permanently with v
 and a `WorkerRunner` claims and runs them: steps connect → load → transform → write, progress per
 item, a few log lines with context, failures with stack traces. About eight jobs run at any time,
 so every screen moves. Stop it with SIGTERM like the rest of the stack.
+
+Each job really calls its simulated system (`b2c.stack.demo.endpoints`: `/api/<records>` on the ERP, PIM
+or CRM port) through the Job SDK's `CallReporter`, at connect and for every page it loads. When the
+system is in one of its fault windows (ERP backup timeouts, PIM 503 bursts, CRM expired tokens) the
+call fails, the job fails as transient, and the failed call shows up in the error log as a
+communication error linked to the job (docs/adr/0022-job-error-correlation.md).
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ import random
 import uuid
 from dataclasses import dataclass
 
+import httpx
+
+from b2c.stack.demo.systems import SYSTEMS
+from b2c.stack.settings import StackPorts
 from services.common.logging import configure_logging, get_logger
 from services.common.runtime import run_process, wait_for_shutdown
 from services.common.settings import CommonSettings, load_settings
@@ -29,6 +39,7 @@ from services.jobs.sdk import (
     TransientJobError,
     WorkerRunner,
 )
+from services.jobs.sdk.calls import CallReporter
 
 log = get_logger(__name__)
 
@@ -71,6 +82,16 @@ PROFILES = (
             ("DATA_VALIDATION", "CRM rejected field 'segment' (unknown)")),
 )  # fmt: skip
 BY_TYPE = {p.job_type: p for p in PROFILES}
+# Which simulated system (its slug in the demo services file) a profile's jobs call, and what they read.
+SLUG_OF = {"enventa Trade": "erp", "PIM": "pim", "CRM": "crm"}
+RESOURCE_OF = {
+    "ERP_ARTICLE_SYNC": "articles", "ERP_PRICE_UPDATE": "prices", "ERP_STOCK_SYNC": "stock",
+    "ERP_ORDER_EXPORT": "orders", "ERP_CUSTOMER_SYNC": "customers", "PIM_IMPORT": "products",
+    "CRM_EXPORT": "contacts",
+}  # fmt: skip
+# A job gives up on a call after this long; the ERP's backup window never answers.
+CALL_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+PAGES = 1
 TENANTS = ("tenant-north", "tenant-south", "tenant-west")
 CONCURRENCY = 8
 
@@ -98,7 +119,48 @@ def _fate(profile: Profile, attempt: int, rng: random.Random) -> str:
     return "ok"
 
 
-async def run_job(job: JobInfo, handle: JobHandle, rng: random.Random) -> None:
+@dataclass(frozen=True)
+class Remote:
+    """How jobs reach the simulated systems; failed calls are reported as errors correlated to the job."""
+
+    calls: CallReporter
+    urls: dict[str, str]  # slug → base URL
+
+    def client(self, job: JobInfo, slug: str) -> httpx.AsyncClient:
+        token = next(s.token for s in SYSTEMS if s.slug == slug)
+        return self.calls.client(
+            job, slug, base_url=self.urls[slug], timeout=CALL_TIMEOUT, headers={"Authorization": f"Bearer {token}"}
+        )
+
+
+def _call_failed(profile: Profile, error: httpx.HTTPError) -> TransientJobError:
+    category, _ = profile.transient
+    if isinstance(error, httpx.HTTPStatusError):
+        status = error.response.status_code
+        return TransientJobError(f"{profile.system} answered HTTP {status} {error.response.reason_phrase}",
+                                 category=category)  # fmt: skip
+    if isinstance(error, httpx.TimeoutException):
+        return TransientJobError(f"{profile.system} did not answer within {CALL_TIMEOUT.read:g} s", category=category)
+    return TransientJobError(f"{profile.system} unreachable: {type(error).__name__}", category=category)
+
+
+async def read_pages(job: JobInfo, handle: JobHandle, profile: Profile, remote: Remote) -> None:
+    """Log in (the health endpoint) and read a few pages of records from the job's system."""
+    slug = SLUG_OF[profile.system]
+    resource = RESOURCE_OF[profile.job_type]
+    async with remote.client(job, slug) as client:
+        try:
+            (await client.get("/api/health")).raise_for_status()
+            for page in range(1, PAGES + 1):
+                answer = await client.get(f"/api/{resource}", params={"page": page})
+                answer.raise_for_status()
+        except httpx.HTTPError as error:
+            # The call is already in the error log, linked to this job; the job fails as transient (retried).
+            handle.error(f"call to {profile.system} failed", resource=resource, error=type(error).__name__)
+            raise _call_failed(profile, error) from error
+
+
+async def run_job(job: JobInfo, handle: JobHandle, rng: random.Random, remote: Remote | None = None) -> None:
     """One job: connect, load, transform item by item, write; fails the way its profile says."""
     profile = BY_TYPE[job.job_type]
     transient_category, transient_text = profile.transient
@@ -118,6 +180,8 @@ async def run_job(job: JobInfo, handle: JobHandle, rng: random.Random) -> None:
                 raise TransientJobError(str(error), category=transient_category) from error
         handle.info(f"connected to {profile.system}", session=uuid.uuid4().hex[:8], attempt=job.attempt)
     async with handle.step("load"):
+        if remote is not None:
+            await read_pages(job, handle, profile, remote)
         await asyncio.sleep(rng.uniform(0.5, 2.0))
         handle.info(f"loaded {total} records", source=profile.system, tenant=job.tenant_id)
     handle.start(total_items=total)
@@ -178,10 +242,16 @@ async def main() -> None:
     configure_tracing("demo-worker")  # with OTEL_EXPORTER_OTLP_ENDPOINT set, the SDK's reports are traced
     rng = random.Random()  # noqa: S311 - demo data, not security
 
-    async def handler(job: JobInfo, handle: JobHandle) -> None:
-        await run_job(job, handle, rng)
+    worker_id = f"demo-worker-{os.getpid()}"
+    ports = StackPorts.from_env()
+    calls = CallReporter(settings.probes_addr, worker_id)
+    await calls.start()
+    remote = Remote(calls, {slug: f"http://{ports.local_host}:{port}" for slug, port in ports.demo.items()})
 
-    monitor = JobMonitor(settings.jobs_addr, f"demo-worker-{os.getpid()}")
+    async def handler(job: JobInfo, handle: JobHandle) -> None:
+        await run_job(job, handle, rng, remote)
+
+    monitor = JobMonitor(settings.jobs_addr, worker_id)
     await monitor.start()
     # Grace periods add up to well under the 15 s `b2c up` waits before it kills a part.
     runner = WorkerRunner(
@@ -199,6 +269,8 @@ async def main() -> None:
         runner.stop()
         await running
         await monitor.close(timeout=5)
+        await calls.stop(timeout=2)
+        log.info("call failures reported", reported=calls.stats.reported, dropped=calls.stats.dropped)
 
 
 if __name__ == "__main__":

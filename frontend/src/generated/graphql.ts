@@ -1110,6 +1110,7 @@ export type QueryCommunicationErrorsArgs = {
   first?: Scalars['Int']['input'];
   after?: InputMaybe<Scalars['String']['input']>;
   severities?: InputMaybe<Array<ErrorSeverity>>;
+  correlatedJobId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 

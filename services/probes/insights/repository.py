@@ -211,7 +211,10 @@ class InsightsRepository:
         if ids:
             parsed = [parse_id(i, "error id") for i in ids]
             rows = await self._pool.fetch(
-                f"SELECT {ERROR_COLUMNS} FROM probes.communication_errors WHERE id = ANY($1::uuid[])", parsed
+                f"SELECT {ERROR_COLUMNS} FROM probes.communication_errors WHERE id = ANY($1::uuid[])"
+                " AND ($2 = '' OR tenant_id IS NULL OR tenant_id = $2)",
+                parsed,
+                flt.tenant_id,
             )
             by_id = {r["id"]: r for r in rows}
             return [row_to_error(by_id[i]) for i in parsed if i in by_id], False

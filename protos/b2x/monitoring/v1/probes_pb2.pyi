@@ -266,6 +266,50 @@ PHASE_STATUS_SKIPPED: PhaseStatus.ValueType  # 3
 """not applicable (no TLS on plain TCP) or not reached"""
 Global___PhaseStatus: _TypeAlias = PhaseStatus  # noqa: Y015
 
+class _CallFailureKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CallFailureKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CallFailureKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CALL_FAILURE_KIND_UNSPECIFIED: _CallFailureKind.ValueType  # 0
+    CALL_FAILURE_KIND_HTTP_STATUS: _CallFailureKind.ValueType  # 1
+    """an answer with status >= 400: status_code is set"""
+    CALL_FAILURE_KIND_CONNECT_ERROR: _CallFailureKind.ValueType  # 2
+    """connect() failed: os_errno when known"""
+    CALL_FAILURE_KIND_DNS_ERROR: _CallFailureKind.ValueType  # 3
+    """the host name did not resolve"""
+    CALL_FAILURE_KIND_CONNECT_TIMEOUT: _CallFailureKind.ValueType  # 4
+    CALL_FAILURE_KIND_READ_TIMEOUT: _CallFailureKind.ValueType  # 5
+    CALL_FAILURE_KIND_WRITE_TIMEOUT: _CallFailureKind.ValueType  # 6
+    CALL_FAILURE_KIND_POOL_TIMEOUT: _CallFailureKind.ValueType  # 7
+    """no free connection in the client's pool"""
+    CALL_FAILURE_KIND_TLS_ERROR: _CallFailureKind.ValueType  # 8
+    """handshake or certificate verification failed"""
+    CALL_FAILURE_KIND_PROTOCOL_ERROR: _CallFailureKind.ValueType  # 9
+    """the peer broke HTTP (reset, malformed answer)"""
+
+class CallFailureKind(_CallFailureKind, metaclass=_CallFailureKindEnumTypeWrapper):
+    """How a job's call to a connected service failed, as the Job SDK saw it (before classification)."""
+
+CALL_FAILURE_KIND_UNSPECIFIED: CallFailureKind.ValueType  # 0
+CALL_FAILURE_KIND_HTTP_STATUS: CallFailureKind.ValueType  # 1
+"""an answer with status >= 400: status_code is set"""
+CALL_FAILURE_KIND_CONNECT_ERROR: CallFailureKind.ValueType  # 2
+"""connect() failed: os_errno when known"""
+CALL_FAILURE_KIND_DNS_ERROR: CallFailureKind.ValueType  # 3
+"""the host name did not resolve"""
+CALL_FAILURE_KIND_CONNECT_TIMEOUT: CallFailureKind.ValueType  # 4
+CALL_FAILURE_KIND_READ_TIMEOUT: CallFailureKind.ValueType  # 5
+CALL_FAILURE_KIND_WRITE_TIMEOUT: CallFailureKind.ValueType  # 6
+CALL_FAILURE_KIND_POOL_TIMEOUT: CallFailureKind.ValueType  # 7
+"""no free connection in the client's pool"""
+CALL_FAILURE_KIND_TLS_ERROR: CallFailureKind.ValueType  # 8
+"""handshake or certificate verification failed"""
+CALL_FAILURE_KIND_PROTOCOL_ERROR: CallFailureKind.ValueType  # 9
+"""the peer broke HTTP (reset, malformed answer)"""
+Global___CallFailureKind: _TypeAlias = CallFailureKind  # noqa: Y015
+
 @_typing.final
 class NetworkTimingMetrics(_message.Message):
     """REQ-001 NetworkTimingMetrics; unset phases did not happen."""
@@ -495,6 +539,7 @@ class CommunicationError(_message.Message):
     DETAILS_FIELD_NUMBER: _builtins.int
     CONNECTION_TEST_ID_FIELD_NUMBER: _builtins.int
     RECOMMENDATIONS_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     error_type: Global___CommunicationErrorType.ValueType
@@ -506,6 +551,8 @@ class CommunicationError(_message.Message):
     correlated_job_id: _builtins.str
     connection_test_id: _builtins.str
     """The connection test that recorded it, when one did."""
+    tenant_id: _builtins.str
+    """The tenant of the correlated job ("" for errors the probes found and for jobs without a tenant)."""
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -530,10 +577,11 @@ class CommunicationError(_message.Message):
         details: Global___CommunicationErrorDetails | None = ...,
         connection_test_id: _builtins.str = ...,
         recommendations: _abc.Iterable[_builtins.str] | None = ...,
+        tenant_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["connection_test_id", b"connection_test_id", "correlated_job_id", b"correlated_job_id", "details", b"details", "error_code", b"error_code", "error_group", b"error_group", "error_type", b"error_type", "id", b"id", "message", b"message", "recommendations", b"recommendations", "service_id", b"service_id", "severity", b"severity", "stack_trace", b"stack_trace", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connection_test_id", b"connection_test_id", "correlated_job_id", b"correlated_job_id", "details", b"details", "error_code", b"error_code", "error_group", b"error_group", "error_type", b"error_type", "id", b"id", "message", b"message", "recommendations", b"recommendations", "service_id", b"service_id", "severity", b"severity", "stack_trace", b"stack_trace", "tenant_id", b"tenant_id", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -916,8 +964,14 @@ class ListCommunicationErrorsRequest(_message.Message):
     TIME_RANGE_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     SEVERITIES_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    CORRELATED_JOB_ID_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """A service's id or slug; empty lists every service's errors."""
+    tenant_id: _builtins.str
+    """A tenant scope: errors correlated to jobs of other tenants are left out (errors without a tenant stay)."""
+    correlated_job_id: _builtins.str
+    """Only errors correlated to this job."""
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[Global___CommunicationErrorType.ValueType]: ...
     @_builtins.property
@@ -937,10 +991,12 @@ class ListCommunicationErrorsRequest(_message.Message):
         time_range: _common_pb2.TimeRange | None = ...,
         page: _common_pb2.PageRequest | None = ...,
         severities: _abc.Iterable[_common_pb2.ErrorSeverity.ValueType] | None = ...,
+        tenant_id: _builtins.str = ...,
+        correlated_job_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "page", b"page", "service", b"service", "severities", b"severities", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlated_job_id", b"correlated_job_id", "groups", b"groups", "page", b"page", "service", b"service", "severities", b"severities", "tenant_id", b"tenant_id", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -977,19 +1033,211 @@ class GetCommunicationErrorRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ERROR_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
     error_id: _builtins.str
+    tenant_id: _builtins.str
+    """A tenant scope: an error correlated to another tenant's job is NOT_FOUND."""
     def __init__(
         self,
         *,
         error_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_id", b"error_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_id", b"error_id", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCommunicationErrorRequest: _TypeAlias = GetCommunicationErrorRequest  # noqa: Y015
+
+@_typing.final
+class CallFailure(_message.Message):
+    """One failed call of a running job to a connected service. The SDK masks secrets before sending; the
+    probes service masks again with its evidence rules before storing.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RequestHeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ResponseHeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    HTTP_METHOD_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    REQUEST_HEADERS_FIELD_NUMBER: _builtins.int
+    STATUS_CODE_FIELD_NUMBER: _builtins.int
+    REASON_PHRASE_FIELD_NUMBER: _builtins.int
+    RESPONSE_HEADERS_FIELD_NUMBER: _builtins.int
+    RESPONSE_BODY_FIELD_NUMBER: _builtins.int
+    RESPONSE_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    REQUEST_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    OS_ERRNO_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    TRACEPARENT_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    FAILURE_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """The job that made the call (a UUID); the calling worker must own it."""
+    service: _builtins.str
+    """The connected service called: its id or slug in the registry."""
+    kind: Global___CallFailureKind.ValueType
+    http_method: _builtins.str
+    url: _builtins.str
+    status_code: _builtins.int
+    reason_phrase: _builtins.str
+    response_body: _builtins.bytes
+    """The start of the answer's body (at most 8 KiB)."""
+    response_size_bytes: _builtins.int
+    request_size_bytes: _builtins.int
+    error_message: _builtins.str
+    """The exception's message, and the errno of a failed connect when known."""
+    os_errno: _builtins.int
+    duration_ms: _builtins.float
+    traceparent: _builtins.str
+    """The W3C traceparent the request carried, when tracing was on."""
+    timeout_seconds: _builtins.float
+    """The timeout the client used for the phase that timed out, in seconds."""
+    failure_id: _builtins.str
+    """A UUID the reporter gives the failure: it becomes the communication error's id, and a failure resent
+    with the same id (its first report's answer was lost) is stored once. Empty: the service picks one.
+    """
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def request_headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def response_headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        service: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        kind: Global___CallFailureKind.ValueType = ...,
+        http_method: _builtins.str = ...,
+        url: _builtins.str = ...,
+        request_headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        status_code: _builtins.int | None = ...,
+        reason_phrase: _builtins.str = ...,
+        response_headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        response_body: _builtins.bytes = ...,
+        response_size_bytes: _builtins.int | None = ...,
+        request_size_bytes: _builtins.int | None = ...,
+        error_message: _builtins.str = ...,
+        os_errno: _builtins.int = ...,
+        duration_ms: _builtins.float = ...,
+        traceparent: _builtins.str = ...,
+        timeout_seconds: _builtins.float = ...,
+        failure_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_request_size_bytes", b"_request_size_bytes", "_response_size_bytes", b"_response_size_bytes", "_status_code", b"_status_code", "occurred_at", b"occurred_at", "request_size_bytes", b"request_size_bytes", "response_size_bytes", b"response_size_bytes", "status_code", b"status_code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_request_size_bytes", b"_request_size_bytes", "_response_size_bytes", b"_response_size_bytes", "_status_code", b"_status_code", "duration_ms", b"duration_ms", "error_message", b"error_message", "failure_id", b"failure_id", "http_method", b"http_method", "job_id", b"job_id", "kind", b"kind", "occurred_at", b"occurred_at", "os_errno", b"os_errno", "reason_phrase", b"reason_phrase", "request_headers", b"request_headers", "request_size_bytes", b"request_size_bytes", "response_body", b"response_body", "response_headers", b"response_headers", "response_size_bytes", b"response_size_bytes", "service", b"service", "status_code", b"status_code", "timeout_seconds", b"timeout_seconds", "traceparent", b"traceparent", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__request_size_bytes: _TypeAlias = _typing.Literal["request_size_bytes"]  # noqa: Y015
+    _WhichOneofArgType__request_size_bytes: _TypeAlias = _typing.Literal["_request_size_bytes", b"_request_size_bytes"]  # noqa: Y015
+    _WhichOneofReturnType__response_size_bytes: _TypeAlias = _typing.Literal["response_size_bytes"]  # noqa: Y015
+    _WhichOneofArgType__response_size_bytes: _TypeAlias = _typing.Literal["_response_size_bytes", b"_response_size_bytes"]  # noqa: Y015
+    _WhichOneofReturnType__status_code: _TypeAlias = _typing.Literal["status_code"]  # noqa: Y015
+    _WhichOneofArgType__status_code: _TypeAlias = _typing.Literal["_status_code", b"_status_code"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__request_size_bytes) -> _WhichOneofReturnType__request_size_bytes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__response_size_bytes) -> _WhichOneofReturnType__response_size_bytes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__status_code) -> _WhichOneofReturnType__status_code | None: ...
+
+Global___CallFailure: _TypeAlias = CallFailure  # noqa: Y015
+
+@_typing.final
+class ReportCallFailuresRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """The worker sending the report: it must be the worker running each job named."""
+    @_builtins.property
+    def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallFailure]:
+        """At most 500."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        failures: _abc.Iterable[Global___CallFailure] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failures", b"failures", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportCallFailuresRequest: _TypeAlias = ReportCallFailuresRequest  # noqa: Y015
+
+@_typing.final
+class ReportCallFailuresResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERROR_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def error_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The communication errors' ids, in the order of the request (also of failures stored before)."""
+
+    def __init__(
+        self,
+        *,
+        error_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_ids", b"error_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportCallFailuresResponse: _TypeAlias = ReportCallFailuresResponse  # noqa: Y015
 
 @_typing.final
 class GetCommunicationErrorResponse(_message.Message):
@@ -1519,12 +1767,15 @@ class ExportCommunicationErrorsRequest(_message.Message):
     FORMAT_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     SEVERITIES_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """...or a filter (ignored when ids are given)."""
     format: Global___ExportFormat.ValueType
     """JSON (a support-ticket attachment) or TEXT (the "Report to Provider" template)."""
     limit: _builtins.int
     """Default and maximum 500, newest first."""
+    tenant_id: _builtins.str
+    """A tenant scope, as in ListCommunicationErrorsRequest (also applied to `error_ids`)."""
     @_builtins.property
     def error_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Either ids..."""
@@ -1548,10 +1799,11 @@ class ExportCommunicationErrorsRequest(_message.Message):
         format: Global___ExportFormat.ValueType = ...,
         limit: _builtins.int = ...,
         severities: _abc.Iterable[_common_pb2.ErrorSeverity.ValueType] | None = ...,
+        tenant_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_ids", b"error_ids", "format", b"format", "groups", b"groups", "limit", b"limit", "service", b"service", "severities", b"severities", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_ids", b"error_ids", "format", b"format", "groups", b"groups", "limit", b"limit", "service", b"service", "severities", b"severities", "tenant_id", b"tenant_id", "time_range", b"time_range", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -119,6 +119,11 @@ class ProbesServiceStub:
                 request_serializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.ReportCallFailures = channel.unary_unary(
+                '/b2x.monitoring.v1.ProbesService/ReportCallFailures',
+                request_serializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ReportCallFailuresRequest.SerializeToString,
+                response_deserializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ReportCallFailuresResponse.FromString,
+                _registered_method=True)
 
 
 class ProbesServiceServicer:
@@ -238,6 +243,14 @@ class ProbesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportCallFailures(self, request, context):
+        """The Job SDK: failed calls of running jobs to connected services, stored as communication errors
+        correlated to their job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProbesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -325,6 +338,11 @@ def add_ProbesServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ListAgentsRequest.FromString,
                     response_serializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'ReportCallFailures': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportCallFailures,
+                    request_deserializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ReportCallFailuresRequest.FromString,
+                    response_serializer=b2x_dot_monitoring_dot_v1_dot_probes__pb2.ReportCallFailuresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -786,6 +804,33 @@ class ProbesService:
             '/b2x.monitoring.v1.ProbesService/ListAgents',
             b2x_dot_monitoring_dot_v1_dot_probes__pb2.ListAgentsRequest.SerializeToString,
             b2x_dot_monitoring_dot_v1_dot_probes__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportCallFailures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/b2x.monitoring.v1.ProbesService/ReportCallFailures',
+            b2x_dot_monitoring_dot_v1_dot_probes__pb2.ReportCallFailuresRequest.SerializeToString,
+            b2x_dot_monitoring_dot_v1_dot_probes__pb2.ReportCallFailuresResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,10 @@ class ProbesServiceStub:
     """Resource alerts with triggered_at/resolved_at, newest first."""
     ListAgents: _grpc.UnaryUnaryMultiCallable[_probes_pb2.ListAgentsRequest, _probes_pb2.ListAgentsResponse]
     """Probe agents alive now and the targets each holds leases for."""
+    ReportCallFailures: _grpc.UnaryUnaryMultiCallable[_probes_pb2.ReportCallFailuresRequest, _probes_pb2.ReportCallFailuresResponse]
+    """The Job SDK: failed calls of running jobs to connected services, stored as communication errors
+    correlated to their job.
+    """
 
 @_typing.type_check_only
 class ProbesServiceAsyncStub(ProbesServiceStub):
@@ -93,6 +97,10 @@ class ProbesServiceAsyncStub(ProbesServiceStub):
     """Resource alerts with triggered_at/resolved_at, newest first."""
     ListAgents: _aio.UnaryUnaryMultiCallable[_probes_pb2.ListAgentsRequest, _probes_pb2.ListAgentsResponse]  # type: ignore[assignment]
     """Probe agents alive now and the targets each holds leases for."""
+    ReportCallFailures: _aio.UnaryUnaryMultiCallable[_probes_pb2.ReportCallFailuresRequest, _probes_pb2.ReportCallFailuresResponse]  # type: ignore[assignment]
+    """The Job SDK: failed calls of running jobs to connected services, stored as communication errors
+    correlated to their job.
+    """
 
 class ProbesServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -225,5 +233,15 @@ class ProbesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_probes_pb2.ListAgentsResponse, _abc.Awaitable[_probes_pb2.ListAgentsResponse]]:
         """Probe agents alive now and the targets each holds leases for."""
+
+    @_abc_1.abstractmethod
+    def ReportCallFailures(
+        self,
+        request: _probes_pb2.ReportCallFailuresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_probes_pb2.ReportCallFailuresResponse, _abc.Awaitable[_probes_pb2.ReportCallFailuresResponse]]:
+        """The Job SDK: failed calls of running jobs to connected services, stored as communication errors
+        correlated to their job.
+        """
 
 def add_ProbesServiceServicer_to_server(servicer: ProbesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
