@@ -111,6 +111,7 @@ async def test_alerts_fire_live_into_the_list_and_banner_and_an_operator_acknowl
     await dialog.get_by_test_id("silence-duration").select_option("1h")
     await dialog.get_by_test_id("silence-comment").fill("ERP maintenance")
     await _no_violations(page, "silence dialog")
+    await screenshot(page, "alert-silence-dialog")
     await dialog.get_by_role("button", name="Create silence").click()
     await dialog.wait_for(state="detached", timeout=OPEN)
     silence = page.locator("[data-testid=silences] tr[data-active=true]", has_text=f"job_type={job_type}")
@@ -163,6 +164,7 @@ async def test_a_notification_link_opens_the_alert_with_its_episodes_and_notific
         await rows.evaluate_all("rows => rows.map(r => r.dataset.channel)")
     )
     await _no_violations(page, "alert detail opened from a notification link")
+    await screenshot(page, "alert-detail")
 
     # A viewer sees the actions disabled with the reason, and nothing happens on a click.
     button = detail.get_by_role("button", name=f"Acknowledge {failed['summary']}")
@@ -180,4 +182,9 @@ async def test_a_notification_link_opens_the_alert_with_its_episodes_and_notific
     )
     assert await silence.get_attribute("aria-disabled") == "true"
     await _no_violations(page, "alerts screen for a viewer")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.wait_for_timeout(300)
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the alerts screen is {overflow} px wider than a phone"
+    await _no_violations(page, "alerts screen on a phone")
     assert page.watch.errors == [], page.watch.errors

@@ -43,14 +43,20 @@ export function useAlertsPage() {
   const silenceError = ref<string | null>(null)
   let generation = 0
 
+  let activeGeneration = 0
   async function loadActive(): Promise<void> {
+    const mine = ++activeGeneration
     const data = await request(AlertListDocument, { filter: { active: true }, first: ACTIVE_SHOWN })
+    if (mine !== activeGeneration) return
     active.value = [...data.alerts.nodes].sort(byUrgency)
     activeTotal.value = data.alerts.totalCount
   }
+  let historyGeneration = 0
   async function loadHistory(): Promise<void> {
+    const mine = ++historyGeneration // an answer to an earlier filter never overwrites the current one's
     const s = state.value
     const data = await request(AlertListDocument, { filter: toFilter(s), first: HISTORY_PAGE, after: s.after })
+    if (mine !== historyGeneration) return
     history.value = data.alerts.nodes
     historyTotal.value = data.alerts.totalCount
     hasNextPage.value = data.alerts.pageInfo.hasNextPage
