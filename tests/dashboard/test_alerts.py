@@ -72,6 +72,15 @@ async def test_alerts_fire_live_into_the_list_and_banner_and_an_operator_acknowl
     banner = page.get_by_role("alert").filter(has_text="Critical")
     await banner.get_by_role("link", name=critical["summary"]).wait_for(timeout=OPEN)
     assert re.fullmatch(r"\d+ firing", (await page.get_by_test_id("firing-count").text_content()).strip())
+    # The history follows too (refetched at most every 2 s after live changes).
+    history = "[data-testid=alert-history] tr[data-alert-id='{}']"
+    for alert in (critical, failed):
+        await page.wait_for_selector(history.format(alert["id"]), timeout=OPEN)
+    await page.wait_for_function(
+        "() => document.querySelector('[data-testid=firing-count]')?.textContent.trim() === "
+        "`${document.querySelectorAll('[data-testid=active-alerts] tr[data-state=FIRING]').length} firing`",
+        timeout=OPEN,
+    )
     await _no_violations(page, "alerts screen with firing alerts")
     await screenshot(page, "alerts", full_page=True)
 
