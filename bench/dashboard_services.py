@@ -14,11 +14,13 @@ local PostgreSQL processes by the real probe agent. The errors are inserted with
 table and partitions). The machine is shared with other work: figures vary with its load.
 
     .venv/bin/python -m bench.dashboard_services   # B2X_BENCH_SERVICES, B2X_BENCH_LOADS, B2X_BENCH_LIVE_SECONDS
+    B2X_BENCH_TRACE=/tmp/live.json …                 # also a performance trace of the live phase, summarised
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -35,6 +37,8 @@ SERVICES = int(os.environ.get("B2X_BENCH_SERVICES", "200"))
 ERRORS = 100_000
 LOADS = int(os.environ.get("B2X_BENCH_LOADS", "10"))
 LIVE_SECONDS = int(os.environ.get("B2X_BENCH_LIVE_SECONDS", "30"))
+TRACE = os.environ.get("B2X_BENCH_TRACE")  # a path: record a Chromium performance trace of the live phase there
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8.execute"]
 
 INSTRUMENT = """
 window.__longTasks = [];
@@ -144,6 +148,43 @@ async def _query_times(base: str, key: str) -> dict[str, Any]:
     return figures
 
 
+def _trace_summary(path: Path) -> dict[str, Any]:
+    """Where the main thread's tasks over 50 ms of the live phase went: the renderer main thread's top-level
+    tasks, and within them the time of each kind of work (script by function, style, layout, paint)."""
+    events = json.loads(path.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    main = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"
+    }
+    on_main = sorted(
+        (e for e in events if (e.get("pid"), e.get("tid")) in main and e.get("ph") == "X" and "dur" in e),
+        key=lambda e: e["ts"],
+    )
+    long = [e for e in on_main if e["name"] == "RunTask" and e["dur"] > 50_000]
+    kinds: dict[str, float] = {}
+    for task in long:
+        end = task["ts"] + task["dur"]
+        for e in on_main:
+            if e["ts"] < task["ts"] or e["ts"] >= end or e is task:
+                continue
+            name = e["name"]
+            if name == "FunctionCall":
+                data = e.get("args", {}).get("data", {})
+                name = f"script {data.get('functionName') or '(anonymous)'} {Path(data.get('url', '')).name}"
+            elif name not in {"UpdateLayoutTree", "Layout", "Paint", "PrePaint", "Layerize", "HitTest", "ParseHTML",
+                              "MajorGC", "MinorGC", "V8.GC_SCAVENGER", "EventDispatch", "TimerFire",
+                              "FireAnimationFrame", "v8.compile", "CompileScript"}:  # fmt: skip
+                continue
+            kinds[name] = kinds.get(name, 0.0) + e["dur"] / 1000
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:12]
+    return {
+        "long_tasks": [round(t["dur"] / 1000, 1) for t in long],
+        "time_ms_by_kind": dict((k, round(v, 1)) for k, v in top),
+    }
+
+
 async def _measure(base: str, key: str) -> dict[str, Any]:
     from playwright.async_api import async_playwright  # noqa: PLC0415
 
@@ -163,8 +204,13 @@ async def _measure(base: str, key: str) -> dict[str, Any]:
         await page.wait_for_function(PANEL_READY, timeout=30_000)
         await page.wait_for_timeout(2000)  # the first sparkline fetches of the visible cards
         await page.evaluate("window.__longTasks = []; window.__watchGauges()")
+        if TRACE:
+            await browser.start_tracing(page=page, path=TRACE, categories=TRACE_CATEGORIES)
         await page.wait_for_timeout(LIVE_SECONDS * 1000)
         long_tasks: list[float] = await page.evaluate("window.__longTasks")
+        if TRACE:
+            await browser.stop_tracing()
+            figures["trace"] = _trace_summary(Path(TRACE))
         figures["live"] = {
             "seconds": LIVE_SECONDS,
             "gauge_changes": await page.evaluate("window.__gaugeChanges"),

@@ -28,6 +28,8 @@ APP_PATHS = (
     "/services/{rest:path}",
     "/errors",
     "/errors/{rest:path}",
+    "/alerts",
+    "/alerts/{rest:path}",
 )
 
 # Scripts, styles, images and connections only from this origin ('self' covers ws:/wss: to it);

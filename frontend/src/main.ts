@@ -1,4 +1,5 @@
 import './auth/link'
+import './hashLink'
 import { createPinia } from 'pinia'
 import { createApp } from 'vue'
 import App from './App.vue'

@@ -61,6 +61,15 @@ export const router = createRouter({
         },
       ],
     },
+    {
+      path: '/alerts',
+      component: () => import('@/features/alerts/components/AlertsPage.vue'),
+      meta: { title: 'Alerts' },
+      children: [
+        { path: '', name: 'alerts', component: { render: () => null } },
+        { path: ':id', name: 'alert', component: () => import('@/features/alerts/components/AlertDetailPanel.vue'), meta: { title: 'Alert' } },
+      ],
+    },
     { path: '/:pathMatch(.*)*', redirect: '/' },
   ],
 })

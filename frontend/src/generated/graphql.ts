@@ -1500,6 +1500,80 @@ export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type ViewerQuery = { viewer: { keyId: string, name: string, role: Role, tenantId: string | null } };
 
+export type AlertRowFragment = { id: string, rule: string, severity: AlertSeverity | null, status: AlertStatus | null, summary: string, description: string, occurrences: number, episode: number, labels: unknown, tenantId: string | null, service: string | null, jobType: string | null, firstFiredAt: string | null, episodeStartedAt: string | null, lastFiredAt: string | null, changedAt: string | null, acknowledgedAt: string | null, acknowledgedBy: string | null, acknowledgeComment: string | null, resolvedAt: string | null, resolvedBy: string | null, resolveComment: string | null, silencedBy: string | null };
+
+export type SilenceRowFragment = { id: string, startsAt: string | null, endsAt: string | null, createdBy: string, comment: string, tenantId: string | null, createdAt: string | null, expiredBy: string | null, active: boolean, matchers: Array<{ name: string, op: string, value: string }> };
+
+export type AlertListQueryVariables = Exact<{
+  filter?: InputMaybe<AlertFilter>;
+  first: Scalars['Int']['input'];
+  after?: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type AlertListQuery = { alerts: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, rule: string, severity: AlertSeverity | null, status: AlertStatus | null, summary: string, description: string, occurrences: number, episode: number, labels: unknown, tenantId: string | null, service: string | null, jobType: string | null, firstFiredAt: string | null, episodeStartedAt: string | null, lastFiredAt: string | null, changedAt: string | null, acknowledgedAt: string | null, acknowledgedBy: string | null, acknowledgeComment: string | null, resolvedAt: string | null, resolvedBy: string | null, resolveComment: string | null, silencedBy: string | null }> } };
+
+export type FiringAlertsQueryVariables = Exact<{
+  first: Scalars['Int']['input'];
+}>;
+
+
+export type FiringAlertsQuery = { firing: { totalCount: number }, critical: { totalCount: number, nodes: Array<{ id: string, severity: AlertSeverity | null, summary: string, service: string | null }> } };
+
+export type AlertDetailQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type AlertDetailQuery = { alert: { alert: { annotations: unknown, fingerprint: string, id: string, rule: string, severity: AlertSeverity | null, status: AlertStatus | null, summary: string, description: string, occurrences: number, episode: number, labels: unknown, tenantId: string | null, service: string | null, jobType: string | null, firstFiredAt: string | null, episodeStartedAt: string | null, lastFiredAt: string | null, changedAt: string | null, acknowledgedAt: string | null, acknowledgedBy: string | null, acknowledgeComment: string | null, resolvedAt: string | null, resolvedBy: string | null, resolveComment: string | null, silencedBy: string | null }, episodes: Array<{ episode: number, status: AlertStatus | null, severity: AlertSeverity | null, summary: string, occurrences: number, startedAt: string | null, lastFiredAt: string | null, changedAt: string | null, acknowledgedAt: string | null, acknowledgedBy: string | null, acknowledgeComment: string | null, resolvedAt: string | null, resolvedBy: string | null, resolveComment: string | null, silencedBy: string | null }>, notifications: Array<{ channel: string, notificationId: string, attempt: number, status: string, error: string | null, durationMs: number | null, at: string | null }> } };
+
+export type AlertSilencesQueryVariables = Exact<{
+  includeExpired: Scalars['Boolean']['input'];
+}>;
+
+
+export type AlertSilencesQuery = { silences: Array<{ id: string, startsAt: string | null, endsAt: string | null, createdBy: string, comment: string, tenantId: string | null, createdAt: string | null, expiredBy: string | null, active: boolean, matchers: Array<{ name: string, op: string, value: string }> }> };
+
+export type AlertServicesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AlertServicesQuery = { services: Array<{ id: string, slug: string, name: string }> };
+
+export type AcknowledgeAlertMutationVariables = Exact<{
+  id: Scalars['ID']['input'];
+  comment?: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type AcknowledgeAlertMutation = { acknowledgeAlert: { id: string, rule: string, severity: AlertSeverity | null, status: AlertStatus | null, summary: string, description: string, occurrences: number, episode: number, labels: unknown, tenantId: string | null, service: string | null, jobType: string | null, firstFiredAt: string | null, episodeStartedAt: string | null, lastFiredAt: string | null, changedAt: string | null, acknowledgedAt: string | null, acknowledgedBy: string | null, acknowledgeComment: string | null, resolvedAt: string | null, resolvedBy: string | null, resolveComment: string | null, silencedBy: string | null } };
+
+export type ResolveAlertMutationVariables = Exact<{
+  id: Scalars['ID']['input'];
+  comment?: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type ResolveAlertMutation = { resolveAlert: { id: string, rule: string, severity: AlertSeverity | null, status: AlertStatus | null, summary: string, description: string, occurrences: number, episode: number, labels: unknown, tenantId: string | null, service: string | null, jobType: string | null, firstFiredAt: string | null, episodeStartedAt: string | null, lastFiredAt: string | null, changedAt: string | null, acknowledgedAt: string | null, acknowledgedBy: string | null, acknowledgeComment: string | null, resolvedAt: string | null, resolvedBy: string | null, resolveComment: string | null, silencedBy: string | null } };
+
+export type CreateSilenceMutationVariables = Exact<{
+  input: CreateSilenceInput;
+}>;
+
+
+export type CreateSilenceMutation = { createSilence: { id: string, startsAt: string | null, endsAt: string | null, createdBy: string, comment: string, tenantId: string | null, createdAt: string | null, expiredBy: string | null, active: boolean, matchers: Array<{ name: string, op: string, value: string }> } };
+
+export type ExpireSilenceMutationVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type ExpireSilenceMutation = { expireSilence: { id: string, startsAt: string | null, endsAt: string | null, createdBy: string, comment: string, tenantId: string | null, createdAt: string | null, expiredBy: string | null, active: boolean, matchers: Array<{ name: string, op: string, value: string }> } };
+
+export type AlertChangedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AlertChangedSubscription = { alertTriggered: { id: string, rule: string, severity: AlertSeverity | null, status: AlertStatus | null, summary: string, description: string, occurrences: number, episode: number, labels: unknown, tenantId: string | null, service: string | null, jobType: string | null, firstFiredAt: string | null, episodeStartedAt: string | null, lastFiredAt: string | null, changedAt: string | null, acknowledgedAt: string | null, acknowledgedBy: string | null, acknowledgeComment: string | null, resolvedAt: string | null, resolvedBy: string | null, resolveComment: string | null, silencedBy: string | null } };
+
 export type ErrorRowFragment = { id: string, serviceId: string, timestamp: string | null, errorType: CommunicationErrorType | null, errorGroup: CommunicationErrorGroup | null, errorCode: string, message: string, stackTrace: string | null, severity: ErrorSeverity | null, correlatedJobId: string | null, connectionTestId: string | null };
 
 export type ErrorLogQueryVariables = Exact<{
@@ -1715,6 +1789,14 @@ export type ServiceResourceAlertTriggeredSubscriptionVariables = Exact<{ [key: s
 
 export type ServiceResourceAlertTriggeredSubscription = { resourceAlertTriggered: { serviceId: string, alert: { id: string, serviceId: string, alertType: ResourceAlertType | null, thresholdValue: number, actualValue: number, triggeredAt: string | null, resolvedAt: string | null, message: string } } };
 
+export type UpdateServiceThresholdsMutationVariables = Exact<{
+  service: Scalars['String']['input'];
+  thresholds: ThresholdsInput;
+}>;
+
+
+export type UpdateServiceThresholdsMutation = { updateThresholds: { service: string, thresholds: { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number } } };
+
 export type ServiceResourceFiguresFragment = { cpuPercent: number, cpuAverage: number, cpuPeak: number, memoryUsedBytes: number, memoryTotalBytes: number, memoryPercent: number, memoryPeakBytes: number, connectionPoolActive: number, connectionPoolTotal: number, threadCount: number, queueDepth: number, processingRatePerMinute: number, timestamp: string | null };
 
 export type ServiceThresholdFiguresFragment = { cpuPercent: number, cpuSustainedSeconds: number, memoryPercent: number, memoryCriticalPercent: number, poolPercent: number, queueDepth: number };
@@ -1749,6 +1831,16 @@ export type ServicesResourcesUpdatedSubscription = { resourceMetricsUpdated: { s
 /** An operation string that carries its result and variables types. */
 export type TypedDocument<TResult, TVariables> = string & { readonly __result?: TResult; readonly __variables?: TVariables };
 export const ViewerDocument = "query Viewer {\n  viewer {\n    keyId\n    name\n    role\n    tenantId\n  }\n}" as unknown as TypedDocument<ViewerQuery, ViewerQueryVariables>;
+export const AlertListDocument = "query AlertList($filter: AlertFilter, $first: Int!, $after: String) {\n  alerts(filter: $filter, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    nodes {\n      ...AlertRow\n    }\n  }\n}\nfragment AlertRow on Alert {\n  id\n  rule\n  severity\n  status\n  summary\n  description\n  occurrences\n  episode\n  labels\n  tenantId\n  service\n  jobType\n  firstFiredAt\n  episodeStartedAt\n  lastFiredAt\n  changedAt\n  acknowledgedAt\n  acknowledgedBy\n  acknowledgeComment\n  resolvedAt\n  resolvedBy\n  resolveComment\n  silencedBy\n}" as unknown as TypedDocument<AlertListQuery, AlertListQueryVariables>;
+export const FiringAlertsDocument = "query FiringAlerts($first: Int!) {\n  firing: alerts(filter: {statuses: [FIRING]}, first: 1) {\n    totalCount\n  }\n  critical: alerts(\n    filter: {statuses: [FIRING], severities: [CRITICAL]}\n    first: $first\n  ) {\n    totalCount\n    nodes {\n      id\n      severity\n      summary\n      service\n    }\n  }\n}" as unknown as TypedDocument<FiringAlertsQuery, FiringAlertsQueryVariables>;
+export const AlertDetailDocument = "query AlertDetail($id: ID!) {\n  alert(id: $id) {\n    alert {\n      ...AlertRow\n      annotations\n      fingerprint\n    }\n    episodes {\n      episode\n      status\n      severity\n      summary\n      occurrences\n      startedAt\n      lastFiredAt\n      changedAt\n      acknowledgedAt\n      acknowledgedBy\n      acknowledgeComment\n      resolvedAt\n      resolvedBy\n      resolveComment\n      silencedBy\n    }\n    notifications {\n      channel\n      notificationId\n      attempt\n      status\n      error\n      durationMs\n      at\n    }\n  }\n}\nfragment AlertRow on Alert {\n  id\n  rule\n  severity\n  status\n  summary\n  description\n  occurrences\n  episode\n  labels\n  tenantId\n  service\n  jobType\n  firstFiredAt\n  episodeStartedAt\n  lastFiredAt\n  changedAt\n  acknowledgedAt\n  acknowledgedBy\n  acknowledgeComment\n  resolvedAt\n  resolvedBy\n  resolveComment\n  silencedBy\n}" as unknown as TypedDocument<AlertDetailQuery, AlertDetailQueryVariables>;
+export const AlertSilencesDocument = "query AlertSilences($includeExpired: Boolean!) {\n  silences(includeExpired: $includeExpired) {\n    ...SilenceRow\n  }\n}\nfragment SilenceRow on Silence {\n  id\n  startsAt\n  endsAt\n  createdBy\n  comment\n  tenantId\n  createdAt\n  expiredBy\n  active\n  matchers {\n    name\n    op\n    value\n  }\n}" as unknown as TypedDocument<AlertSilencesQuery, AlertSilencesQueryVariables>;
+export const AlertServicesDocument = "query AlertServices {\n  services {\n    id\n    slug\n    name\n  }\n}" as unknown as TypedDocument<AlertServicesQuery, AlertServicesQueryVariables>;
+export const AcknowledgeAlertDocument = "mutation AcknowledgeAlert($id: ID!, $comment: String) {\n  acknowledgeAlert(id: $id, comment: $comment) {\n    ...AlertRow\n  }\n}\nfragment AlertRow on Alert {\n  id\n  rule\n  severity\n  status\n  summary\n  description\n  occurrences\n  episode\n  labels\n  tenantId\n  service\n  jobType\n  firstFiredAt\n  episodeStartedAt\n  lastFiredAt\n  changedAt\n  acknowledgedAt\n  acknowledgedBy\n  acknowledgeComment\n  resolvedAt\n  resolvedBy\n  resolveComment\n  silencedBy\n}" as unknown as TypedDocument<AcknowledgeAlertMutation, AcknowledgeAlertMutationVariables>;
+export const ResolveAlertDocument = "mutation ResolveAlert($id: ID!, $comment: String) {\n  resolveAlert(id: $id, comment: $comment) {\n    ...AlertRow\n  }\n}\nfragment AlertRow on Alert {\n  id\n  rule\n  severity\n  status\n  summary\n  description\n  occurrences\n  episode\n  labels\n  tenantId\n  service\n  jobType\n  firstFiredAt\n  episodeStartedAt\n  lastFiredAt\n  changedAt\n  acknowledgedAt\n  acknowledgedBy\n  acknowledgeComment\n  resolvedAt\n  resolvedBy\n  resolveComment\n  silencedBy\n}" as unknown as TypedDocument<ResolveAlertMutation, ResolveAlertMutationVariables>;
+export const CreateSilenceDocument = "mutation CreateSilence($input: CreateSilenceInput!) {\n  createSilence(input: $input) {\n    ...SilenceRow\n  }\n}\nfragment SilenceRow on Silence {\n  id\n  startsAt\n  endsAt\n  createdBy\n  comment\n  tenantId\n  createdAt\n  expiredBy\n  active\n  matchers {\n    name\n    op\n    value\n  }\n}" as unknown as TypedDocument<CreateSilenceMutation, CreateSilenceMutationVariables>;
+export const ExpireSilenceDocument = "mutation ExpireSilence($id: ID!) {\n  expireSilence(id: $id) {\n    ...SilenceRow\n  }\n}\nfragment SilenceRow on Silence {\n  id\n  startsAt\n  endsAt\n  createdBy\n  comment\n  tenantId\n  createdAt\n  expiredBy\n  active\n  matchers {\n    name\n    op\n    value\n  }\n}" as unknown as TypedDocument<ExpireSilenceMutation, ExpireSilenceMutationVariables>;
+export const AlertChangedDocument = "subscription AlertChanged {\n  alertTriggered {\n    ...AlertRow\n  }\n}\nfragment AlertRow on Alert {\n  id\n  rule\n  severity\n  status\n  summary\n  description\n  occurrences\n  episode\n  labels\n  tenantId\n  service\n  jobType\n  firstFiredAt\n  episodeStartedAt\n  lastFiredAt\n  changedAt\n  acknowledgedAt\n  acknowledgedBy\n  acknowledgeComment\n  resolvedAt\n  resolvedBy\n  resolveComment\n  silencedBy\n}" as unknown as TypedDocument<AlertChangedSubscription, AlertChangedSubscriptionVariables>;
 export const ErrorLogDocument = "query ErrorLog($service: String, $types: [CommunicationErrorType!], $groups: [CommunicationErrorGroup!], $severities: [ErrorSeverity!], $since: DateTime, $until: DateTime, $first: Int!, $after: String) {\n  communicationErrors(\n    service: $service\n    types: $types\n    groups: $groups\n    severities: $severities\n    since: $since\n    until: $until\n    first: $first\n    after: $after\n  ) {\n    totalCount\n    hasNextPage\n    endCursor\n    errors {\n      ...ErrorRow\n    }\n  }\n}\nfragment ErrorRow on CommunicationError {\n  id\n  serviceId\n  timestamp\n  errorType\n  errorGroup\n  errorCode\n  message\n  stackTrace\n  severity\n  correlatedJobId\n  connectionTestId\n}" as unknown as TypedDocument<ErrorLogQuery, ErrorLogQueryVariables>;
 export const ErrorServicesDocument = "query ErrorServices {\n  services {\n    id\n    slug\n    name\n  }\n}" as unknown as TypedDocument<ErrorServicesQuery, ErrorServicesQueryVariables>;
 export const ErrorDetailDocument = "query ErrorDetail($id: ID!) {\n  communicationError(id: $id) {\n    ...ErrorRow\n    recommendations\n    details {\n      httpMethod\n      endpointUrl\n      httpStatusCode\n      requestHeaders\n      requestPayloadSummary\n      requestPayloadSizeBytes\n      responseHeaders\n      responseBodySummary\n      responsePayloadSizeBytes\n      retryAttempt\n      maxRetries\n      correlationId\n      traceId\n      spanId\n      timing {\n        dnsLookupMs\n        tcpConnectionMs\n        tlsHandshakeMs\n        timeToFirstByteMs\n        contentDownloadMs\n        totalTimeMs\n      }\n      retryHistory {\n        attemptNumber\n        attemptedAt\n        errorMessage\n        durationMs\n        delayBeforeRetryMs\n      }\n    }\n  }\n}\nfragment ErrorRow on CommunicationError {\n  id\n  serviceId\n  timestamp\n  errorType\n  errorGroup\n  errorCode\n  message\n  stackTrace\n  severity\n  correlatedJobId\n  connectionTestId\n}" as unknown as TypedDocument<ErrorDetailQuery, ErrorDetailQueryVariables>;
@@ -1774,6 +1866,7 @@ export const ExportConnectionTestDocument = "query ExportConnectionTest($id: ID!
 export const ServiceLatencyHistoryDocument = "query ServiceLatencyHistory($service: String!, $since: DateTime!) {\n  service(id: $service) {\n    id\n    slug\n    name\n    type\n  }\n  latencyHistory(service: $service, since: $since) {\n    bucket\n    points {\n      ...LatencyFigures\n    }\n    summary {\n      ...LatencyFigures\n    }\n  }\n}\nfragment LatencyFigures on LatencyPoint {\n  start\n  checks\n  failures\n  skipped\n  availabilityPercent\n  avgLatencyMs\n  p95LatencyMs\n  maxLatencyMs\n}" as unknown as TypedDocument<ServiceLatencyHistoryQuery, ServiceLatencyHistoryQueryVariables>;
 export const ServiceResourceMonitorDocument = "query ServiceResourceMonitor($service: String!, $since: DateTime!, $alerts: Int!) {\n  service(id: $service) {\n    id\n    slug\n    name\n    type\n  }\n  resources(services: [$service]) {\n    serviceId\n    source\n    stale\n    sampleError\n    metrics {\n      ...ServiceResourceFigures\n    }\n    thresholds {\n      ...ServiceThresholdFigures\n    }\n    activeAlerts {\n      ...ResourceAlertFields\n    }\n  }\n  resourceHistory(service: $service, since: $since) {\n    bucket\n    points {\n      ...ResourcePointFields\n    }\n  }\n  resourceAlerts(service: $service, first: $alerts) {\n    alerts {\n      ...ResourceAlertFields\n    }\n    hasNextPage\n  }\n}\nfragment ResourceAlertFields on ResourceAlert {\n  id\n  serviceId\n  alertType\n  thresholdValue\n  actualValue\n  triggeredAt\n  resolvedAt\n  message\n}\nfragment ResourcePointFields on ResourcePoint {\n  start\n  samples\n  cpuAvg\n  cpuMax\n  memoryPercentAvg\n  memoryPercentMax\n  memoryUsedAvgBytes\n  memoryUsedMaxBytes\n  memoryTotalBytes\n  poolActiveMax\n  poolTotal\n  threadsMax\n  queueDepthAvg\n  queueDepthMax\n}\nfragment ServiceResourceFigures on ResourceMetrics {\n  cpuPercent\n  cpuAverage\n  cpuPeak\n  memoryUsedBytes\n  memoryTotalBytes\n  memoryPercent\n  memoryPeakBytes\n  connectionPoolActive\n  connectionPoolTotal\n  threadCount\n  queueDepth\n  processingRatePerMinute\n  timestamp\n}\nfragment ServiceThresholdFigures on ResourceThresholds {\n  cpuPercent\n  cpuSustainedSeconds\n  memoryPercent\n  memoryCriticalPercent\n  poolPercent\n  queueDepth\n}" as unknown as TypedDocument<ServiceResourceMonitorQuery, ServiceResourceMonitorQueryVariables>;
 export const ServiceResourceAlertTriggeredDocument = "subscription ServiceResourceAlertTriggered {\n  resourceAlertTriggered {\n    serviceId\n    alert {\n      ...ResourceAlertFields\n    }\n  }\n}\nfragment ResourceAlertFields on ResourceAlert {\n  id\n  serviceId\n  alertType\n  thresholdValue\n  actualValue\n  triggeredAt\n  resolvedAt\n  message\n}" as unknown as TypedDocument<ServiceResourceAlertTriggeredSubscription, ServiceResourceAlertTriggeredSubscriptionVariables>;
+export const UpdateServiceThresholdsDocument = "mutation UpdateServiceThresholds($service: String!, $thresholds: ThresholdsInput!) {\n  updateThresholds(service: $service, thresholds: $thresholds) {\n    service\n    thresholds {\n      ...ServiceThresholdFigures\n    }\n  }\n}\nfragment ServiceThresholdFigures on ResourceThresholds {\n  cpuPercent\n  cpuSustainedSeconds\n  memoryPercent\n  memoryCriticalPercent\n  poolPercent\n  queueDepth\n}" as unknown as TypedDocument<UpdateServiceThresholdsMutation, UpdateServiceThresholdsMutationVariables>;
 export const ServicesPanelDocument = "query ServicesPanel($today: DateTime!) {\n  services {\n    ...ServiceCardFields\n  }\n  checkStates {\n    serviceId\n    speedRating\n    totalLatencyMs\n    checkedAt\n    circuitBreaker\n  }\n  errorPatterns(since: $today, maxFingerprints: 200) {\n    totalErrors\n    fingerprints {\n      serviceId\n      count\n    }\n  }\n}\nfragment ServiceCardFields on ConnectedService {\n  id\n  slug\n  name\n  type\n  status\n  statusReason\n  lastChecked\n  lastSuccessful\n  averageLatencyMs\n  uptimePercent\n  enabled\n  resources {\n    ...ServiceResourceFigures\n  }\n  thresholds {\n    ...ServiceThresholdFigures\n  }\n}\nfragment ServiceResourceFigures on ResourceMetrics {\n  cpuPercent\n  cpuAverage\n  cpuPeak\n  memoryUsedBytes\n  memoryTotalBytes\n  memoryPercent\n  memoryPeakBytes\n  connectionPoolActive\n  connectionPoolTotal\n  threadCount\n  queueDepth\n  processingRatePerMinute\n  timestamp\n}\nfragment ServiceThresholdFigures on ResourceThresholds {\n  cpuPercent\n  cpuSustainedSeconds\n  memoryPercent\n  memoryCriticalPercent\n  poolPercent\n  queueDepth\n}" as unknown as TypedDocument<ServicesPanelQuery, ServicesPanelQueryVariables>;
 export const ServiceSparklineDocument = "query ServiceSparkline($service: String!, $since: DateTime!) {\n  resourceHistory(service: $service, since: $since, bucket: MINUTE) {\n    points {\n      start\n      cpuAvg\n      memoryPercentAvg\n    }\n  }\n}" as unknown as TypedDocument<ServiceSparklineQuery, ServiceSparklineQueryVariables>;
 export const ServicesHealthChangedDocument = "subscription ServicesHealthChanged {\n  healthStatusChanged {\n    serviceId\n    status\n    reason\n    changedAt\n  }\n}" as unknown as TypedDocument<ServicesHealthChangedSubscription, ServicesHealthChangedSubscriptionVariables>;

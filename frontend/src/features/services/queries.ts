@@ -28,6 +28,8 @@ export {
 export {
   ServiceResourceMonitorDocument,
   ServiceResourceAlertTriggeredDocument,
+  UpdateServiceThresholdsDocument,
+  type ThresholdsInput,
   type ServiceResourceMonitorQuery,
   type ResourceAlertFieldsFragment,
   type ResourcePointFieldsFragment,

@@ -1,5 +1,5 @@
 // One service's resources: the current figures and a live chart fed by `resourceMetricsUpdated`, the
-// history of the chosen range, the thresholds (read-only here) and the resource alert history, which
+// history of the chosen range, the thresholds (edited by ThresholdsEditor) and the resource alert history, which
 // `resourceAlertTriggered` refreshes.
 import { onScopeDispose, ref, shallowRef, watch } from 'vue'
 import { ApiError, request } from '@/api/client'
