@@ -111,7 +111,9 @@ async def test_the_error_log_filters_and_the_inspector_shows_masked_evidence_tim
         await page.wait_for_url(re.compile(f"/errors\\?service={slug}"))
         row = page.locator(f"tr[data-error-id='{error_id}']")
         await row.wait_for(timeout=OPEN)
-        assert (await page.get_by_role("heading", level=1).text_content()).startswith("Service error log: Broken PIM")
+        # the heading names the service once the services list has loaded (it may come after the rows)
+        heading = page.get_by_role("heading", level=1, name=re.compile("^Service error log: Broken PIM"))
+        await heading.wait_for(timeout=OPEN)
         assert await row.get_attribute("data-group") == "SERVICE"
         assert re.search(r"\d{2}:\d{2}:\d{2}\.\d{3}", await row.locator("td").first.text_content())
         if await row.locator("details.stack-details").count():
