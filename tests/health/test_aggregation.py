@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from b2x.monitoring.v1 import common_pb2, events_pb2, health_pb2
 
 from services.common.embedded import EmbeddedRedis
-from services.common.events import Resync, Subscription, Topic, check_states_stream, new_event
+from services.common.events import Resync, Subscription, Topic, check_states_stream, connect_redis, new_event
 from services.common.runtime import Resources
 from services.health.aggregation.consumer import GROUP, CheckStateConsumer, ConsumerConfig
 from services.health.aggregation.service import Aggregator
@@ -343,7 +342,8 @@ async def test_the_consumer_rides_out_a_redis_restart_and_says_so(
     [erp] = await _registered(resources, "erp")
     ns = harness.settings.namespace
     server = EmbeddedRedis.start(tmp_path / "redis", persist=False)
-    client = aioredis.from_url(server.url(), socket_connect_timeout=1)
+    # clients as the services make them (connect_redis): command timeouts, so nothing waits on a dead socket
+    client = await connect_redis(server.url(), timeout=1)
     consumer = CheckStateConsumer(
         client, ConsumerConfig(ns, "replica-1", block_ms=100), _aggregator(resources).apply_checks
     )
@@ -354,7 +354,7 @@ async def test_the_consumer_rides_out_a_redis_restart_and_says_so(
         server.stop()
         await asyncio.sleep(2)
         server = EmbeddedRedis.start(tmp_path / "redis", port=server.port, persist=False)
-        writer = aioredis.from_url(server.url())  # the probes' side, connected to the new server
+        writer = await connect_redis(server.url())  # the probes' side, connected to the new server
         await eventually(lambda: writer.exists(check_states_stream(ns)), lambda n: n == 1)  # the group came back
         await append(writer, ns, check_state(erp.id, "erp"))
         await eventually(lambda: _checks_counted(resources), lambda n: n == 2, deadline=40)

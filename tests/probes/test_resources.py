@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -176,8 +175,10 @@ async def test_processes_and_the_host_are_sampled_by_a_running_agent(harness: Se
 
 
 @pytest.mark.timeout(60)
-async def test_a_breach_is_announced_within_ten_seconds_at_the_default_interval(harness: ServiceHarness) -> None:
-    """With sampling every 5 s (the default), a queue that overflows is announced as QUEUE_BACKLOG in under 10 s."""
+async def test_a_breach_is_announced_by_the_next_sample_at_the_default_interval(harness: ServiceHarness) -> None:
+    """With sampling every 5 s (the default), a queue that overflows is announced as QUEUE_BACKLOG by the next
+    sample (or the one after, if a round was already under way): within 10 s. The seconds themselves are
+    measured by bench/resource_alerts.py; here the samples are counted, which a loaded machine cannot skew."""
     resources = await harness.resources("probes")
     settings = fast_settings(harness, probes_resource_interval_seconds=5.0)
     routes = {"/metrics": metrics(1.0, GB, 1, 10)}
@@ -189,14 +190,14 @@ async def test_a_breach_is_announced_within_ten_seconds_at_the_default_interval(
         try:
             await eventually(lambda: _sampled_once(resources.pool, target.service_id), what="a first sample")
             routes["/metrics"] = metrics(1.0, GB, 1, 5000)
-            breached_at = time.monotonic()
+            samples_before = agent.resources.samples_taken
             event = await alerts.get(timeout=TIMEOUT)
-            elapsed = time.monotonic() - breached_at
+            samples = agent.resources.samples_taken - samples_before
         finally:
             await agent.stop()
     assert not isinstance(event, Resync)
     assert event.resource_alert_triggered.alert.alert_type == health_pb2.RESOURCE_ALERT_TYPE_QUEUE_BACKLOG
-    assert elapsed <= 10.0, f"breach announced after {elapsed:.1f} s"
+    assert 1 <= samples <= 2, f"breach announced after {samples} samples"
 
 
 async def _sampled_once(pool: asyncpg.Pool, service_id: str) -> bool:
