@@ -20,6 +20,8 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,41 +72,61 @@ def _config(endpoint: Endpoint) -> str:
     )
 
 
-async def _events(url: str, key: str, queue: asyncio.Queue[tuple[float, dict[str, Any]]]) -> None:
+@dataclass(frozen=True)
+class Watch:
+    """What a round waits for on the subscription: `classify` maps an event's payload to "open",
+    "resolved" or None (an event of something else)."""
+
+    subscription: str
+    field: str
+    classify: Callable[[dict[str, Any]], str | None]
+
+
+def _resource_alert(event: dict[str, Any]) -> str | None:
+    if event["alert"]["alertType"] != "QUEUE_BACKLOG":
+        return None
+    return "open" if event["alert"]["resolvedAt"] is None else "resolved"
+
+
+RESOURCE_ALERTS = Watch(SUBSCRIPTION, "resourceAlertTriggered", _resource_alert)
+
+
+async def _events(url: str, key: str, watch: Watch, queue: asyncio.Queue[tuple[float, str]]) -> None:
     async with websockets.connect(url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
         await ws.recv()
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": watch.subscription}}))
         async for raw in ws:
             message = json.loads(raw)
             if message.get("type") == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
-            event = ((message.get("payload") or {}).get("data") or {}).get("resourceAlertTriggered")
-            if event and event["alert"]["alertType"] == "QUEUE_BACKLOG":
-                await queue.put((time.monotonic(), event))
+            event = ((message.get("payload") or {}).get("data") or {}).get(watch.field)
+            state = watch.classify(event) if event else None
+            if state is not None:
+                await queue.put((time.monotonic(), state))
 
 
-async def _wait(queue: asyncio.Queue[tuple[float, dict[str, Any]]], resolved: bool) -> float:
+async def _wait(queue: asyncio.Queue[tuple[float, str]], state: str) -> float:
     while True:
-        at, event = await asyncio.wait_for(queue.get(), 60)
-        if (event["alert"]["resolvedAt"] is not None) == resolved:
+        at, seen = await asyncio.wait_for(queue.get(), 60)
+        if seen == state:
             return at
 
 
-async def _run(endpoint: Endpoint, gateway_port: int, key: str) -> dict[str, Any]:
+async def _run(endpoint: Endpoint, gateway_port: int, key: str, watch: Watch) -> dict[str, Any]:
     server = await asyncio.start_server(endpoint.handle, "127.0.0.1", endpoint.port)
-    queue: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
-    listener = asyncio.create_task(_events(f"ws://127.0.0.1:{gateway_port}/graphql", key, queue))
+    queue: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+    listener = asyncio.create_task(_events(f"ws://127.0.0.1:{gateway_port}/graphql", key, watch, queue))
     await asyncio.sleep(12)  # the agent takes its resource lease and samples the calm figures first
     opened, resolved = [], []
     try:
         for n in range(ROUNDS):
             await asyncio.sleep(random.uniform(0, 5))  # a random moment of the 5 s sampling cycle
             endpoint.queue_depth, started = 5000, time.monotonic()
-            opened.append(await _wait(queue, resolved=False) - started)
+            opened.append(await _wait(queue, "open") - started)
             await asyncio.sleep(random.uniform(0, 5))  # a random moment of the 5 s sampling cycle
             endpoint.queue_depth, started = 10, time.monotonic()
-            resolved.append(await _wait(queue, resolved=True) - started)
+            resolved.append(await _wait(queue, "resolved") - started)
             print(f"  round {n + 1}: alert after {opened[-1]:.2f} s, resolved after {resolved[-1]:.2f} s", flush=True)
     finally:
         listener.cancel()
@@ -116,8 +138,9 @@ async def _run(endpoint: Endpoint, gateway_port: int, key: str) -> dict[str, Any
     }  # fmt: skip
 
 
-def main(argv: list[str]) -> int:
-    begin("resource_alerts")  # the machine and its load before the run
+def measure(name: str, watch: Watch) -> dict[str, Any]:
+    """Start the stack (health, probes, gateway on PostgreSQL and Redis) and run the rounds against `watch`."""
+    begin(name)  # the machine and its load before the run
     endpoint = Endpoint()
     with servers() as srv, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "services.yaml"
@@ -129,10 +152,14 @@ def main(argv: list[str]) -> int:
             for module, port in (("services.health", "health"), ("services.probes", "probes"), ("gateway", "gateway")):
                 started.append(Process(module, env, ports[port]))
             key = asyncio.run(admin_key(srv.database_url))
-            figures = asyncio.run(_run(endpoint, ports["gateway"], key))
+            return asyncio.run(_run(endpoint, ports["gateway"], key, watch))
         finally:
             for process in reversed(started):
                 process.stop()
+
+
+def main(argv: list[str]) -> int:
+    figures = measure("resource_alerts", RESOURCE_ALERTS)
     print_table([
         ("breach → alert on the subscription", f"max {figures['alert_s_max']:.2f} s",
          f"p50 {figures['alert_s_p50']:.2f} s, p95 {figures['alert_s_p95']:.2f} s; budget ≤ {BUDGET_SECONDS:.0f} s"),
