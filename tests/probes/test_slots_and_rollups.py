@@ -33,6 +33,16 @@ def test_a_new_holder_catches_up_a_started_slot_the_previous_holder_did_not_chec
     assert first_slot(now, 30, 0, 100) == (101, False)
 
 
+def test_a_slot_whose_holder_died_before_storing_its_check_is_checked_again_at_once() -> None:
+    """Marked in Redis but never stored (the holder was killed mid-check): the current or the previous slot is
+    checked again now; an older one is past saving, and a stored one is never repeated."""
+    now = slot_start(100, 30, 0) + 12
+    assert first_slot(now, 30, 0, 100, unfinished=True) == (100, True)
+    assert first_slot(now, 30, 0, 99, unfinished=True) == (99, True)
+    assert first_slot(now, 30, 0, 97, unfinished=True) == (101, False)
+    assert first_slot(now, 30, 0, 100, unfinished=False) == (101, False)
+
+
 def test_a_fresh_target_waits_for_its_next_slot_and_never_repeats_a_checked_one() -> None:
     """Unknown or long-unchecked targets start at the next slot (no burst); a skewed holder's later slot is respected."""
     now = slot_start(100, 30, 0) + 1

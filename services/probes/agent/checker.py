@@ -42,8 +42,12 @@ log = get_logger(__name__)
 _COALESCE = 0.005
 
 
-class BreakerSource(Protocol):
+class SavedState(Protocol):
+    """What the previous holders of targets stored: their breakers and the slot of their latest stored check."""
+
     async def breakers(self, service_ids: Sequence[str]) -> dict[str, BreakerSnapshot]: ...
+
+    async def stored_slots(self, service_ids: Sequence[str]) -> dict[str, int | None]: ...
 
 
 def _utcnow() -> datetime:
@@ -56,7 +60,7 @@ class CheckAgent:
         engine: ProbeEngine,
         recorder: CheckRecorder,
         coordination: Coordination,
-        breakers: BreakerSource,
+        breakers: SavedState,
         agent_id: str,
         policy: BreakerPolicy,
         *,
@@ -102,6 +106,12 @@ class CheckAgent:
         except (RedisError, OSError) as error:
             log.warning("last checked slots not read; starting at the next slot", error=str(error))
             last = {}
+        stored: dict[str, int | None] | None
+        try:
+            stored = await self._saved.stored_slots(service_ids)
+        except Exception as error:
+            log.warning("stored slots not read; a slot lost with its holder stays unchecked", error=str(error))
+            stored = None
         now = self._clock()
         for service_id in service_ids:
             target = self._lookup(service_id)
@@ -110,7 +120,12 @@ class CheckAgent:
             self._breakers[service_id] = restore(self._policy, saved.get(service_id))
             self._intervals[service_id] = target.interval_seconds
             phase = phase_of(service_id, target.interval_seconds)
-            slot, catch_up = first_slot(now, target.interval_seconds, phase, last.get(service_id))
+            marked = last.get(service_id)
+            kept = None if stored is None else stored.get(service_id)
+            # Marked in Redis but never stored: its holder died mid-check (a live holder keeps a target whose
+            # record is not stored yet, see `busy`).
+            unfinished = stored is not None and marked is not None and (kept is None or kept < marked)
+            slot, catch_up = first_slot(now, target.interval_seconds, phase, marked, unfinished=unfinished)
             self._schedule(service_id, now if catch_up else slot_start(slot, target.interval_seconds, phase), slot)
         log.info("targets taken", agent=self.agent_id, count=len(service_ids))
 
@@ -133,9 +148,13 @@ class CheckAgent:
         self._schedule(service_id, slot_start(slot, target.interval_seconds, phase), slot)
 
     def busy(self, service_id: str) -> bool:
-        """Running, or due within two ticks: not a moment to hand the target to another agent."""
+        """Running, due within two ticks, or checked but not stored yet: not a moment to hand the target over."""
         due = self._next_due.get(service_id)
-        return service_id in self._in_flight or (due is not None and due - self._clock() < 2 * self._tick)
+        return (
+            service_id in self._in_flight
+            or (due is not None and due - self._clock() < 2 * self._tick)
+            or self._recorder.pending(service_id)
+        )
 
     def breaker_of(self, service_id: str) -> Breaker | None:
         return self._breakers.get(service_id)

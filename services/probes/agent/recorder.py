@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -49,6 +50,7 @@ class CheckRecorder:
         self._flush_seconds = flush_seconds
         self._records: list[CheckRecord] = []
         self._errors: list[CommunicationError] = []
+        self._pending: Counter[str] = Counter()  # records per target not stored yet
         self._lock = asyncio.Lock()
         self.dropped = 0
         self.written = 0
@@ -56,11 +58,23 @@ class CheckRecorder:
     def add(self, record: CheckRecord, errors: Sequence[CommunicationError] = ()) -> None:
         record_check(record)
         self._records.append(record)
+        self._pending[record.service_id] += 1
         self._errors.extend(errors)
         if len(self._records) > MAX_BUFFER:
             overflow = len(self._records) - MAX_BUFFER
+            self._forget(self._records[:overflow])
             del self._records[:overflow]
             self.dropped += overflow
+
+    def pending(self, service_id: str) -> bool:
+        """A check of this target is recorded here but not stored yet (its lease must not be handed over)."""
+        return service_id in self._pending
+
+    def _forget(self, records: Sequence[CheckRecord]) -> None:
+        self._pending.subtract(r.service_id for r in records)
+        for r in records:
+            if self._pending[r.service_id] <= 0:
+                del self._pending[r.service_id]
 
     async def run(self) -> None:
         while True:
@@ -81,6 +95,7 @@ class CheckRecorder:
                 self._records[:0], self._errors[:0] = records, errors
                 return 0
             self.written += len(records)
+            self._forget(records)
         record_errors(errors)
         if errors:
             await self._announcer.errors_recorded(errors)

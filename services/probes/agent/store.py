@@ -26,10 +26,10 @@ SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5
 _UPSERT_LATEST = """
 INSERT INTO probes.service_latest AS l (service_id, service_slug, checked_at, success, degraded, error_type,
     error_group, summary, total_latency_ms, speed_rating, consecutive_failures, breaker_state, breaker_retry_at,
-    breaker_cooldown_seconds, last_success_at, last_failure_at, agent_id, interval_seconds)
+    breaker_cooldown_seconds, last_success_at, last_failure_at, agent_id, interval_seconds, slot)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bool[], $5::bool[], $6::text[], $7::text[],
     $8::text[], $9::float8[], $10::text[], $11::int[], $12::text[], $13::timestamptz[], $14::float8[],
-    $15::timestamptz[], $16::timestamptz[], $17::text[], $18::int[])
+    $15::timestamptz[], $16::timestamptz[], $17::text[], $18::int[], $19::bigint[])
 ON CONFLICT (service_id) DO UPDATE SET
     service_slug = excluded.service_slug, checked_at = excluded.checked_at, success = excluded.success,
     degraded = excluded.degraded, error_type = excluded.error_type, error_group = excluded.error_group,
@@ -38,7 +38,8 @@ ON CONFLICT (service_id) DO UPDATE SET
     breaker_retry_at = excluded.breaker_retry_at, breaker_cooldown_seconds = excluded.breaker_cooldown_seconds,
     last_success_at = coalesce(excluded.last_success_at, l.last_success_at),
     last_failure_at = coalesce(excluded.last_failure_at, l.last_failure_at),
-    agent_id = excluded.agent_id, interval_seconds = excluded.interval_seconds
+    agent_id = excluded.agent_id, interval_seconds = excluded.interval_seconds,
+    slot = greatest(excluded.slot, l.slot)
 WHERE excluded.checked_at >= l.checked_at
 """
 _UPSERT_ROLLUP = """
@@ -124,15 +125,17 @@ class CheckStore:
     @staticmethod
     async def _upsert_latest(conn: Connection, records: Sequence[CheckRecord]) -> None:
         latest: dict[str, CheckRecord] = {}
+        slots: dict[str, int] = {}
         last_ok: dict[str, datetime] = {}
         last_failed: dict[str, datetime] = {}
         for r in sorted(records, key=lambda r: r.checked_at):
             latest[r.service_id] = r
+            slots[r.service_id] = max(r.slot, slots.get(r.service_id, r.slot))
             if r.success:
                 last_ok[r.service_id] = r.checked_at
             elif not r.skipped:
                 last_failed[r.service_id] = r.checked_at
-        columns: list[list[object]] = [[] for _ in range(18)]
+        columns: list[list[object]] = [[] for _ in range(19)]
         for r in latest.values():
             b = r.breaker
             row = (
@@ -140,7 +143,7 @@ class CheckStore:
                 r.error.error_type.value if r.error else None, r.error.group.value if r.error else None,
                 r.summary, r.total_ms, r.speed_rating.value if r.speed_rating else None, b.failures, b.state.value,
                 b.retry_at, b.cooldown_seconds, last_ok.get(r.service_id), last_failed.get(r.service_id), r.agent_id,
-                r.interval_seconds,
+                r.interval_seconds, slots[r.service_id],
             )  # fmt: skip
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
@@ -157,6 +160,13 @@ class CheckStore:
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
         await conn.execute(_UPSERT_ROLLUP.format(table=table), *columns)
+
+    async def stored_slots(self, service_ids: Sequence[str]) -> dict[str, int | None]:
+        """The slot of each target's latest stored check (None: none stored yet); absent targets were never checked."""
+        rows = await self._pool.fetch(
+            "SELECT service_id, slot FROM probes.service_latest WHERE service_id = ANY($1::text[])", list(service_ids)
+        )
+        return {r["service_id"]: r["slot"] for r in rows}
 
     async def breakers(self, service_ids: Sequence[str]) -> dict[str, BreakerSnapshot]:
         """The breaker each target had under its previous lease holder."""
