@@ -137,9 +137,9 @@ async def test_alerts_fire_live_into_the_list_and_banner_and_an_operator_acknowl
     await row.wait_for(state="detached", timeout=OPEN)
     await page.get_by_role("checkbox", name="Resolved").check()
     await page.wait_for_url(re.compile(r"state=RESOLVED"))
-    await page.wait_for_selector(
-        f"[data-testid=alert-history] tr[data-alert-id='{critical['id']}'][data-state=RESOLVED]", timeout=OPEN
-    )
+    # The history says which filter its rows answer: wait for the resolved ones, not the rows shown before.
+    shown = "[data-testid=alert-history][data-shows='state=RESOLVED'][aria-busy=false]"
+    await page.wait_for_selector(f"{shown} tr[data-alert-id='{critical['id']}'][data-state=RESOLVED]", timeout=OPEN)
     assert await page.locator("[data-testid=alert-history] tr[data-state=FIRING]").count() == 0
     await _no_violations(page, "alert history filtered")
     assert page.watch.errors == [], page.watch.errors

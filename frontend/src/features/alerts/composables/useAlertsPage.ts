@@ -33,6 +33,8 @@ export function useAlertsPage() {
   const historyTotal = ref(0)
   const hasNextPage = ref(false)
   const endCursor = ref<string | null>(null)
+  /** The filter (URL query) the history rows answer; differs from the URL's while a new filter loads. */
+  const historyShows = ref<string | null>(null)
   const previous = ref<(string | null)[]>([])
   const silences = shallowRef<SilenceRowFragment[]>([])
   const includeExpired = ref(false)
@@ -58,6 +60,7 @@ export function useAlertsPage() {
     const data = await request(AlertListDocument, { filter: toFilter(s), first: HISTORY_PAGE, after: s.after })
     if (mine !== historyGeneration) return
     history.value = data.alerts.nodes
+    historyShows.value = new URLSearchParams(toQuery({ ...s, after: null })).toString()
     historyTotal.value = data.alerts.totalCount
     hasNextPage.value = data.alerts.pageInfo.hasNextPage
     endCursor.value = data.alerts.pageInfo.endCursor ?? null
@@ -92,7 +95,11 @@ export function useAlertsPage() {
     const isActive = changed.status === 'FIRING' || changed.status === 'ACKNOWLEDGED'
     active.value = isActive ? [...rest, changed].sort(byUrgency) : rest
     activeTotal.value = Math.max(0, activeTotal.value + (isActive ? 1 : 0) - (was ? 1 : 0))
-    history.value = history.value.map((a) => (a.id === changed.id ? changed : a))
+    // A row whose new state or severity the history's filter excludes leaves it (the throttled reload follows).
+    const { states, severities } = state.value
+    const fits = (!states.length || (changed.status !== null && changed.status !== undefined && states.includes(changed.status)))
+      && (!severities.length || (changed.severity !== null && changed.severity !== undefined && severities.includes(changed.severity)))
+    history.value = history.value.flatMap((a) => (a.id !== changed.id ? [a] : fits ? [changed] : []))
   }
 
   const historySoon = throttle(() => void loadHistory().catch((e) => (error.value = message(e))), 2000)
@@ -139,7 +146,7 @@ export function useAlertsPage() {
   }
 
   return {
-    state, active, activeTotal, history, historyTotal, hasNextPage, silences, includeExpired, services, loaded, loading,
+    state, active, activeTotal, history, historyShows, historyTotal, hasNextPage, silences, includeExpired, services, loaded, loading,
     error, silenceError, load, apply, update, nextPage, previousPage, expire, loadSilences,
   }
 }
