@@ -165,7 +165,7 @@ def main(argv: list[str]) -> int:
     with servers() as srv:
         env, ports = stack_env(srv)
         env["PYTHONPATH"] = f"{code / 'protos'}{os.pathsep}{code}"
-        gateway = Process("gateway", env, ports["gateway"])
+        gateway = Process("gateway", env, ports["gateway"], cwd=code)
         try:
             key = asyncio.run(admin_key(srv.database_url))
             for number in range(1, args.rounds + 1):
