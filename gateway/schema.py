@@ -15,7 +15,7 @@ from gateway.alerts.mutations import AlertMutations
 from gateway.alerts.queries import AlertQueries
 from gateway.alerts.subscriptions import AlertSubscriptions
 from gateway.errors import EXPECTED_CODES, classify_unlabelled
-from gateway.extensions import ErrorCodes
+from gateway.extensions import ErrorCodes, label
 from gateway.fanout import SharedEventExecutor
 from gateway.health.queries import HealthQueries
 from gateway.health.subscriptions import HealthSubscriptions
@@ -42,11 +42,15 @@ Subscription = merge_types(
 
 class GatewaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Log faults with their stack; expected answers (NOT_FOUND, FORBIDDEN...) stay quiet."""
+        """Log faults with their stack; expected answers (NOT_FOUND, FORBIDDEN...) stay quiet. Then give each
+        error its code (`gateway.extensions.label`), in place: Strawberry hands every result's errors here, in
+        the list the result carries, before the result is sent; results streamed over a websocket included."""
         for error in errors:
             code = (error.extensions or {}).get("code") or classify_unlabelled(error)
             if code not in EXPECTED_CODES:
                 log.error("graphql error", message=error.message, code=code, path=error.path)
+        if isinstance(errors, list):
+            errors[:] = [label(error) for error in errors]
 
 
 def build_schema(

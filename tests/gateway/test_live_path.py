@@ -12,8 +12,9 @@ from b2x.monitoring.v1 import jobs_pb2
 
 from gateway import fanout
 from gateway.auth import KeyStore, Role
+from services.common.events import EventBus, Topic, connect_redis, new_event
 from tests.gateway.conftest import Gateway
-from tests.support import GraphQLWebSocket
+from tests.support import GraphQLWebSocket, ServiceHarness
 
 T = 10
 SUB = (
@@ -155,3 +156,37 @@ async def test_each_operation_gets_its_own_shape_under_its_own_id(gw: Gateway) -
         {"j": {"__typename": "JobStatusEvent", "id": job_id, "p": {"processedItems": 4}, "change": "progress"}}
     )
     assert json.dumps(other) == json.dumps(got["1"])
+
+
+async def test_a_fault_while_streaming_reaches_the_subscriber_as_an_internal_error_without_details(
+    gw: Gateway, harness: ServiceHarness
+) -> None:
+    """An event the gateway cannot convert (a job status it does not know) ends the subscription with an error
+    coded INTERNAL_SERVER_ERROR whose message names no detail (those go to the gateway's log)."""
+    async with GraphQLWebSocket(gw.url, {"Authorization": f"Bearer {gw.viewer}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        op = await ws.subscribe(OTHER)
+        await asyncio.sleep(0.3)
+        redis = await connect_redis(harness.settings.redis_url)
+        bus = EventBus(redis, harness.settings.namespace)
+        try:
+            event = new_event("jobs", tenant_id="tenant-a")
+            event.job_status_changed.job_id, event.job_status_changed.change = "no-such-job", "progress"
+            event.job_status_changed.status = 99  # type: ignore[assignment]
+            await bus.publish(Topic.JOB_STATUS, event)
+            failed = await ws.receive()
+            completed = await ws.receive()
+        finally:
+            await bus.close()
+            await redis.aclose()
+    assert failed["type"] == "next" and failed["id"] == op
+    assert failed["payload"] == {
+        "data": None,
+        "errors": [
+            {
+                "message": "internal error; the gateway log has the details",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+            }
+        ],
+    }
+    assert completed == {"id": op, "type": "complete"}
