@@ -49,6 +49,7 @@ _converted: OrderedDict[int, tuple[object, Any]] = OrderedDict()
 _executed: OrderedDict[tuple[Any, ...], tuple[object, ExecutionResult]] = OrderedDict()
 _encoded: OrderedDict[int, tuple[object, str]] = OrderedDict()
 _plans: OrderedDict[tuple[str, str | None, str], Plan | None] = OrderedDict()
+_heads: dict[str, str] = {}
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, limit: int = CACHED_EVENTS) -> None:
@@ -173,5 +174,10 @@ def encoded_next(message: Any) -> str | None:
     else:
         text = json.dumps(data, default=str)
         _remember(_encoded, id(data), (data, text))
-    head = json.dumps({"id": message["id"], "type": "next"}, default=str)
-    return f'{head[:-1]}, "payload": {{"data": {text}}}}}'
+    op_id = message["id"]
+    head = _heads.get(op_id) if type(op_id) is str else None
+    if head is None:
+        head = json.dumps({"id": op_id, "type": "next"}, default=str)[:-1] + ', "payload": {"data": '
+        if type(op_id) is str and len(_heads) < CACHED_PLANS:
+            _heads[op_id] = head  # operation ids are few ("1", "2"...: a client's counter)
+    return f"{head}{text}}}}}"

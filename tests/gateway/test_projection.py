@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,10 +15,12 @@ import strawberry
 from b2x.monitoring.v1 import events_pb2, jobs_pb2
 from graphql import parse
 from graphql.execution import MiddlewareManager
+from strawberry.extensions import QueryDepthLimiter, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway import fanout
 from gateway.auth import Principal, Role
+from gateway.extensions import ErrorCodes, LeanExtensionsRunner
 from gateway.fanout import SharedEventExecutor, encoded_next
 from gateway.jobs import types as t
 from gateway.jobs.convert import resync_event, status_event_to_gql
@@ -293,3 +295,33 @@ def test_a_next_message_is_encoded_as_json_dumps_would(message: dict[str, Any]) 
 )
 def test_other_messages_are_left_to_json_dumps(message: dict[str, Any]) -> None:
     assert encoded_next(message) is None
+
+
+class _Reporting(SchemaExtension):
+    streamed = 0
+
+    def get_results(self) -> dict[str, Any]:
+        return {"reported": True}
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        _Reporting.streamed += 1
+        yield
+
+
+class _LeanSchema(strawberry.Schema):
+    def create_extensions_runner(self, execution_context: Any, extensions: list[SchemaExtension]) -> Any:
+        return LeanExtensionsRunner(execution_context, extensions)
+
+
+@pytest.mark.parametrize("reporting", [False, True])
+async def test_the_lean_runner_leaves_out_only_extensions_without_results_or_stream_hooks(reporting: bool) -> None:
+    """The gateway's extensions runner skips what the base extension class does (nothing); an extension that
+    reports results or hooks streamed results is still called for every result."""
+    extensions: list[Any] = [lambda: QueryDepthLimiter(max_depth=5), ErrorCodes]
+    schema = _LeanSchema(query=Query, subscription=Subscription, types=[Pet],
+                         extensions=[*extensions, _Reporting] if reporting else extensions)  # fmt: skip
+    streamed = _Reporting.streamed
+    results = [r async for r in await schema.subscribe("subscription { happened { thing { name } } }")]
+    assert [r.data for r in results] == [{"happened": {"thing": {"name": "box"}}}]
+    assert results[0].extensions == ({"reported": True} if reporting else {})
+    assert _Reporting.streamed - streamed == (1 if reporting else 0)
