@@ -172,10 +172,11 @@ def servers() -> Iterator[Servers]:
 class Process:
     """A stack process (`python -m module`) with its own ports, watched with psutil for CPU time."""
 
-    def __init__(self, module: str, env: dict[str, str], ready_port: int) -> None:
+    def __init__(self, module: str, env: dict[str, str], ready_port: int, cwd: Path | None = None) -> None:
+        """`cwd`: run it from there (`python -m` imports the working directory's code first)."""
         self.module = module
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import TracebackType
 from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import StreamResultContextManager
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
 
 from gateway.errors import DATABASE_DOWN_MESSAGE, classify_unlabelled
 from services.common.logging import get_logger
@@ -53,11 +58,9 @@ def label(error: GraphQLError) -> GraphQLError:
 
 
 class ErrorCodes(SchemaExtension):
-    def on_stream_result(self, result: Any) -> Iterator[None]:
-        # Results streamed over the websocket leave before on_operation resumes: label them on the way out.
-        if getattr(result, "errors", None):
-            result.errors = [label(e) for e in result.errors]
-        yield
+    """Labels what is left at the end of an operation. Results streamed over a websocket leave before that:
+    `GatewaySchema.process_errors` labels every result's errors as Strawberry hands them over (a stream
+    hook here would cost each streamed message ~15 µs, errors or not: docs/adr/0023-gateway-send-path.md)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -68,3 +71,51 @@ class ErrorCodes(SchemaExtension):
         pre = self.execution_context.pre_execution_errors
         if pre:
             self.execution_context.pre_execution_errors = [label(e) for e in pre]
+
+
+class _NoHooks:
+    """What `on_stream_result` returns when no extension has that hook: enters and leaves, nothing else."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+_NO_HOOKS = _NoHooks()
+
+
+class LeanExtensionsRunner(SchemaExtensionsRunner):
+    """Strawberry's runner without the per-result work no extension asks for.
+
+    For every result of a subscription Strawberry collects each extension's `get_results()` (awaiting each)
+    and wraps the result in a context manager built from each extension's `on_stream_result` hook. The
+    extensions that keep the base class's methods contribute `{}` and nothing: they are left out, with the
+    same answer (~10 µs per streamed message with five extensions; docs/adr/0023-gateway-send-path.md).
+    """
+
+    def __init__(self, execution_context: ExecutionContext, extensions: list[SchemaExtension] | None = None) -> None:
+        super().__init__(execution_context, extensions)
+        self._reporting = [e for e in self.extensions if type(e).get_results is not SchemaExtension.get_results]
+        self._streaming = any(type(e).on_stream_result is not SchemaExtension.on_stream_result for e in self.extensions)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for extension in self._reporting:
+            data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+    def on_stream_result(self, result: Any) -> StreamResultContextManager:
+        if self._streaming:
+            return super().on_stream_result(result)
+        return _NO_HOOKS  # type: ignore[return-value]

@@ -1,4 +1,5 @@
-"""Live fan-out: one event, many subscribers, one conversion and one execution (docs/adr/0021-live-path.md).
+"""Live fan-out: one event, many subscribers, one conversion, one execution and one encoding
+(docs/adr/0021-live-path.md, docs/adr/0023-gateway-send-path.md).
 
 Every local subscriber of a topic receives the same decoded event object from the bus
 (services/common/events.py). Converting it to its GraphQL type and executing the subscription's
@@ -6,11 +7,15 @@ selection set on it gives the same answer for every subscriber that asked the sa
 same variables under the same visibility (role and tenant scope), so both are done once per event:
 
 - `shared(event, convert)` memoises a conversion per event object;
-- `SharedEventExecutor` memoises the per-event execution of a subscription operation, keyed by the
-  event's GraphQL object, the document's text, the variables and the caller's role and tenant.
+- `SharedEventExecutor` executes a subscription event with a compiled plan when the selection is a plain
+  projection of the event (gateway/projection.py), once per (event, document, variables): a projection
+  involves no resolver, so its answer does not depend on the caller. Other selections are executed by
+  graphql-core, once per (event, document, variables, role and tenant of the caller);
+- `encoded_next(message)` encodes a graphql-transport-ws `next` message, the payload's JSON once per
+  result however many subscribers send it.
 
 Results with errors, or resolvers that await something (their answer may depend on the moment), are
-never shared. Both caches hold the last few thousand events and keep them alive while they do, so an
+never shared. The caches hold the last few thousand events and keep them alive while they do, so an
 object's `id()` cannot be reused for another event while it is a key.
 """
 
@@ -22,13 +27,35 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from graphql import ExecutionResult
+from prometheus_client import Counter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from gateway.projection import Plan, compile_plan
 
 T = TypeVar("T")
 CACHED_EVENTS = 4096  # more than two bursts of a full ReportBatch
+CACHED_PLANS = 512
+
+PLANNED = Counter(
+    "b2x_gateway_subscription_events_planned_total",
+    "Subscription events answered by a compiled projection plan rather than graphql-core's execution",
+)
+PLAN_FALLBACKS = Counter(
+    "b2x_gateway_subscription_plan_fallbacks_total",
+    "Subscription events a plan could not complete exactly (executed by graphql-core instead)",
+)
 
 _converted: OrderedDict[int, tuple[object, Any]] = OrderedDict()
 _executed: OrderedDict[tuple[Any, ...], tuple[object, ExecutionResult]] = OrderedDict()
+_encoded: OrderedDict[int, tuple[object, str]] = OrderedDict()
+_plans: OrderedDict[tuple[str, str | None, str], Plan | None] = OrderedDict()
+_heads: dict[str, str] = {}
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, limit: int = CACHED_EVENTS) -> None:
+    cache[key] = value
+    if len(cache) > limit:
+        cache.popitem(last=False)
 
 
 def shared(event: object, convert: Callable[[Any], T]) -> T:
@@ -38,9 +65,7 @@ def shared(event: object, convert: Callable[[Any], T]) -> T:
     if hit is not None and hit[0] is event:
         return hit[1]  # type: ignore[no-any-return]
     value = convert(event)
-    _converted[key] = (event, value)
-    if len(_converted) > CACHED_EVENTS:
-        _converted.popitem(last=False)
+    _remember(_converted, key, (event, value))
     return value
 
 
@@ -51,29 +76,108 @@ def _visibility(context: Any) -> tuple[str, str | None] | None:
     return (str(principal.role), principal.tenant_id)
 
 
+class _Memo:
+    """What a subscription's executor works out once; graphql-core's per-event copies share it."""
+
+    __slots__ = ("document", "plan", "ready")
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.document: tuple[str, str | None, str] | None = None  # text, operation name, variables
+        self.plan: Plan | None = None
+
+
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, executing a subscription event once per (event, document, variables, scope)."""
+    """Strawberry's executor, executing a subscription event once per (event, document, variables[, scope]),
+    with a compiled plan where the selection is a plain projection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._memo = _Memo()  # copied by reference into every per-event executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         # graphql-core runs each subscription event through `execute_operation(False)` on a per-event copy.
         if serially is not False or self.root_value is None:
             return super().execute_operation(serially)
-        scope = _visibility(self.context_value)
-        loc = self.operation.loc
-        if scope is None or loc is None:
-            return super().execute_operation(serially)
-        try:
-            variables = json.dumps(self.variable_values, sort_keys=True, default=str)
-        except (TypeError, ValueError):
+        memo = self._memo
+        if not memo.ready:
+            self._prepare(memo)
+        if memo.document is None:
             return super().execute_operation(serially)
         root = self.root_value
-        key = (id(root), loc.source.body, self.operation.name and self.operation.name.value, variables, scope)
+        if memo.plan is not None:
+            key: tuple[Any, ...] = (id(root), memo.plan)
+            hit = _executed.get(key)
+            if hit is not None and hit[0] is root:
+                return hit[1]
+            try:
+                data = memo.plan(root)
+            except Exception:  # NotPlain, or anything graphql-core would turn into a located error
+                PLAN_FALLBACKS.inc()
+            else:
+                PLANNED.inc()
+                planned = ExecutionResult(data, None)
+                _remember(_executed, key, (root, planned))
+                return planned
+        scope = _visibility(self.context_value)
+        if scope is None:
+            return super().execute_operation(serially)
+        key = (id(root), *memo.document, scope)
         hit = _executed.get(key)
         if hit is not None and hit[0] is root:
             return hit[1]
         result = super().execute_operation(serially)
         if isinstance(result, ExecutionResult) and not result.errors:
-            _executed[key] = (root, result)
-            if len(_executed) > CACHED_EVENTS:
-                _executed.popitem(last=False)
+            _remember(_executed, key, (root, result))
         return result
+
+    def _prepare(self, memo: _Memo) -> None:
+        memo.ready = True
+        loc = self.operation.loc
+        if loc is None:
+            return
+        values = getattr(self.variable_values, "coerced", self.variable_values)
+        try:
+            variables = json.dumps(values, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            return
+        name = self.operation.name.value if self.operation.name else None
+        memo.document = (loc.source.body, name, variables)
+        middleware = self.middleware_manager
+        if (middleware is not None and middleware.middlewares) or self.hooks is not None or self.abort_signal:
+            return  # resolver hooks (tracing) and execution hooks see every field: no plan
+        if memo.document in _plans:
+            memo.plan = _plans[memo.document]
+            return
+        memo.plan = compile_plan(self.schema, self.fragments, self.variable_values, self.operation)
+        _remember(_plans, memo.document, memo.plan, CACHED_PLANS)
+
+
+_NEXT_KEYS = ("id", "type", "payload")
+
+
+def encoded_next(message: Any) -> str | None:
+    """The JSON of a graphql-transport-ws `next` message with data only (no errors or extensions), exactly
+    as `json.dumps(message, default=str)` writes it, with the data's JSON encoded once per data object;
+    None for any other message."""
+    if type(message) is not dict or message.get("type") != "next" or tuple(message) != _NEXT_KEYS:
+        return None
+    payload = message["payload"]
+    if type(payload) is not dict or len(payload) != 1 or "data" not in payload:
+        return None
+    data = payload["data"]
+    if type(data) is not dict:
+        return None
+    hit = _encoded.get(id(data))
+    if hit is not None and hit[0] is data:
+        text = hit[1]
+    else:
+        text = json.dumps(data, default=str)
+        _remember(_encoded, id(data), (data, text))
+    op_id = message["id"]
+    head = _heads.get(op_id) if type(op_id) is str else None
+    if head is None:
+        head = json.dumps({"id": op_id, "type": "next"}, default=str)[:-1] + ', "payload": {"data": '
+        if type(op_id) is str and len(_heads) < CACHED_PLANS:
+            _heads[op_id] = head  # operation ids are few ("1", "2"...: a client's counter)
+    return f"{head}{text}}}}}"

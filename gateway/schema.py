@@ -6,16 +6,18 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from gateway.admin.resolvers import AdminMutations, AdminQueries
 from gateway.alerts.mutations import AlertMutations
 from gateway.alerts.queries import AlertQueries
 from gateway.alerts.subscriptions import AlertSubscriptions
 from gateway.errors import EXPECTED_CODES, classify_unlabelled
-from gateway.extensions import ErrorCodes
+from gateway.extensions import ErrorCodes, LeanExtensionsRunner, label
 from gateway.fanout import SharedEventExecutor
 from gateway.health.queries import HealthQueries
 from gateway.health.subscriptions import HealthSubscriptions
@@ -42,11 +44,20 @@ Subscription = merge_types(
 
 class GatewaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Log faults with their stack; expected answers (NOT_FOUND, FORBIDDEN...) stay quiet."""
+        """Log faults with their stack; expected answers (NOT_FOUND, FORBIDDEN...) stay quiet. Then give each
+        error its code (`gateway.extensions.label`), in place: Strawberry hands every result's errors here, in
+        the list the result carries, before the result is sent; results streamed over a websocket included."""
         for error in errors:
             code = (error.extensions or {}).get("code") or classify_unlabelled(error)
             if code not in EXPECTED_CODES:
                 log.error("graphql error", message=error.message, code=code, path=error.path)
+        if isinstance(errors, list):
+            errors[:] = [label(error) for error in errors]
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return LeanExtensionsRunner(execution_context, extensions)
 
 
 def build_schema(

@@ -31,6 +31,7 @@ from strawberry.types.unset import UnsetType
 from gateway.auth import Principal, parse_bearer
 from gateway.context import AppState, Context
 from gateway.errors import DATABASE_DOWN, DATABASE_DOWN_MESSAGE
+from gateway.fanout import encoded_next
 from gateway.payloads import check_operation_payload, has_lone_surrogate
 from gateway.websocket import GatewayTransportWS, GatewayUnavailableError
 from services.common.logging import get_logger
@@ -210,7 +211,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return HTMLResponse(self._ide_html.replace("{{STATIC}}", static))
 
     def encode_json(self, data: object) -> str:
-        return json.dumps(data, default=str)
+        # A subscription's `next` message: its data encoded once however many subscribers it goes to.
+        return encoded_next(data) or json.dumps(data, default=str)
 
 
 def _body_problem(body: bytes, content_type: str) -> str | None:
