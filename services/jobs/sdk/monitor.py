@@ -19,6 +19,7 @@ import contextlib
 import functools
 import math
 import random
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +41,11 @@ log = get_logger(__name__)
 
 MAX_REPORTS_PER_BATCH = 1000  # the service accepts 2000
 MAX_LINES_PER_BATCH = 5000  # the service accepts 5000 per report; keeps a batch far below 8 MB
-# After a round, when jobs asked for attention meanwhile: enough for a burst to gather, far below a flush.
-DOORBELL_PAUSE = 0.02
+# Rounds for jobs that asked for attention (a report due by count, an outcome, a step) start at most this
+# often: the rest of a burst that crossed while a batch was on its way goes as soon as the answer is in,
+# unless that was sooner than this after the previous round (a fast service and a steady trickle of
+# crossings would otherwise make a batch per turn of the loop).
+DOORBELL_PAUSE = 0.05
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 5.0
 
@@ -131,6 +135,9 @@ class JobMonitor:
         self._sender: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._round_started = float("-inf")
         self._closing = False
         self._last_heartbeat = float("-inf")
         self._reachable = True
@@ -145,6 +152,9 @@ class JobMonitor:
         self._sync_channel, self._sync_stub = wire.open_sync_channel(self.jobs_addr, self._tls)
         self._sender = ThreadPoolExecutor(1, thread_name_prefix=f"job-monitor-{self.worker_id}")
         self._closing = False
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._outbox.bell = self._ring
         self._task = asyncio.create_task(self._run(), name=f"job-monitor:{self.worker_id}")
 
     async def close(self, timeout: float = 10.0) -> None:
@@ -171,6 +181,8 @@ class JobMonitor:
                 count=len(unfinished),
             )
         self._task = None
+        self._outbox.bell = None
+        self._outbox.idle = False
         if self._channel is not None:
             await self._channel.close(None)
             self._channel = self._stub = None
@@ -277,9 +289,33 @@ class JobMonitor:
             if self._closing and not self._has_pending():
                 return
             if not more:
-                # Jobs that became due while the batch was on its way (a burst of crossings split by
-                # the round) go after a short coalescing pause, not a whole flush interval.
-                await self._pause(DOORBELL_PAUSE if self._attention else self._flush_interval)
+                await self._rest()
+
+    async def _rest(self) -> None:
+        """Wait for the next round: at once for jobs that asked for attention (the rest of a burst that
+        crossed while the batch was on its way), else until one asks (`Outbox.ring`) or a flush interval
+        has passed (log lines, held-back reports, the heartbeat and the scan are looked at then)."""
+        if not self._attention:
+            outbox = self._outbox
+            outbox.idle = True
+            if not self._attention:  # a handle that added after this test rings: no wake-up is missed
+                try:
+                    await self._pause(self._flush_interval)
+                finally:
+                    outbox.idle = False
+                return
+            outbox.idle = False
+        wait = self._round_started + DOORBELL_PAUSE - time.monotonic()
+        if wait > 0:
+            await self._pause(wait)
+
+    def _ring(self) -> None:
+        """Wake the background task (a handle's `Outbox.ring`, from the loop's thread or any other)."""
+        if threading.get_ident() == self._loop_thread:
+            self._wake.set()
+        elif self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to wake
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -299,7 +335,7 @@ class JobMonitor:
 
     async def _round(self, *, final: bool) -> bool:
         """One batch: returns True when more is pending than one batch could carry."""
-        now = time.monotonic()
+        now = self._round_started = time.monotonic()
         touched = list(self._attention)
         # Discard before planning: a handle changing again meanwhile is looked at next round.
         self._attention.difference_update(touched)
