@@ -70,11 +70,14 @@ class JobHandle:
     def start(self, total_items: int | None = None) -> None:
         """Mark the job RUNNING on this worker (claimed jobs already are); optionally set the total."""
         track = self._track
-        if total_items is not None:
-            track.total = total_items
         if track.started:
+            if total_items is None or total_items == track.total:
+                return  # claimed with this total already: nothing new for the service to see
+            track.total = total_items
             track.eager = True  # let the service see the new total without waiting for items
         else:
+            if total_items is not None:
+                track.total = total_items
             track.start_requested = True
         self._notify()
 

@@ -21,7 +21,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -140,6 +140,10 @@ class JobMonitor:
         self._round_started = float("-inf")
         self._closing = False
         self._last_heartbeat = float("-inf")
+        # The ids a heartbeat names (jobs started here and not finished), made again only after a job
+        # was claimed, started, finished or refused: at 1000 jobs, listing them every second was a
+        # tenth of the task's CPU (bench/sdk_overhead.py).
+        self._beating: list[str] | None = None
         self._reachable = True
 
     # -- lifetime ---------------------------------------------------------------------------------
@@ -262,6 +266,8 @@ class JobMonitor:
             handle = JobHandle(info.id, self._outbox, info, started=True)
             self._handles[info.id] = handle
             handles.append(handle)
+        if handles:
+            self._beating = None
         return handles
 
     # -- the background task ----------------------------------------------------------------------
@@ -340,11 +346,7 @@ class JobMonitor:
         # Discard before planning: a handle changing again meanwhile is looked at next round.
         self._attention.difference_update(touched)
         deferred = self._deferred
-        if final or now >= self._next_scan:
-            self._next_scan = now + self._scan_interval
-            candidates = [h._track for h in self._handles.values()]
-        else:
-            candidates = [*touched, *deferred.difference(touched)] if deferred else touched
+        candidates = self._candidates(now, touched, final=final)
         deferred.clear()
         self._announce_drops()
         grouped = self._buffer.take(MAX_LINES_PER_BATCH, MAX_REPORTS_PER_BATCH)
@@ -376,12 +378,40 @@ class JobMonitor:
                 deferred.add(track)  # due by count but not reported yet: look again next round
             if out is not None:
                 outgoing[track] = out
-        heartbeat = now - self._last_heartbeat >= self._heartbeat_interval
-        ids = [h.job_id for h in self._handles.values() if h._track.heartbeating] if heartbeat else []
+        # A heartbeat is due after heartbeat_interval; one half due rides along with reports that go anyway,
+        # which spares a batch of its own.
+        since = now - self._last_heartbeat
+        heartbeat = since >= self._heartbeat_interval or (outgoing and since >= self._heartbeat_interval / 2)
+        ids = self._heartbeat_ids() if heartbeat else []
         if not outgoing and not ids:
             return more
         await self._send(list(outgoing.values()), ids, now, time.time_ns())
         return more
+
+    def _candidates(self, now: float, touched: list[JobTrack], *, final: bool) -> list[JobTrack]:
+        """The jobs a round plans: those that asked for attention or were held back, and at a scan those
+        whose last report is max_report_interval old (the time rule; counts ask for attention themselves,
+        so the scan costs one comparison per job, not a plan()). All of them when closing."""
+        if final:
+            return [h._track for h in self._handles.values()]
+        deferred = self._deferred
+        if now < self._next_scan:
+            return [*touched, *deferred.difference(touched)] if deferred else touched
+        self._next_scan = now + self._scan_interval
+        cutoff = now - self._policy.max_report_interval
+        candidates = [t for h in self._handles.values() if (t := h._track).sent_at <= cutoff]
+        listed = set(candidates)
+        for track in (*touched, *deferred):
+            if track not in listed:
+                listed.add(track)
+                candidates.append(track)
+        return candidates
+
+    def _heartbeat_ids(self) -> list[str]:
+        ids = self._beating
+        if ids is None:
+            ids = self._beating = [h.job_id for h in self._handles.values() if h._track.heartbeating]
+        return ids
 
     def _announce_drops(self) -> None:
         """Once the service answers again, tell each job's log how many of its lines were dropped.
@@ -423,50 +453,68 @@ class JobMonitor:
             self._last_heartbeat = now
             self.stats.heartbeats += 1
         self.stats.batches += 1
-        results, cancels = wire.batch_results(response)
-        finished = self._apply(outgoing, results)
-        for job_id in cancels:
+        finished = self._apply(outgoing, response.results)
+        for job_id in response.cancel_requested_job_ids:
             handle = self._handles.get(job_id)
             if handle is not None:
                 handle._track.cancel_requested()
         self._buffer.release()
         if finished:
-            self._forget_finished()
+            self._forget(finished)
 
-    def _apply(self, outgoing: list[Outgoing], results: list[tuple[str, bool, str, str, JobInfo | None]]) -> bool:
-        """Take the service's answer per report; returns whether some job finished (or was refused)."""
+    def _apply(self, outgoing: list[Outgoing], results: Iterable[Any]) -> list[JobTrack]:
+        """Take the service's answer per report (`JobReportResult`s); returns the jobs that finished
+        (or were refused) with it. Reads only what each report needs from the answer."""
         by_id = {out.track.job_id: out for out in outgoing}
         stats = self.stats
-        outcomes_before, refused_before = stats.outcomes, stats.refused
-        for job_id, accepted, reason, status, started in results:
-            sent = by_id.pop(job_id, None)
+        finished: list[JobTrack] = []
+        reports = progress_reports = log_lines = step_updates = outcomes = 0
+        for result in results:
+            sent = by_id.pop(result.job_id, None)
             if sent is None:
                 continue
-            if not accepted:
-                self._refuse(sent.track, reason or "refused without a reason")
+            track = sent.track
+            if not result.accepted:
+                self._refuse(track, result.error or "refused without a reason")
+                finished.append(track)
                 continue
             if sent.start:
                 # The answer carries the job with its stored sequences; ours continue after them.
-                progress_seq, log_seq = (started.progress_sequence, started.log_sequence) if started else (0, 0)
-                sent.track.mark_started(progress_seq, log_seq)
-                if sent.track.job is None:
-                    sent.track.job = started
-            self._buffer.acknowledge(sent.track, sent.logs)
-            sent.track.accepted(sent, status)
-            stats.reports += 1
-            stats.progress_reports += sent.progress is not None
-            stats.log_lines += len(sent.logs)
-            stats.step_updates += len(sent.steps)
-            stats.outcomes += sent.outcome is not None
+                if result.HasField("job"):
+                    stored = result.job
+                    track.mark_started(stored.progress.sequence, stored.log_sequence)
+                    if track.job is None:
+                        track.job = wire.job_info(stored)
+                else:
+                    track.mark_started(0, 0)
+                self._beating = None
+            if sent.logs:
+                self._buffer.acknowledge(track, sent.logs)
+                log_lines += len(sent.logs)
+            if sent.outcome is not None:
+                track.accepted(sent, wire.status_name(result.status))
+                finished.append(track)
+                outcomes += 1
+            else:
+                track.accepted(sent, "")
+            reports += 1
+            progress_reports += sent.progress is not None
+            step_updates += len(sent.steps)
+        stats.reports += reports
+        stats.progress_reports += progress_reports
+        stats.log_lines += log_lines
+        stats.step_updates += step_updates
+        stats.outcomes += outcomes
         for unanswered in by_id.values():  # no answer for it: send it again next round
             self._buffer.not_delivered(unanswered.track)
             self._attention.add(unanswered.track)
-        return stats.outcomes != outcomes_before or stats.refused != refused_before
+        return finished
 
     def _refuse(self, track: JobTrack, reason: str) -> None:
         if track.dead:
             return
         track.refuse(reason)
+        self._beating = None
         self.stats.refused += 1
         log.warning("jobs service refused a job's reports; not retrying them", job_id=track.job_id, reason=reason)
 
@@ -474,6 +522,16 @@ class JobMonitor:
         finished = [job_id for job_id, h in self._handles.items() if h._track.finished]
         for job_id in finished:
             del self._handles[job_id]
+        self._beating = None
+
+    def _forget(self, tracks: list[JobTrack]) -> None:
+        """Forget these finished jobs' handles (not a newer handle attached for the same job since)."""
+        handles = self._handles
+        for track in tracks:
+            handle = handles.get(track.job_id)
+            if handle is not None and handle._track is track and track.finished:
+                del handles[track.job_id]
+        self._beating = None
 
 
 __all__ = ["JobMonitor", "JobsServiceError", "MonitorStats"]

@@ -2,7 +2,8 @@
 
 - Claims with `ClaimJobs` (the service locks rows with FOR UPDATE SKIP LOCKED, so several workers
   never take the same job), never holding more than `concurrency` jobs; claims again at once when a
-  slot frees, else polls every `poll_interval`.
+  slot frees after a full claim, else polls every `poll_interval` (a claim that found fewer jobs than
+  it asked for says the queue is empty: slots freeing before the next poll do not make it ask again).
 - Runs each handler in a task of its own. When it returns the job is completed, when it raises the job is
   failed: `TransientJobError`, `ConnectionError`, `TimeoutError` and other `OSError`s as TRANSIENT
   (the service retries with backoff while attempts remain), anything else as PERMANENT. A handler
@@ -66,12 +67,14 @@ class WorkerRunner:
         self.concurrency = concurrency
         self.claimed = 0
         self._handlers = dict(handlers)
+        self._is_async = {job_type: inspect.iscoroutinefunction(h) for job_type, h in self._handlers.items()}
         self._types = sorted(self._handlers)
         self._poll_interval = poll_interval
         self._shutdown_grace = shutdown_grace
         self._cancel_grace = cancel_grace
         self._running: dict[asyncio.Future[None], JobHandle] = {}
         self._changed = asyncio.Event()
+        self._stop_event = asyncio.Event()
         self._stopping = False
         self._abandoned = False
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -86,6 +89,7 @@ class WorkerRunner:
         """Stop claiming and let `run()` finish gracefully (see the module docstring)."""
         self._stopping = True
         self._changed.set()
+        self._stop_event.set()
 
     async def run(self) -> None:
         """Claim and run jobs until `stop()`; returns when every handler has ended."""
@@ -108,6 +112,10 @@ class WorkerRunner:
                         self._launch(handle)
                     if len(handles) == free:
                         continue  # a full claim: more may be queued
+                    # The queue is empty: jobs ending before the next poll need not make an empty claim
+                    # each (they did, one after another, at the end of bench/sdk_overhead.py's runs).
+                    await self._wait(self._poll_interval, slots=False)
+                    continue
                 await self._wait(self._poll_interval)
             await self._drain()
         finally:
@@ -118,10 +126,11 @@ class WorkerRunner:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _wait(self, seconds: float) -> None:
+    async def _wait(self, seconds: float, *, slots: bool = True) -> None:
+        """Wait `seconds`, less when stopped or (`slots`) when a running job ends."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
-                await self._changed.wait()
+                await (self._changed if slots else self._stop_event).wait()
 
     async def _drain(self) -> None:
         if not self._running:
@@ -146,7 +155,7 @@ class WorkerRunner:
             return
         loop = asyncio.get_running_loop()
         work: asyncio.Future[None]
-        if inspect.iscoroutinefunction(handler):
+        if self._is_async[job.job_type]:
             work = loop.create_task(cast(AsyncHandler, handler)(job, handle), name=f"job:{job.id}")
             handle._track.on_interrupt = work  # the task itself, not a bound method: one object less per job
         else:

@@ -20,7 +20,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -440,7 +440,7 @@ class LogBuffer:
                 track.inflight_log_seq = lines[-1].sequence
         return grouped
 
-    def acknowledge(self, track: JobTrack, lines: list[LogRecord]) -> None:
+    def acknowledge(self, track: JobTrack, lines: Sequence[LogRecord]) -> None:
         if not lines:
             return
         with self.lock:
