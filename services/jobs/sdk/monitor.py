@@ -1,11 +1,14 @@
 """`JobMonitor`: one per worker process; owns the channel to the jobs service and the task that reports.
 
-The background task wakes every `flush_interval`. It takes the new log lines and the jobs whose
-handles asked for attention (a start, a step, an outcome), and once per scan interval (at most a
-second) it looks at every job's counters for progress due by the coalescing rule. It sends it all
-in one `ReportBatch` and applies the answer: acknowledged parts are forgotten, refused jobs are
-given up, cancel requests reach their handles. While jobs run it sends at least one batch per
-`heartbeat_interval` naming them all, which is their heartbeat.
+The background task runs a round when a handle asks for attention (a start, a step, an outcome, a
+report due by count: the first of them wakes it) and otherwise every `flush_interval`. A round takes
+the new log lines, the jobs that asked for attention or were held back, and once per scan interval
+(a tenth of `max_report_interval`, at most 5 s) the jobs due by the time rule. It sends it all in one
+`ReportBatch` and applies the answer: acknowledged parts are forgotten, refused jobs are given up,
+cancel requests reach their handles. One batch is on its way at a time: what becomes due meanwhile
+goes with the next round, as soon as the answer is in (rounds for attention at most every 50 ms).
+While jobs run it sends at least one batch per `heartbeat_interval` naming them all, which is their
+heartbeat (a batch with reports names them once half of that has passed).
 
 When the jobs service cannot be reached nothing is lost: progress stays pending (a newer state
 replaces an older one, the sequence makes resends idempotent), log lines stay in a bounded buffer,
@@ -324,10 +327,16 @@ class JobMonitor:
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        self._wake.clear()
+        """Wait `seconds` or until woken. A timer sets the event: cheaper, four times a second, than a
+        timeout, which cancels the wait and raises when it expires."""
+        wake = self._wake
+        if not wake.is_set():
+            timer = asyncio.get_running_loop().call_later(seconds, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                timer.cancel()
+        wake.clear()
 
     def _has_pending(self) -> bool:
         now = time.monotonic()

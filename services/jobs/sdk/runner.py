@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import contextvars
 import functools
 import inspect
@@ -74,7 +73,7 @@ class WorkerRunner:
         self._cancel_grace = cancel_grace
         self._running: dict[asyncio.Future[None], JobHandle] = {}
         self._changed = asyncio.Event()
-        self._stop_event = asyncio.Event()
+        self._slot_wakes = True  # whether a job ending wakes the claiming loop's wait
         self._stopping = False
         self._abandoned = False
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -89,7 +88,6 @@ class WorkerRunner:
         """Stop claiming and let `run()` finish gracefully (see the module docstring)."""
         self._stopping = True
         self._changed.set()
-        self._stop_event.set()
 
     async def run(self) -> None:
         """Claim and run jobs until `stop()`; returns when every handler has ended."""
@@ -127,10 +125,22 @@ class WorkerRunner:
                 self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _wait(self, seconds: float, *, slots: bool = True) -> None:
-        """Wait `seconds`, less when stopped or (`slots`) when a running job ends."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await (self._changed if slots else self._stop_event).wait()
+        """Wait `seconds`, less when stopped or (`slots`) when a running job ends. A timer sets the event:
+        cheaper on every poll than a timeout, which cancels the wait and raises when it expires."""
+        if self._stopping:
+            return
+        changed = self._changed
+        if not slots:
+            changed.clear()  # jobs that ended during the claim do not count either
+        if changed.is_set():
+            return
+        self._slot_wakes = slots
+        timer = asyncio.get_running_loop().call_later(seconds, changed.set)
+        try:
+            await changed.wait()
+        finally:
+            timer.cancel()
+            self._slot_wakes = True
 
     async def _drain(self) -> None:
         if not self._running:
@@ -175,7 +185,8 @@ class WorkerRunner:
     def _finished(self, work: asyncio.Future[None]) -> None:
         handle = self._running.pop(work)
         handle._track.on_interrupt = None
-        self._changed.set()
+        if self._slot_wakes:
+            self._changed.set()
         if self._abandoned:
             return  # run() itself was cancelled: no report, the reaper takes over
         try:
