@@ -48,12 +48,12 @@ def _stack(exc_info: ExcInfo) -> str:
 class JobHandle:
     """One job as seen by the code that runs it. Get one from `JobMonitor.attach()` or a claim."""
 
-    __slots__ = ("__weakref__", "_attention", "_step_index", "_track", "job_id")
+    __slots__ = ("__weakref__", "_outbox", "_step_index", "_track", "job_id")
 
     def __init__(self, job_id: str, outbox: Outbox, job: JobInfo | None = None, *, started: bool = False) -> None:
         self.job_id = job_id
         self._step_index = 0
-        self._attention = outbox.attention
+        self._outbox = outbox
         # The job's state, shared with the monitor's background task (which reads it, never the handle).
         self._track = JobTrack(job_id, job, outbox, started=started)
 
@@ -70,11 +70,14 @@ class JobHandle:
     def start(self, total_items: int | None = None) -> None:
         """Mark the job RUNNING on this worker (claimed jobs already are); optionally set the total."""
         track = self._track
-        if total_items is not None:
-            track.total = total_items
         if track.started:
+            if total_items is None or total_items == track.total:
+                return  # claimed with this total already: nothing new for the service to see
+            track.total = total_items
             track.eager = True  # let the service see the new total without waiting for items
         else:
+            if total_items is not None:
+                track.total = total_items
             track.start_requested = True
         self._notify()
 
@@ -115,9 +118,12 @@ class JobHandle:
             self._report_due()
 
     def _report_due(self) -> None:
-        """`items_per_report` more items: the next round looks at this job (once, until it reports)."""
+        """`items_per_report` more items: the next round looks at this job (once, until it reports),
+        and a sleeping monitor is woken for it (once per burst: see `Outbox.ring`)."""
         self._track.due_at = math.inf
-        self._attention.add(self._track)
+        outbox = self._outbox
+        outbox.attention.add(self._track)
+        outbox.ring()
 
     def complete(self, message: str = "") -> None:
         """The job succeeded. Sent with the final progress; later outcomes are ignored."""
@@ -157,7 +163,9 @@ class JobHandle:
         track.steps.append(step)
 
     def _notify(self) -> None:
-        self._attention.add(self._track)
+        outbox = self._outbox
+        outbox.attention.add(self._track)
+        outbox.ring()
 
     def log(self, level: LevelLike, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
         """An execution log line with structured context; `exc_info` adds a stack trace."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -103,12 +104,16 @@ class LogRecord:
 
 @dataclass(slots=True)
 class Outgoing:
-    """What one JobReport of the next batch carries for one job."""
+    """What one JobReport of the next batch carries for one job.
+
+    `logs` and `steps` are empty tuples unless the report carries some: most reports are progress only,
+    and two new lists each, alive until the answer, made the garbage collector run more often.
+    """
 
     track: Any
     progress: ProgressRecord | None = None
-    logs: list[LogRecord] = field(default_factory=list)
-    steps: list[StepRecord] = field(default_factory=list)
+    logs: Sequence[LogRecord] = ()
+    steps: Sequence[StepRecord] = ()
     outcome: Outcome | None = None
     start: bool = False  # start the job on this worker (the handle asked; claimed jobs are started)
 

@@ -1,11 +1,14 @@
 """`JobMonitor`: one per worker process; owns the channel to the jobs service and the task that reports.
 
-The background task wakes every `flush_interval`. It takes the new log lines and the jobs whose
-handles asked for attention (a start, a step, an outcome), and once per scan interval (at most a
-second) it looks at every job's counters for progress due by the coalescing rule. It sends it all
-in one `ReportBatch` and applies the answer: acknowledged parts are forgotten, refused jobs are
-given up, cancel requests reach their handles. While jobs run it sends at least one batch per
-`heartbeat_interval` naming them all, which is their heartbeat.
+The background task runs a round when a handle asks for attention (a start, a step, an outcome, a
+report due by count: the first of them wakes it) and otherwise every `flush_interval`. A round takes
+the new log lines, the jobs that asked for attention or were held back, and once per scan interval
+(a tenth of `max_report_interval`, at most 5 s) the jobs due by the time rule. It sends it all in one
+`ReportBatch` and applies the answer: acknowledged parts are forgotten, refused jobs are given up,
+cancel requests reach their handles. One batch is on its way at a time: what becomes due meanwhile
+goes with the next round, as soon as the answer is in (rounds for attention at most every 50 ms).
+While jobs run it sends at least one batch per `heartbeat_interval` naming them all, which is their
+heartbeat (a batch with reports names them once half of that has passed).
 
 When the jobs service cannot be reached nothing is lost: progress stays pending (a newer state
 replaces an older one, the sequence makes resends idempotent), log lines stay in a bounded buffer,
@@ -19,8 +22,9 @@ import contextlib
 import functools
 import math
 import random
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -40,8 +44,11 @@ log = get_logger(__name__)
 
 MAX_REPORTS_PER_BATCH = 1000  # the service accepts 2000
 MAX_LINES_PER_BATCH = 5000  # the service accepts 5000 per report; keeps a batch far below 8 MB
-# After a round, when jobs asked for attention meanwhile: enough for a burst to gather, far below a flush.
-DOORBELL_PAUSE = 0.02
+# Rounds for jobs that asked for attention (a report due by count, an outcome, a step) start at most this
+# often: the rest of a burst that crossed while a batch was on its way goes as soon as the answer is in,
+# unless that was sooner than this after the previous round (a fast service and a steady trickle of
+# crossings would otherwise make a batch per turn of the loop).
+DOORBELL_PAUSE = 0.05
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 5.0
 
@@ -131,8 +138,15 @@ class JobMonitor:
         self._sender: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._round_started = float("-inf")
         self._closing = False
         self._last_heartbeat = float("-inf")
+        # The ids a heartbeat names (jobs started here and not finished), made again only after a job
+        # was claimed, started, finished or refused: at 1000 jobs, listing them every second was a
+        # tenth of the task's CPU (bench/sdk_overhead.py).
+        self._beating: list[str] | None = None
         self._reachable = True
 
     # -- lifetime ---------------------------------------------------------------------------------
@@ -145,6 +159,9 @@ class JobMonitor:
         self._sync_channel, self._sync_stub = wire.open_sync_channel(self.jobs_addr, self._tls)
         self._sender = ThreadPoolExecutor(1, thread_name_prefix=f"job-monitor-{self.worker_id}")
         self._closing = False
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._outbox.bell = self._ring
         self._task = asyncio.create_task(self._run(), name=f"job-monitor:{self.worker_id}")
 
     async def close(self, timeout: float = 10.0) -> None:
@@ -171,6 +188,8 @@ class JobMonitor:
                 count=len(unfinished),
             )
         self._task = None
+        self._outbox.bell = None
+        self._outbox.idle = False
         if self._channel is not None:
             await self._channel.close(None)
             self._channel = self._stub = None
@@ -250,6 +269,8 @@ class JobMonitor:
             handle = JobHandle(info.id, self._outbox, info, started=True)
             self._handles[info.id] = handle
             handles.append(handle)
+        if handles:
+            self._beating = None
         return handles
 
     # -- the background task ----------------------------------------------------------------------
@@ -277,15 +298,45 @@ class JobMonitor:
             if self._closing and not self._has_pending():
                 return
             if not more:
-                # Jobs that became due while the batch was on its way (a burst of crossings split by
-                # the round) go after a short coalescing pause, not a whole flush interval.
-                await self._pause(DOORBELL_PAUSE if self._attention else self._flush_interval)
+                await self._rest()
+
+    async def _rest(self) -> None:
+        """Wait for the next round: at once for jobs that asked for attention (the rest of a burst that
+        crossed while the batch was on its way), else until one asks (`Outbox.ring`) or a flush interval
+        has passed (log lines, held-back reports, the heartbeat and the scan are looked at then)."""
+        if not self._attention:
+            outbox = self._outbox
+            outbox.idle = True
+            if not self._attention:  # a handle that added after this test rings: no wake-up is missed
+                try:
+                    await self._pause(self._flush_interval)
+                finally:
+                    outbox.idle = False
+                return
+            outbox.idle = False
+        wait = self._round_started + DOORBELL_PAUSE - time.monotonic()
+        if wait > 0:
+            await self._pause(wait)
+
+    def _ring(self) -> None:
+        """Wake the background task (a handle's `Outbox.ring`, from the loop's thread or any other)."""
+        if threading.get_ident() == self._loop_thread:
+            self._wake.set()
+        elif self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to wake
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        self._wake.clear()
+        """Wait `seconds` or until woken. A timer sets the event: cheaper, four times a second, than a
+        timeout, which cancels the wait and raises when it expires."""
+        wake = self._wake
+        if not wake.is_set():
+            timer = asyncio.get_running_loop().call_later(seconds, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                timer.cancel()
+        wake.clear()
 
     def _has_pending(self) -> bool:
         now = time.monotonic()
@@ -299,16 +350,12 @@ class JobMonitor:
 
     async def _round(self, *, final: bool) -> bool:
         """One batch: returns True when more is pending than one batch could carry."""
-        now = time.monotonic()
+        now = self._round_started = time.monotonic()
         touched = list(self._attention)
         # Discard before planning: a handle changing again meanwhile is looked at next round.
         self._attention.difference_update(touched)
         deferred = self._deferred
-        if final or now >= self._next_scan:
-            self._next_scan = now + self._scan_interval
-            candidates = [h._track for h in self._handles.values()]
-        else:
-            candidates = [*touched, *deferred.difference(touched)] if deferred else touched
+        candidates = self._candidates(now, touched, final=final)
         deferred.clear()
         self._announce_drops()
         grouped = self._buffer.take(MAX_LINES_PER_BATCH, MAX_REPORTS_PER_BATCH)
@@ -340,12 +387,40 @@ class JobMonitor:
                 deferred.add(track)  # due by count but not reported yet: look again next round
             if out is not None:
                 outgoing[track] = out
-        heartbeat = now - self._last_heartbeat >= self._heartbeat_interval
-        ids = [h.job_id for h in self._handles.values() if h._track.heartbeating] if heartbeat else []
+        # A heartbeat is due after heartbeat_interval; one half due rides along with reports that go anyway,
+        # which spares a batch of its own.
+        since = now - self._last_heartbeat
+        heartbeat = since >= self._heartbeat_interval or (outgoing and since >= self._heartbeat_interval / 2)
+        ids = self._heartbeat_ids() if heartbeat else []
         if not outgoing and not ids:
             return more
         await self._send(list(outgoing.values()), ids, now, time.time_ns())
         return more
+
+    def _candidates(self, now: float, touched: list[JobTrack], *, final: bool) -> list[JobTrack]:
+        """The jobs a round plans: those that asked for attention or were held back, and at a scan those
+        whose last report is max_report_interval old (the time rule; counts ask for attention themselves,
+        so the scan costs one comparison per job, not a plan()). All of them when closing."""
+        if final:
+            return [h._track for h in self._handles.values()]
+        deferred = self._deferred
+        if now < self._next_scan:
+            return [*touched, *deferred.difference(touched)] if deferred else touched
+        self._next_scan = now + self._scan_interval
+        cutoff = now - self._policy.max_report_interval
+        candidates = [t for h in self._handles.values() if (t := h._track).sent_at <= cutoff]
+        listed = set(candidates)
+        for track in (*touched, *deferred):
+            if track not in listed:
+                listed.add(track)
+                candidates.append(track)
+        return candidates
+
+    def _heartbeat_ids(self) -> list[str]:
+        ids = self._beating
+        if ids is None:
+            ids = self._beating = [h.job_id for h in self._handles.values() if h._track.heartbeating]
+        return ids
 
     def _announce_drops(self) -> None:
         """Once the service answers again, tell each job's log how many of its lines were dropped.
@@ -387,50 +462,68 @@ class JobMonitor:
             self._last_heartbeat = now
             self.stats.heartbeats += 1
         self.stats.batches += 1
-        results, cancels = wire.batch_results(response)
-        finished = self._apply(outgoing, results)
-        for job_id in cancels:
+        finished = self._apply(outgoing, response.results)
+        for job_id in response.cancel_requested_job_ids:
             handle = self._handles.get(job_id)
             if handle is not None:
                 handle._track.cancel_requested()
         self._buffer.release()
         if finished:
-            self._forget_finished()
+            self._forget(finished)
 
-    def _apply(self, outgoing: list[Outgoing], results: list[tuple[str, bool, str, str, JobInfo | None]]) -> bool:
-        """Take the service's answer per report; returns whether some job finished (or was refused)."""
+    def _apply(self, outgoing: list[Outgoing], results: Iterable[Any]) -> list[JobTrack]:
+        """Take the service's answer per report (`JobReportResult`s); returns the jobs that finished
+        (or were refused) with it. Reads only what each report needs from the answer."""
         by_id = {out.track.job_id: out for out in outgoing}
         stats = self.stats
-        outcomes_before, refused_before = stats.outcomes, stats.refused
-        for job_id, accepted, reason, status, started in results:
-            sent = by_id.pop(job_id, None)
+        finished: list[JobTrack] = []
+        reports = progress_reports = log_lines = step_updates = outcomes = 0
+        for result in results:
+            sent = by_id.pop(result.job_id, None)
             if sent is None:
                 continue
-            if not accepted:
-                self._refuse(sent.track, reason or "refused without a reason")
+            track = sent.track
+            if not result.accepted:
+                self._refuse(track, result.error or "refused without a reason")
+                finished.append(track)
                 continue
             if sent.start:
                 # The answer carries the job with its stored sequences; ours continue after them.
-                progress_seq, log_seq = (started.progress_sequence, started.log_sequence) if started else (0, 0)
-                sent.track.mark_started(progress_seq, log_seq)
-                if sent.track.job is None:
-                    sent.track.job = started
-            self._buffer.acknowledge(sent.track, sent.logs)
-            sent.track.accepted(sent, status)
-            stats.reports += 1
-            stats.progress_reports += sent.progress is not None
-            stats.log_lines += len(sent.logs)
-            stats.step_updates += len(sent.steps)
-            stats.outcomes += sent.outcome is not None
+                if result.HasField("job"):
+                    stored = result.job
+                    track.mark_started(stored.progress.sequence, stored.log_sequence)
+                    if track.job is None:
+                        track.job = wire.job_info(stored)
+                else:
+                    track.mark_started(0, 0)
+                self._beating = None
+            if sent.logs:
+                self._buffer.acknowledge(track, sent.logs)
+                log_lines += len(sent.logs)
+            if sent.outcome is not None:
+                track.accepted(sent, wire.status_name(result.status))
+                finished.append(track)
+                outcomes += 1
+            else:
+                track.accepted(sent, "")
+            reports += 1
+            progress_reports += sent.progress is not None
+            step_updates += len(sent.steps)
+        stats.reports += reports
+        stats.progress_reports += progress_reports
+        stats.log_lines += log_lines
+        stats.step_updates += step_updates
+        stats.outcomes += outcomes
         for unanswered in by_id.values():  # no answer for it: send it again next round
             self._buffer.not_delivered(unanswered.track)
             self._attention.add(unanswered.track)
-        return stats.outcomes != outcomes_before or stats.refused != refused_before
+        return finished
 
     def _refuse(self, track: JobTrack, reason: str) -> None:
         if track.dead:
             return
         track.refuse(reason)
+        self._beating = None
         self.stats.refused += 1
         log.warning("jobs service refused a job's reports; not retrying them", job_id=track.job_id, reason=reason)
 
@@ -438,6 +531,16 @@ class JobMonitor:
         finished = [job_id for job_id, h in self._handles.items() if h._track.finished]
         for job_id in finished:
             del self._handles[job_id]
+        self._beating = None
+
+    def _forget(self, tracks: list[JobTrack]) -> None:
+        """Forget these finished jobs' handles (not a newer handle attached for the same job since)."""
+        handles = self._handles
+        for track in tracks:
+            handle = handles.get(track.job_id)
+            if handle is not None and handle._track is track and track.finished:
+                del handles[track.job_id]
+        self._beating = None
 
 
 __all__ = ["JobMonitor", "JobsServiceError", "MonitorStats"]

@@ -2,7 +2,8 @@
 
 - Claims with `ClaimJobs` (the service locks rows with FOR UPDATE SKIP LOCKED, so several workers
   never take the same job), never holding more than `concurrency` jobs; claims again at once when a
-  slot frees, else polls every `poll_interval`.
+  slot frees after a full claim, else polls every `poll_interval` (a claim that found fewer jobs than
+  it asked for says the queue is empty: slots freeing before the next poll do not make it ask again).
 - Runs each handler in a task of its own. When it returns the job is completed, when it raises the job is
   failed: `TransientJobError`, `ConnectionError`, `TimeoutError` and other `OSError`s as TRANSIENT
   (the service retries with backoff while attempts remain), anything else as PERMANENT. A handler
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import contextvars
 import functools
 import inspect
@@ -66,12 +66,14 @@ class WorkerRunner:
         self.concurrency = concurrency
         self.claimed = 0
         self._handlers = dict(handlers)
+        self._is_async = {job_type: inspect.iscoroutinefunction(h) for job_type, h in self._handlers.items()}
         self._types = sorted(self._handlers)
         self._poll_interval = poll_interval
         self._shutdown_grace = shutdown_grace
         self._cancel_grace = cancel_grace
         self._running: dict[asyncio.Future[None], JobHandle] = {}
         self._changed = asyncio.Event()
+        self._slot_wakes = True  # whether a job ending wakes the claiming loop's wait
         self._stopping = False
         self._abandoned = False
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -108,6 +110,10 @@ class WorkerRunner:
                         self._launch(handle)
                     if len(handles) == free:
                         continue  # a full claim: more may be queued
+                    # The queue is empty: jobs ending before the next poll need not make an empty claim
+                    # each (they did, one after another, at the end of bench/sdk_overhead.py's runs).
+                    await self._wait(self._poll_interval, slots=False)
+                    continue
                 await self._wait(self._poll_interval)
             await self._drain()
         finally:
@@ -118,10 +124,23 @@ class WorkerRunner:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _wait(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._changed.wait()
+    async def _wait(self, seconds: float, *, slots: bool = True) -> None:
+        """Wait `seconds`, less when stopped or (`slots`) when a running job ends. A timer sets the event:
+        cheaper on every poll than a timeout, which cancels the wait and raises when it expires."""
+        if self._stopping:
+            return
+        changed = self._changed
+        if not slots:
+            changed.clear()  # jobs that ended during the claim do not count either
+        if changed.is_set():
+            return
+        self._slot_wakes = slots
+        timer = asyncio.get_running_loop().call_later(seconds, changed.set)
+        try:
+            await changed.wait()
+        finally:
+            timer.cancel()
+            self._slot_wakes = True
 
     async def _drain(self) -> None:
         if not self._running:
@@ -146,7 +165,7 @@ class WorkerRunner:
             return
         loop = asyncio.get_running_loop()
         work: asyncio.Future[None]
-        if inspect.iscoroutinefunction(handler):
+        if self._is_async[job.job_type]:
             work = loop.create_task(cast(AsyncHandler, handler)(job, handle), name=f"job:{job.id}")
             handle._track.on_interrupt = work  # the task itself, not a bound method: one object less per job
         else:
@@ -166,7 +185,8 @@ class WorkerRunner:
     def _finished(self, work: asyncio.Future[None]) -> None:
         handle = self._running.pop(work)
         handle._track.on_interrupt = None
-        self._changed.set()
+        if self._slot_wakes:
+            self._changed.set()
         if self._abandoned:
             return  # run() itself was cancelled: no report, the reaper takes over
         try:

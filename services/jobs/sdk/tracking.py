@@ -20,7 +20,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,6 +345,19 @@ class Outbox:
         # A handle whose count crosses its next multiple of this asks for attention itself (one
         # comparison per call), so a due report leaves with the next round instead of the next scan.
         self.items_per_report = max(1, items_per_report)
+        # True while the monitor's task sleeps between rounds with nothing to look at; the first job
+        # asking for attention then rings `bell` (the monitor's: wakes it from any thread) and clears it,
+        # so a burst of crossings costs one wake-up, and none while a round or its batch is under way.
+        self.idle = False
+        self.bell: Callable[[], None] | None = None
+
+    def ring(self) -> None:
+        """Wake the monitor's task if it sleeps (called after adding to `attention`)."""
+        if self.idle:
+            self.idle = False
+            bell = self.bell
+            if bell is not None:
+                bell()
 
 
 class LogBuffer:
@@ -427,7 +440,7 @@ class LogBuffer:
                 track.inflight_log_seq = lines[-1].sequence
         return grouped
 
-    def acknowledge(self, track: JobTrack, lines: list[LogRecord]) -> None:
+    def acknowledge(self, track: JobTrack, lines: Sequence[LogRecord]) -> None:
         if not lines:
             return
         with self.lock:

@@ -221,15 +221,3 @@ def send_batch(stub: Any, request: jobs_pb2.ReportBatchRequest, timeout: float) 
     """ReportBatch on the blocking channel (the monitor's sender thread), stamped with the moment it leaves."""
     request.sent_at_unix_nanos = time.time_ns()
     return cast(jobs_pb2.ReportBatchResponse, stub.ReportBatch(request, timeout=timeout))
-
-
-def batch_results(
-    response: jobs_pb2.ReportBatchResponse,
-) -> tuple[list[tuple[str, bool, str, str, JobInfo | None]], list[str]]:
-    """(job id, accepted, error, status, the job when the report started it) per report, and the
-    jobs whose cancellation was requested."""
-    results = [
-        (r.job_id, r.accepted, r.error, status_name(r.status), job_info(r.job) if r.HasField("job") else None)
-        for r in response.results
-    ]
-    return results, list(response.cancel_requested_job_ids)
