@@ -37,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.errors import StartupError
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 
 log = get_logger(__name__)
 
@@ -361,7 +362,8 @@ class EventBus:
                         if not self._subscribers:
                             self._wakeup.clear()
                             with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(self._wakeup.wait(), 5.0)
+                                async with asyncio.timeout(5.0):
+                                    await self._wakeup.wait()
                         continue
                     self._handle(message)
             except asyncio.CancelledError:
@@ -430,12 +432,8 @@ class EventBus:
         self._outbox_ready.set()
         if self._publisher is not None:
             # What was queued before the stop still goes out, unless Redis does not answer.
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
-                await asyncio.wait_for(self._publisher, flush_timeout)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+            await asyncio.wait({self._publisher}, timeout=flush_timeout)
+        await stop_tasks([self._publisher, self._reader])
         for future in [f for fs in self._waiters.values() for f in fs]:
             if not future.done():
                 future.cancel()

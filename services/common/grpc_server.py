@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -29,6 +28,7 @@ from services.common.db import CONNECTION_ERRORS
 from services.common.keepalive import KEEPALIVE_SECONDS, server_options
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from services.common.tasks import stop_tasks
 from services.common.tls import GrpcTLS
 
 log = get_logger(__name__)
@@ -261,7 +261,9 @@ class GrpcServer:
             # While NOT_SERVING, look often: callers should see the database's return within a second.
             await asyncio.sleep(self._readiness_interval if serving else min(0.5, self._readiness_interval))
             try:
-                ok = await asyncio.wait_for(self._readiness(), self._readiness_interval)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose the stop's cancellation.
+                async with asyncio.timeout(self._readiness_interval):
+                    ok = await self._readiness()
             except Exception:
                 ok = False
             if ok != serving:
@@ -273,10 +275,8 @@ class GrpcServer:
 
     async def stop(self, grace: float) -> None:
         """NOT_SERVING first, then stop accepting and give in-flight calls `grace` seconds."""
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        await stop_tasks([self._watch])
+        self._watch = None
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self._on_stop is not None:

@@ -17,7 +17,6 @@ Two rules keep scrapes cheap and series bounded:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -30,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from services.common.errors import StartupError
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 
 log = get_logger(__name__)
 # No `*_created` series beside every counter and histogram: Prometheus does not need them (it detects
@@ -193,11 +193,8 @@ class SnapshotRefresher:
             self._task = asyncio.create_task(self._loop(), name=f"metrics-snapshot-{self._snapshot.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])
+        self._task = None
 
 
 def one_hot(labels: tuple[str, ...], current: str, states: Iterable[str]) -> list[tuple[tuple[str, ...], float]]:

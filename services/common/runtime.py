@@ -21,6 +21,7 @@ from services.common.grpc_server import GrpcServer
 from services.common.logging import get_logger
 from services.common.metrics import announce, start_metrics_server
 from services.common.settings import CommonSettings
+from services.common.tasks import STOP_SECONDS
 from services.common.tracing import configure_tracing
 
 log = get_logger(__name__)
@@ -78,7 +79,19 @@ async def open_resources(
             await bus.close()
             await redis.aclose()
     finally:
-        await pool.close()
+        await close_pool(pool)
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float = STOP_SECONDS) -> None:
+    """Close the pool once its connections are back, or after `timeout` close them anyway: a connection
+    still held by a task that did not stop must not keep the process from ending (asyncpg's close()
+    waits for every connection, without limit)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await pool.close()
+            return
+    # Cancelled by the timeout, close() terminated the pool's connections.
+    log.error("database connections still in use at shutdown; closed them", waited_seconds=timeout)
 
 
 async def wait_for_shutdown() -> str:

@@ -20,7 +20,6 @@ least once; the store counts each check once (health.check_receipts), so a redel
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.events import check_states_stream
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.health.aggregation.feeds import UndecodableFeed, check_state_from_bytes
 from services.health.status import CheckState
 
@@ -120,11 +120,8 @@ class StreamConsumer(Generic[T]):
 
     async def stop(self) -> None:
         """Stop reading; a batch being stored is abandoned unacknowledged and read again later."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])
+        self._task = None
 
     async def run(self) -> None:
         backoff = 0.5

@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.health.aggregation.service import Aggregator
 
 log = get_logger(__name__)
@@ -51,11 +51,8 @@ class Maintenance:
         self._task = asyncio.create_task(self._run(), name="health-maintenance")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])
+        self._task = None
 
     async def prune(self) -> tuple[int, int] | None:
         now = self._clock()

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from services.common.events import EventBus, Resync, Subscription, Topic
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.health.aggregation.feeds import snapshot_from_proto
 from services.health.domain import ResourceSnapshot
 
@@ -42,11 +43,7 @@ class ResourceFeed:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks = []
         if self._subscription is not None:
             await self._subscription.close()

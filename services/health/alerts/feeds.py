@@ -16,7 +16,6 @@ sweeps in a row see (`AlertService.reconcile_resources`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 
@@ -24,6 +23,7 @@ import redis.asyncio as aioredis
 
 from services.common.events import EventBus, Resync, Subscription, Topic, job_outcomes_stream, new_event
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.health.aggregation.consumer import ConsumerConfig, StreamConsumer
 from services.health.alerts.convert import (
     alert_to_proto,
@@ -107,11 +107,7 @@ class AlertFeeds:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks = []
         for subscription in (self._subscription, self._errors, self._figures):
             if subscription is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.health.alerts.delivery.domain import Channel, DeliveryError
 from services.health.alerts.delivery.outbox import Claimed, Outbox
 from services.health.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
@@ -71,18 +72,15 @@ class DeliveryWorker:
         self._wake.set()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self._options.stop_grace_seconds)
-            for task in pending:
-                task.cancel()
-            for task in pending:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(pending)
         self._tasks = []
         for channel in self._channels.values():
             await channel.aclose()
 
     async def _nap(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def _pipeline(self) -> None:
         last_prune = 0.0
@@ -113,7 +111,8 @@ class DeliveryWorker:
             if not batch:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), options.poll_seconds)
+                    async with asyncio.timeout(options.poll_seconds):
+                        await self._wake.wait()
                 continue
             # Shielded: a stop (or a cancelled task) never abandons a message half-recorded.
             await asyncio.shield(asyncio.gather(*(self._deliver(channel, claimed) for claimed in batch)))
