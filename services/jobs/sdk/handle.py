@@ -28,7 +28,16 @@ LevelLike = LogLevel | int | str
 ExcInfo = BaseException | bool | None
 
 
+# Levels given as LogLevel or int: one dict lookup (an IntEnum hashes and compares as its int).
+_LEVELS: dict[int, int] = {int(member): int(member) for member in LogLevel}
+_DEBUG, _INFO, _WARNING, _ERROR = (int(LogLevel.DEBUG), int(LogLevel.INFO), int(LogLevel.WARNING), int(LogLevel.ERROR))
+
+
 def _level(level: LevelLike) -> int:
+    try:
+        return _LEVELS[level]  # type: ignore[index]
+    except (KeyError, TypeError):
+        pass
     if isinstance(level, str):
         name = level.strip().upper()
         try:
@@ -167,21 +176,28 @@ class JobHandle:
         outbox.attention.add(self._track)
         outbox.ring()
 
+    # The level helpers call the track themselves: passing **context on through log() copied it again.
+
     def log(self, level: LevelLike, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
         """An execution log line with structured context; `exc_info` adds a stack trace."""
-        self._track.log(_level(level), str(message), _stack(exc_info), context, bounded=True)
+        text = message if type(message) is str else str(message)
+        self._track.log(_level(level), text, _stack(exc_info) if exc_info else "", context, bounded=True)
 
     def debug(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
-        self.log(LogLevel.DEBUG, message, exc_info=exc_info, **context)
+        text = message if type(message) is str else str(message)
+        self._track.log(_DEBUG, text, _stack(exc_info) if exc_info else "", context, bounded=True)
 
     def info(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
-        self.log(LogLevel.INFO, message, exc_info=exc_info, **context)
+        text = message if type(message) is str else str(message)
+        self._track.log(_INFO, text, _stack(exc_info) if exc_info else "", context, bounded=True)
 
     def warning(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
-        self.log(LogLevel.WARNING, message, exc_info=exc_info, **context)
+        text = message if type(message) is str else str(message)
+        self._track.log(_WARNING, text, _stack(exc_info) if exc_info else "", context, bounded=True)
 
     def error(self, message: str, /, *, exc_info: ExcInfo = None, **context: Any) -> None:
-        self.log(LogLevel.ERROR, message, exc_info=exc_info, **context)
+        text = message if type(message) is str else str(message)
+        self._track.log(_ERROR, text, _stack(exc_info) if exc_info else "", context, bounded=True)
 
     def step(self, name: str) -> StepScope:
         """`with handle.step("load"):` (or `async with`) records RUNNING, then COMPLETED or FAILED."""

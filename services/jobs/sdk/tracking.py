@@ -143,12 +143,20 @@ class JobTrack:
     # -- what the job's calls need ----------------------------------------------------------------
 
     def log(self, level: int, message: str, stack: str, context: dict[str, Any], *, bounded: bool) -> None:
-        """Number a log line and leave it in the buffer (any thread; the SDK's own notices too)."""
+        """Number a log line and leave it in the buffer (any thread; the SDK's own notices too).
+
+        The SDK's own notices are not `bounded`: they must not push out one of the lines they are about
+        (at most one per job per round, so the buffer cannot grow without limit).
+        """
         now = time.time_ns()
         buffer = self.buffer
         with buffer.lock:  # numbering and appending together keep each job's lines in sequence order
-            self.log_seq += 1
-            buffer.append(self, self.log_seq, level, message, now, stack, context, bounded=bounded)
+            self.log_seq = sequence = self.log_seq + 1
+            lines = buffer.lines
+            lines.append(LogRecord(self, sequence, level, message, now, stack, context))
+            self.unacked_logs += 1
+            if bounded and len(lines) > buffer.max_lines:
+                buffer.drop_oldest()
 
     def interrupt(self) -> None:
         """Ask the code running this job to stop (cancel request, shutdown, refused reports)."""
@@ -371,38 +379,17 @@ class LogBuffer:
     def __init__(self, max_lines: int) -> None:
         self.max_lines = max(1, max_lines)
         self.lock = threading.Lock()
-        self._lines: deque[LogRecord] = deque()
+        self.lines: deque[LogRecord] = deque()  # appended to by JobTrack.log() under `lock`
         self.dropped_total = 0
         # Set when some job's count of lost lines grew; the monitor then writes the notices.
         self.drops_to_announce = False
 
     def __len__(self) -> int:
-        return len(self._lines)
+        return len(self.lines)
 
-    def append(
-        self,
-        track: JobTrack,
-        sequence: int,
-        level: int,
-        message: str,
-        time_ns: int,
-        stack: str,
-        context: Any,
-        *,
-        bounded: bool = True,
-    ) -> None:
-        """Called under `lock` by `JobTrack.log()`, which assigned `sequence` under it too.
-
-        The SDK's own notices are not `bounded`: they must not push out one of the lines they
-        are about (at most one per job per round, so the buffer cannot grow without limit).
-        """
-        self._lines.append(LogRecord(track, sequence, level, message, time_ns, stack, context))
-        track.unacked_logs += 1
-        if bounded and len(self._lines) > self.max_lines:
-            self._drop_oldest()
-
-    def _drop_oldest(self) -> None:
-        record = self._lines.popleft()
+    def drop_oldest(self) -> None:
+        """Called under `lock` by `JobTrack.log()` (which appends to `lines` itself) when the buffer is full."""
+        record = self.lines.popleft()
         track: JobTrack = record.owner
         if track.finished or record.sequence <= track.acked_log_seq:
             return  # already delivered or no longer wanted: releasing it loses nothing
@@ -423,7 +410,7 @@ class LogBuffer:
         grouped: dict[JobTrack, list[LogRecord]] = {}
         count = 0
         with self.lock:
-            for record in self._lines:
+            for record in self.lines:
                 track: JobTrack = record.owner
                 if record.sequence <= track.acked_log_seq or not track.sendable:
                     continue
@@ -461,7 +448,7 @@ class LogBuffer:
     def release(self) -> None:
         """Forget delivered lines and lines of finished jobs at the front of the buffer."""
         with self.lock:
-            lines = self._lines
+            lines = self.lines
             while lines:
                 record = lines[0]
                 track: JobTrack = record.owner
