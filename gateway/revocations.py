@@ -9,12 +9,12 @@ against the database every `recheck_seconds`, and after the bus tells it events 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 from gateway.auth import KeyStore
 from services.common.events import EventBus, Resync, Subscription, Topic, new_event
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 
 log = get_logger(__name__)
 
@@ -109,8 +109,4 @@ class SocketRegistry:
                 log.warning("websocket key re-check failed", error=str(error))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._tasks)

@@ -48,7 +48,12 @@ async def stop_tasks(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     running = {task for task in given if not task.done()}
+    rounds = 0
     while running:
+        if rounds:
+            log.info("background task went on after its cancellation; cancelled again",
+                     tasks=sorted(task.get_name() for task in running), round=rounds)  # fmt: skip
+        rounds += 1
         for task in running:
             task.cancel()
         left = deadline - loop.time()

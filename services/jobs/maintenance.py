@@ -13,13 +13,13 @@ resume within that grace keeps its job.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from services.common.db import CONNECTION_ERRORS
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.jobs.logs import LogStore
 from services.jobs.repository import PostgresJobRepository
 from services.jobs.service import JobsService
@@ -121,8 +121,4 @@ class Maintenance:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)

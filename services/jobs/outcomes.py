@@ -12,7 +12,6 @@ absorbs (it stores each job's outcome once). This is a transport edge, so it is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import asyncpg
@@ -23,6 +22,7 @@ from prometheus_client import Counter
 from services.common.events import job_outcomes_stream
 from services.common.logging import get_logger
 from services.common.protoconv import set_timestamp
+from services.common.tasks import stop_tasks
 from services.jobs.convert import ERROR_CLASS_TO_PROTO, STATUS_TO_PROTO
 from services.jobs.domain import ErrorClass, JobStatus
 
@@ -85,11 +85,8 @@ class OutcomeRelay:
             self._task = asyncio.create_task(self._run(), name="jobs-outcome-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])
+        self._task = None
 
     async def _run(self) -> None:
         backoff = self._interval

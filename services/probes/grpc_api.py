@@ -6,7 +6,6 @@ Domain errors raised below are mapped to status codes by the server's intercepto
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,6 +16,7 @@ from b2x.monitoring.v1 import probes_pb2, probes_pb2_grpc
 from services.common.errors import UnavailableError
 from services.common.grpc_server import ServicerContext
 from services.common.protoconv import from_timestamp
+from services.common.tasks import stop_tasks
 from services.probes.convert import (
     ERROR_GROUP,
     ERROR_TYPE,
@@ -104,9 +104,7 @@ class ProbesServicer(probes_pb2_grpc.ProbesServiceServicer):
             yield probes_pb2.StreamConnectionTestResponse(test_id=test_id, result=result_to_proto(result))
         finally:
             if not running.done():
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await running
+                await stop_tasks([running])
 
     async def ListConnectionTests(
         self, request: probes_pb2.ListConnectionTestsRequest, context: ServicerContext

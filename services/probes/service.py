@@ -17,6 +17,7 @@ from typing import Protocol
 
 from services.common.errors import InvalidArgumentError
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.probes.domain import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -153,9 +154,7 @@ class ProbesService:
             for finished in asyncio.as_completed(running):
                 yield await finished
         finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await stop_tasks([task for task in running if not task.done()])
 
     async def _publish_phases(self, test_id: str, service_id: str, phases: asyncio.Queue[Phase | None]) -> None:
         while (phase := await phases.get()) is not None:

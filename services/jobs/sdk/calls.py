@@ -43,6 +43,7 @@ from b2x.monitoring.v1 import probes_pb2, probes_pb2_grpc
 from services.common.channels import open_channel
 from services.common.logging import get_logger
 from services.common.masking import MASK, is_secret_parameter, is_sensitive_key, mask_headers, mask_text, sanitize_url
+from services.common.tasks import stop_tasks
 from services.common.tls import GrpcTLS
 from services.common.tracing import tracing_enabled
 from services.jobs.sdk.handle import JobHandle
@@ -324,12 +325,9 @@ class CallReporter:
             return
         self._stopping = True
         self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        await stop_tasks([self._task])  # ends it if it is still sending; logs what it failed with, if it did
+        if not done:
             log.warning("job call failures not reported at shutdown", pending=len(self._pending))
         self._task = None
         if self._channel is not None:
@@ -353,7 +351,8 @@ class CallReporter:
         backoff = self._flush_interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff)
+                async with asyncio.timeout(backoff):
+                    await self._wake.wait()
             self._wake.clear()
             sent_all = True
             while self._pending and (sent_all := await self._send_batch()):

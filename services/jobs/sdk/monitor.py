@@ -33,6 +33,7 @@ from typing import Any, Self
 import grpc
 
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.common.tls import GrpcTLS
 from services.jobs.sdk import wire
 from services.jobs.sdk.errors import JobsServiceError, JobsServiceUnavailable
@@ -172,9 +173,7 @@ class JobMonitor:
         self._wake.set()
         done, _ = await asyncio.wait({self._task}, timeout=timeout)
         if not done:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             log.warning(
                 "job monitor closed before the jobs service acknowledged everything",
                 pending_log_lines=len(self._buffer),

@@ -20,6 +20,7 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.probes.agent.breaker import Breaker, BreakerPolicy, BreakerSnapshot, Transition, restore, snapshot
 from services.probes.agent.leases import Coordination
 from services.probes.agent.recorder import CheckRecorder
@@ -331,8 +332,4 @@ class CheckAgent:
         )
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(list(self._tasks))

@@ -22,6 +22,7 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from services.common.logging import get_logger
+from services.common.tasks import stop_tasks
 from services.probes.agent.checker import CheckAgent
 from services.probes.agent.keeper import Candidate, LeaseKeeper
 from services.probes.agent.leases import AgentIdentity, Coordination, LeaseKind
@@ -117,11 +118,7 @@ class AgentRuntime:
     async def stop(self, *, graceful: bool = True) -> None:
         """Stop the loops, store what is buffered and hand the leases back. Not `graceful` is what a crash
         leaves behind: loops and checks cancelled, nothing stored, nothing released, leases left to expire."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         await self.checks.stop()
         if graceful:
