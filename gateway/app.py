@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -150,9 +151,16 @@ def create_app(settings: GatewaySettings) -> Any:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_state(settings) as state:
-            # The revocation listener is the gateway's own subscriber, not a client's.
-            LIVE_SUBSCRIBERS.set_function(lambda: state.bus.subscriber_count() - state.sockets.bus_subscribers)
-            yield {"app_state": state, "view": GatewayGraphQL(schema, state)}
+            # What exists now (modules, the schema, clients) lives as long as the process: keep it out of the
+            # collector's full passes, which a burst of live events triggers (docs/adr/0023-gateway-send-path.md).
+            gc.collect()
+            gc.freeze()
+            try:
+                # The revocation listener is the gateway's own subscriber, not a client's.
+                LIVE_SUBSCRIBERS.set_function(lambda: state.bus.subscriber_count() - state.sockets.bus_subscribers)
+                yield {"app_state": state, "view": GatewayGraphQL(schema, state)}
+            finally:
+                gc.unfreeze()  # collectable again (an app in a test process is not the process's last)
 
     graphql_endpoint = GraphQLEndpoint()
     routes = [

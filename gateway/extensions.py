@@ -119,3 +119,17 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
         if self._streaming:
             return super().on_stream_result(result)
         return _NO_HOOKS  # type: ignore[return-value]
+
+
+def plain_stream_results(schema: Any) -> bool:
+    """Whether none of `schema`'s extensions reports results or hooks streamed results: then a streamed
+    result's message is its data alone, and may be sent without going through the extensions runner."""
+    known: bool | None = getattr(schema, "_b2x_plain_stream_results", None)
+    if known is None:
+        known = not any(
+            type(e).get_results is not SchemaExtension.get_results
+            or type(e).on_stream_result is not SchemaExtension.on_stream_result
+            for e in schema.get_extensions()
+        )
+        schema._b2x_plain_stream_results = known
+    return known

@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from graphql import ExecutionResult
@@ -39,6 +41,10 @@ CACHED_PLANS = 512
 PLANNED = Counter(
     "b2x_gateway_subscription_events_planned_total",
     "Subscription events answered by a compiled projection plan rather than graphql-core's execution",
+)
+SENT_DIRECTLY = Counter(
+    "b2x_gateway_subscription_messages_direct_total",
+    "Subscription messages the resolver sent itself (a known plain projection; `deliver`)",
 )
 PLAN_FALLBACKS = Counter(
     "b2x_gateway_subscription_plan_fallbacks_total",
@@ -76,6 +82,22 @@ def _visibility(context: Any) -> tuple[str, str | None] | None:
     return (str(principal.role), principal.tenant_id)
 
 
+def _planned(plan: Plan, root: object) -> ExecutionResult | None:
+    """`plan`'s answer for `root`, once per (event object, plan); None when the plan cannot complete it."""
+    key = (id(root), plan)
+    hit = _executed.get(key)
+    if hit is not None and hit[0] is root:
+        return hit[1]
+    try:
+        data = plan(root)
+    except Exception:  # NotPlain, or anything graphql-core would turn into a located error
+        return None
+    PLANNED.inc()
+    planned = ExecutionResult(data, None)
+    _remember(_executed, key, (root, planned))
+    return planned
+
+
 class _Memo:
     """What a subscription's executor works out once; graphql-core's per-event copies share it."""
 
@@ -106,19 +128,13 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_operation(serially)
         root = self.root_value
         if memo.plan is not None:
-            key: tuple[Any, ...] = (id(root), memo.plan)
-            hit = _executed.get(key)
-            if hit is not None and hit[0] is root:
-                return hit[1]
-            try:
-                data = memo.plan(root)
-            except Exception:  # NotPlain, or anything graphql-core would turn into a located error
-                PLAN_FALLBACKS.inc()
-            else:
-                PLANNED.inc()
-                planned = ExecutionResult(data, None)
-                _remember(_executed, key, (root, planned))
+            planned = _planned(memo.plan, root)
+            if planned is not None:
+                live = LIVE_OPERATION.get()
+                if live is not None and live.direct:
+                    live.plan = memo.plan  # the resolver may now send this operation's next answers itself
                 return planned
+            PLAN_FALLBACKS.inc()
         scope = _visibility(self.context_value)
         if scope is None:
             return super().execute_operation(serially)
@@ -181,3 +197,46 @@ def encoded_next(message: Any) -> str | None:
         if type(op_id) is str and len(_heads) < CACHED_PLANS:
             _heads[op_id] = head  # operation ids are few ("1", "2"...: a client's counter)
     return f"{head}{text}}}}}"
+
+
+@dataclass(eq=False)
+class LiveOperation:
+    """The graphql-transport-ws operation a subscription's task serves (gateway/websocket.py sets it in the
+    task's context). Once graphql-core's executor found the operation's selection to be a plain projection
+    (`plan`), `deliver` lets the resolver send the next answers itself: the same text Strawberry would send,
+    without graphql-core's per-event map and executor copy and Strawberry's per-result wrapper."""
+
+    handler: Any  # gateway.websocket.GatewayTransportWS
+    op_id: str
+    direct: bool  # False when an extension reports results or hooks streamed results: they must see each one
+    operation: Any = None  # Strawberry's Operation, to tell it from a later operation with the same id
+    plan: Plan | None = None
+
+
+LIVE_OPERATION: ContextVar[LiveOperation | None] = ContextVar("b2x_live_operation", default=None)
+
+
+class PreEncoded(str):
+    """A message already encoded as JSON text (`GatewayGraphQL.encode_json` passes it through)."""
+
+    __slots__ = ()
+
+
+async def deliver(value: object) -> bool:
+    """Send the `next` message answering `value` on the current operation's websocket, if its answer is a
+    plain projection already known to be sent that way (see `LiveOperation`); False: yield `value` instead."""
+    live = LIVE_OPERATION.get()
+    if live is None or live.plan is None:
+        return False
+    operation = live.handler.operations.get(live.op_id)
+    if operation is None or operation is not live.operation or operation.completed:
+        return False  # completed, cancelled or revoked: Strawberry's path decides what (not) to send
+    planned = _planned(live.plan, value)
+    if planned is None:
+        return False  # graphql-core reports what the plan could not complete
+    text = encoded_next({"id": live.op_id, "type": "next", "payload": {"data": planned.data}})
+    if text is None:
+        return False
+    await live.handler.send_message(PreEncoded(text))
+    SENT_DIRECTLY.inc()
+    return True

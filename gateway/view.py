@@ -31,7 +31,7 @@ from strawberry.types.unset import UnsetType
 from gateway.auth import Principal, parse_bearer
 from gateway.context import AppState, Context
 from gateway.errors import DATABASE_DOWN, DATABASE_DOWN_MESSAGE
-from gateway.fanout import encoded_next
+from gateway.fanout import PreEncoded, encoded_next
 from gateway.payloads import check_operation_payload, has_lone_surrogate
 from gateway.websocket import GatewayTransportWS, GatewayUnavailableError
 from services.common.logging import get_logger
@@ -212,6 +212,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         # A subscription's `next` message: its data encoded once however many subscribers it goes to.
+        if isinstance(data, PreEncoded):
+            return str(data)
         return encoded_next(data) or json.dumps(data, default=str)
 
 

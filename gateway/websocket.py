@@ -28,6 +28,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from gateway.context import AppState, Context
 from gateway.errors import DATABASE_DOWN, DATABASE_DOWN_MESSAGE
+from gateway.extensions import plain_stream_results
+from gateway.fanout import LIVE_OPERATION, LiveOperation
 from gateway.payloads import check_operation_payload
 
 CLOSE_REVOKED = 4403
@@ -108,11 +110,16 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                 "RATE_LIMITED",
             )
             return
-        # The operation's task inherits this binding: its log lines and audit entries carry the id.
+        # The operation's task inherits this binding: its log lines and audit entries carry the id; and which
+        # operation it serves, so its resolver may send plain answers itself (gateway/fanout.py: `deliver`).
         structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:16])
+        live = LiveOperation(self, op_id, direct=plain_stream_results(self.schema))
+        token = LIVE_OPERATION.set(live)
         try:
             await super().handle_subscribe(message)
+            live.operation = self.operations.get(op_id)  # before its task first runs: no await since it was made
         finally:
+            LIVE_OPERATION.reset(token)
             structlog.contextvars.unbind_contextvars("request_id")
 
     async def _refuse(self, op_id: str, text: str, code: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import asyncpg
 from b2x.monitoring.v1 import jobs_pb2
@@ -79,7 +80,7 @@ async def _report(gw: Gateway, *job_ids: str, processed: int = 4) -> None:
     request = jobs_pb2.ReportBatchRequest(worker_id="w")
     for job_id in job_ids:
         report = request.reports.add(job_id=job_id)
-        report.progress.sequence, report.progress.processed_items = 1, processed
+        report.progress.sequence, report.progress.processed_items = processed, processed
     await gw.jobs.ReportBatch(request, timeout=T)
 
 
@@ -110,16 +111,26 @@ async def test_a_shared_answer_reaches_only_the_subscribers_allowed_to_see_it(gw
             assert (await ws.receive())["type"] == "connection_ack"
             await ws.subscribe(PROGRESS)
         await asyncio.sleep(0.3)
-        await _report(gw, job_a, job_b)
-        seen_a = (await a.receive())["payload"]["data"]["jobStatusChanged"]
-        seen_b = (await b.receive())["payload"]["data"]["jobStatusChanged"]
-        seen_all = {
-            e["jobId"]: e for e in [(await everyone.receive())["payload"]["data"]["jobStatusChanged"] for _ in "ab"]
-        }
-        assert await _nothing_more(a) and await _nothing_more(b) and await _nothing_more(everyone)
-    assert seen_a == {"jobId": job_a, "job": {"tenantId": "tenant-a"}, "progress": {"processedItems": 4}}
-    assert seen_b == {"jobId": job_b, "job": {"tenantId": "tenant-b"}, "progress": {"processedItems": 4}}
-    assert json.dumps(seen_all[job_a]) == json.dumps(seen_a) and json.dumps(seen_all[job_b]) == json.dumps(seen_b)
+        for processed in (4, 6, 8):  # the later answers are sent by the resolver itself (`deliver`)
+            await _report(gw, job_a, job_b, processed=processed)
+            seen_a = (await a.receive())["payload"]["data"]["jobStatusChanged"]
+            seen_b = (await b.receive())["payload"]["data"]["jobStatusChanged"]
+            seen_all = {
+                e["jobId"]: e for e in [(await everyone.receive())["payload"]["data"]["jobStatusChanged"] for _ in "ab"]
+            }
+            assert await _nothing_more(a) and await _nothing_more(b) and await _nothing_more(everyone)
+            assert seen_a == {
+                "jobId": job_a,
+                "job": {"tenantId": "tenant-a"},
+                "progress": {"processedItems": processed},
+            }
+            assert seen_b == {
+                "jobId": job_b,
+                "job": {"tenantId": "tenant-b"},
+                "progress": {"processedItems": processed},
+            }
+            assert json.dumps(seen_all[job_a]) == json.dumps(seen_a)
+            assert json.dumps(seen_all[job_b]) == json.dumps(seen_b)
 
 
 async def test_each_operation_gets_its_own_shape_under_its_own_id(gw: Gateway) -> None:
@@ -144,18 +155,32 @@ async def test_each_operation_gets_its_own_shape_under_its_own_id(gw: Gateway) -
         assert await one.subscribe(aliased) == "3"
         await two.subscribe(shaped, {"full": True})
         await asyncio.sleep(0.3)
-        await _report(gw, job_id)
-        got = {m["id"]: m["payload"]["data"] for m in [await one.receive() for _ in range(3)]}
-        other = (await two.receive())["payload"]["data"]
+        direct = fanout.SENT_DIRECTLY._value.get()
+        answers: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for processed in (4, 6, 8):  # the first answers go through Strawberry, the next ones straight out
+            await _report(gw, job_id, processed=processed)
+            got = {m["id"]: m["payload"]["data"] for m in [await one.receive() for _ in range(3)]}
+            answers.append((got, (await two.receive())["payload"]["data"]))
         assert await _nothing_more(one)
-    full = got["1"]["jobStatusChanged"]
-    assert list(full) == ["jobId", "status", "progress"] and list(full["progress"]) == ["percent", "processedItems"]
-    assert full["jobId"] == job_id and full["status"] == "RUNNING" and full["progress"]["processedItems"] == 4
-    assert json.dumps(got["2"]) == json.dumps({"jobStatusChanged": {"jobId": job_id}})
-    assert json.dumps(got["3"]) == json.dumps(
-        {"j": {"__typename": "JobStatusEvent", "id": job_id, "p": {"processedItems": 4}, "change": "progress"}}
-    )
-    assert json.dumps(other) == json.dumps(got["1"])
+        assert fanout.SENT_DIRECTLY._value.get() - direct == 8
+    for (got, other), processed in zip(answers, (4, 6, 8), strict=True):
+        full = got["1"]["jobStatusChanged"]
+        assert list(full) == ["jobId", "status", "progress"] and list(full["progress"]) == ["percent", "processedItems"]
+        assert (
+            full["jobId"] == job_id and full["status"] == "RUNNING" and full["progress"]["processedItems"] == processed
+        )
+        assert json.dumps(got["2"]) == json.dumps({"jobStatusChanged": {"jobId": job_id}})
+        assert json.dumps(got["3"]) == json.dumps(
+            {
+                "j": {
+                    "__typename": "JobStatusEvent",
+                    "id": job_id,
+                    "p": {"processedItems": processed},
+                    "change": "progress",
+                }
+            }
+        )
+        assert json.dumps(other) == json.dumps(got["1"])
 
 
 async def test_a_fault_while_streaming_reaches_the_subscriber_as_an_internal_error_without_details(
@@ -190,3 +215,27 @@ async def test_a_fault_while_streaming_reaches_the_subscriber_as_an_internal_err
         ],
     }
     assert completed == {"id": op, "type": "complete"}
+
+
+async def test_an_operation_id_used_again_gets_only_the_new_operations_answers(gw: Gateway) -> None:
+    """A client completes operation "1" and subscribes again under "1" with another document: every event
+    reaches it once, in the new shape (the old operation's resolver sends nothing more)."""
+    job_id = await _started(gw, "tenant-a")
+    async with GraphQLWebSocket(gw.url, {"Authorization": f"Bearer {gw.viewer}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.send({"id": "1", "type": "subscribe", "payload": {"query": PROGRESS}})
+        await asyncio.sleep(0.3)
+        for processed in (2, 3):
+            await _report(gw, job_id, processed=processed)
+            assert (await ws.receive())["payload"]["data"]["jobStatusChanged"]["progress"] == {
+                "processedItems": processed
+            }
+        await ws.send({"id": "1", "type": "complete"})
+        await ws.send({"id": "1", "type": "subscribe", "payload": {"query": OTHER}})
+        await asyncio.sleep(0.3)
+        for processed in (4, 5, 6):
+            await _report(gw, job_id, processed=processed)
+            message = await ws.receive()
+            assert message == {"id": "1", "type": "next", "payload": {"data": {"jobStatusChanged": {
+                "jobId": job_id, "status": "RUNNING"}}}}  # fmt: skip
+        assert await _nothing_more(ws)
