@@ -80,6 +80,46 @@ async def test_progress_moves_on_screen_while_the_job_reports(open_page: Any, da
     assert violations == [], violations
 
 
+async def test_a_change_between_reading_the_rows_and_subscribing_to_them_still_reaches_the_row(
+    open_page: Any, dashboard: Dashboard
+) -> None:
+    """The rows are read over HTTP, their subscription starts on the websocket a moment later (longer on a slow
+    connection): a report in between must not be lost. The rows' subscription is held back in the browser while
+    the job reports 40 %; once it reaches the gateway, the row shows 40 % (its `since` replays the change)."""
+    job_type = f"UI_GAP_{uuid.uuid4().hex[:6].upper()}"
+    job_id = await dashboard.running_job(job_type)
+    page = await open_page(dashboard.operator)
+    held: list[str | bytes] = []
+    server: list[Any] = []
+
+    def route(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+        server.append(upstream)
+
+        def from_page(message: str | bytes) -> None:
+            if "JobRowChanged" in str(message) and len(server) == 1 and not held:
+                held.append(message)  # the first socket's row subscription waits
+                return
+            upstream.send(message)
+
+        ws.on_message(from_page)
+        upstream.on_message(ws.send)
+
+    await page.route_web_socket(re.compile(r"/graphql"), route)
+    await page.goto(f"{dashboard.url}/jobs?type={job_type}")
+    await page.wait_for_selector(f"{_bar(job_id)}[aria-valuenow='0']", timeout=OPEN)
+    for _ in range(100):
+        if held:
+            break
+        await asyncio.sleep(0.1)
+    assert held, "the rows' subscription was never sent"
+    await _progress(dashboard, job_id, 40, 1)
+    await asyncio.sleep(1.0)  # committed and published while nobody listened for this row
+    server[0].send(held[0])
+    await page.wait_for_selector(f"{_bar(job_id)}[aria-valuenow='40']", timeout=5000)
+    assert page.watch.errors == [], page.watch.errors
+
+
 async def test_the_log_follows_live_and_filters_by_level(open_page: Any, dashboard: Dashboard) -> None:
     """Lines the worker sends appear in the open panel within seconds; a level filter hides INFO lines; the
     panel shows steps as they are reported."""

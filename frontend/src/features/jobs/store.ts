@@ -8,6 +8,9 @@ import { FrameBatcher } from '@/composables/frameBatcher'
 import { matches, toVariables, type JobListState } from './filters'
 import { JobFacetsDocument, JobListDocument, type JobRowFragment } from './queries'
 
+/** How far before a read of the rows their subscription resumes (browser and server clocks differ a little). */
+const SINCE_MARGIN_MS = 10_000
+
 export const useJobsStore = defineStore('jobs', () => {
   const rows = shallowRef<JobRowFragment[]>([])
   const totalCount = ref(0)
@@ -21,6 +24,8 @@ export const useJobsStore = defineStore('jobs', () => {
   /** Cursors of the pages before this one (null = the first page). */
   const previous = ref<(string | null)[]>([])
   const loadedState = ref<JobListState | null>(null)
+  /** Where the rows' subscription resumes: shortly before the rows on screen were read. */
+  const readSince = ref<string | null>(null)
   let index = new Map<string, number>()
   const unseen = new Set<string>()
   let generation = 0
@@ -39,9 +44,13 @@ export const useJobsStore = defineStore('jobs', () => {
   async function load(state: JobListState): Promise<void> {
     const mine = ++generation
     loading.value = true
+    // Changes after this moment reach the rows' subscription even if it starts after the read (its `since`);
+    // the margin covers a browser clock a little behind or ahead of the server's.
+    const asked = new Date(Date.now() - SINCE_MARGIN_MS).toISOString()
     try {
       const data = await request(JobListDocument, { ...toVariables(state), first: state.size, after: state.after })
       if (mine !== generation) return
+      readSince.value = asked
       rows.value = data.jobs.nodes
       index = new Map(data.jobs.nodes.map((job, i) => [job.id, i]))
       totalCount.value = data.jobs.totalCount
@@ -89,6 +98,6 @@ export const useJobsStore = defineStore('jobs', () => {
   const firstRow = computed(() => previous.value.length * (loadedState.value?.size ?? 0) + 1)
   return {
     rows, totalCount, hasNextPage, endCursor, counts, loading, error, newJobs, facets, previous, firstRow,
-    load, loadFacets, applyRow, noticeChange,
+    readSince, load, loadFacets, applyRow, noticeChange,
   }
 })

@@ -24,7 +24,11 @@ export function useJobList() {
   watch(rowIds, (ids) => {
     stopRows()
     stopRows = ids
-      ? useSubscription(JobRowChangedDocument, () => ({ ids: ids.split(',') }), (data) => store.applyRow(data.jobStatusChanged.job))
+      ? useSubscription(
+        JobRowChangedDocument,
+        () => ({ ids: ids.split(','), since: store.readSince }),
+        (data) => store.applyRow(data.jobStatusChanged.job),
+      )
       : () => {}
   }, { immediate: true })
   onScopeDispose(() => stopRows())
