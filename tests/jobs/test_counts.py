@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from b2x.monitoring.v1 import common_pb2, jobs_pb2
 
-from services.jobs.repository import PostgresJobRepository
+from services.jobs.repository import VACUUM_AFTER_FOLDING, PostgresJobRepository
 from tests.jobs.helpers import TIMEOUT, jobs_stub
 from tests.support import ServiceHarness
 
@@ -56,5 +56,34 @@ async def test_counts_and_totals_stay_exact_through_inserts_status_changes_and_f
         flt = jobs_pb2.JobFilter(text="nothing like this")
         request = jobs_pb2.ListJobsRequest(filter=flt, page=common_pb2.PageRequest(page_size=2))
         assert (await stub.ListJobs(request, timeout=TIMEOUT)).page_info.total_count == 0
+    finally:
+        await pool.close()
+
+
+async def test_a_large_fold_vacuums_the_changes_so_counts_do_not_read_dead_rows(harness: ServiceHarness) -> None:
+    """A burst of jobs folded at once leaves no dead rows behind in the changes that every count reads
+    whole: the fold vacuums them, which gives the emptied pages back (a small fold leaves that to autovacuum)."""
+    await jobs_stub(harness)  # the service has migrated the schema
+    pool = await asyncpg.create_pool(harness.settings.database_url, min_size=1, max_size=2)
+    size = "SELECT pg_relation_size('jobs.job_count_changes')"
+    try:
+        repository = PostgresJobRepository(pool)
+        await repository.fold_counts()
+        insert = (
+            "INSERT INTO jobs.jobs (id, job_type, tenant_id, status, root_job_id) "
+            "SELECT u, 'PIM_IMPORT', 'c' || (n % 3), 'QUEUED', u "
+            "FROM (SELECT gen_random_uuid() AS u, n FROM generate_series(1, $1) AS n) AS s"
+        )
+        # The service's own maintenance folds every few seconds too: assert what is left, not who folded.
+        await pool.execute(insert, 50)
+        await repository.fold_counts()
+        assert await pool.fetchval("SELECT count(*) FROM jobs.job_count_changes") == 0
+        assert await pool.fetchval(size) > 0  # a small fold: the dead rows wait for autovacuum
+
+        await pool.execute(insert, VACUUM_AFTER_FOLDING)
+        await repository.fold_counts()
+        assert await pool.fetchval("SELECT count(*) FROM jobs.job_count_changes") == 0
+        assert await pool.fetchval(size) == 0
+        assert await _counts(await jobs_stub(harness)) == {jobs_pb2.JOB_STATUS_QUEUED: VACUUM_AFTER_FOLDING + 50}
     finally:
         await pool.close()
