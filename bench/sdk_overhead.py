@@ -12,10 +12,12 @@ baseline running the jobs as plain asyncio tasks, and the same jobs claimed and 
 
 How it compares: a shared VM's speed moves by tens of percent between runs, far more than the 1 %
 to measure, so raw CPU seconds of two runs are not comparable. Each worker therefore times every
-64th item with the thread's CPU clock, which gives the CPU its items cost *in that run*; the
-figure compared is worker CPU divided by item CPU, and the overhead is the SDK run's figure over
-the baseline's. The SDK worker also meters its background tasks step by step and counts the
-garbage collector, so the report says where the SDK's CPU went. Results: a table on stdout and
+item with the thread's CPU clock, which gives the CPU its items cost *in that run*; the figure
+compared is worker CPU divided by item CPU, and the overhead is the SDK run's figure over the
+baseline's (the clock reads cost the same in both runs; timing only every 64th item, as before,
+left the baseline's figure moving by ±0.3 % from round to round, timing all by ±0.02 %).
+The SDK worker also meters its background tasks step by step and counts the garbage collector, so
+the report says where the SDK's CPU went. Results: a table on stdout and
 bench/results/sdk_overhead.json.
 """
 
@@ -62,33 +64,26 @@ def busy(loops: int) -> int:
 
 
 class Items:
-    """Runs the items of a worker and times every 64th with the thread's CPU clock.
+    """Runs the items of a worker and times each with the thread's CPU clock.
 
     The VM this runs on changes speed by tens of percent from one minute to the next, so raw CPU
-    seconds of two runs cannot be compared to 1 %. The sampled items say how fast the machine was
-    during *this* run; a run's CPU divided by its estimated item CPU can be compared.
+    seconds of two runs cannot be compared to 1 %. The timed items say how fast the machine was
+    during *this* run; a run's CPU divided by its item CPU can be compared.
     """
-
-    SAMPLE_EVERY = 64
 
     def __init__(self, loops: int) -> None:
         self.loops = loops
         self.count = 0
-        self.sampled = 0
-        self.sampled_cpu = 0.0
+        self.item_cpu = 0.0
 
     def run(self) -> None:
         self.count += 1
-        if self.count % self.SAMPLE_EVERY:
-            busy(self.loops)
-            return
         started = time.thread_time()
         busy(self.loops)
-        self.sampled_cpu += time.thread_time() - started
-        self.sampled += 1
+        self.item_cpu += time.thread_time() - started
 
     def result(self, cpu_s: float, wall_s: float) -> dict[str, Any]:
-        item_cpu = self.sampled_cpu / max(1, self.sampled) * self.count
+        item_cpu = self.item_cpu
         return {"cpu_s": cpu_s, "wall_s": wall_s, "items": self.count, "item_cpu_s": item_cpu,
                 "cpu_per_item_cpu": cpu_s / item_cpu if item_cpu else 0.0}  # fmt: skip
 
@@ -183,6 +178,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def split_cpu() -> dict[str, float]:
+    """Where a worker's CPU beyond the items goes: the main thread's user and system time, the system
+    time of all threads, and how often the main thread was switched out (voluntarily: it waited, for the
+    GIL that another thread held)."""
+    main, process = resource.getrusage(resource.RUSAGE_THREAD), resource.getrusage(resource.RUSAGE_SELF)
+    return {"main_user_s": main.ru_utime, "main_sys_s": main.ru_stime, "process_sys_s": process.ru_stime,
+            "main_switches": main.ru_nvcsw + main.ru_nivcsw, "main_voluntary_switches": main.ru_nvcsw}  # fmt: skip
+
+
+def _since(before: dict[str, float]) -> dict[str, float]:
+    return {key: value - before[key] for key, value in split_cpu().items()}
+
+
 def other_threads_cpu() -> float:
     """CPU of this process's threads other than the main one (gRPC's, the thread pool's)."""
     main = os.getpid()  # on Linux the main thread's id is the process id
@@ -221,10 +229,11 @@ async def run_baseline(jobs: int, items: int, loops: int) -> dict[str, Any]:
             work.run()
             await asyncio.sleep(0)  # let the other jobs run, as a real async job would at its I/O
 
-    started_cpu, started, threads = cpu_seconds(), time.monotonic(), other_threads_cpu()
+    started_cpu, started, threads, split = cpu_seconds(), time.monotonic(), other_threads_cpu(), split_cpu()
     await asyncio.gather(*(job() for _ in range(jobs)))
     result = work.result(cpu_seconds() - started_cpu, time.monotonic() - started)
     result["other_threads_cpu_s"] = other_threads_cpu() - threads
+    result.update(_since(split))
     return result
 
 
@@ -249,7 +258,7 @@ async def run_sdk(address: str, job_type: str, jobs: int, items: int, loops: int
     monitor = JobMonitor(address, f"bench-worker-{os.getpid()}")
     await monitor.start()
     runner = WorkerRunner(monitor, {job_type: handler}, concurrency=jobs, poll_interval=0.2)
-    started_cpu, started, threads = cpu_seconds(), time.monotonic(), other_threads_cpu()
+    started_cpu, started, threads, split = cpu_seconds(), time.monotonic(), other_threads_cpu(), split_cpu()
     running = asyncio.create_task(runner.run())
     await all_done.wait()
     runner.stop()
@@ -257,6 +266,7 @@ async def run_sdk(address: str, job_type: str, jobs: int, items: int, loops: int
     await monitor.close(timeout=60)
     result = work.result(cpu_seconds() - started_cpu, time.monotonic() - started)
     result["other_threads_cpu_s"] = other_threads_cpu() - threads
+    result.update(_since(split))
     result["stats"] = vars(monitor.stats)
     result["sdk_tasks_cpu_s"] = dict(sorted(meter.cpu.items(), key=lambda kv: -kv[1]))
     return result
@@ -447,6 +457,11 @@ def summarize(
         "raw_overhead_pct_per_round": [r["raw_overhead_pct"] for r in rounds],
         "progress_calls_share_pct": 100 * calls * costs["progress_ns"] * 1e-9 / mean("baseline", "item_cpu_s"),
         "baseline_gc_s": mean("baseline", "gc_s"),
+        "baseline_process_sys_s": mean("baseline", "process_sys_s"),
+        "sdk_process_sys_s": mean("sdk", "process_sys_s"),
+        "sdk_other_threads_cpu_s": mean("sdk", "other_threads_cpu_s"),
+        "baseline_main_waits": mean("baseline", "main_voluntary_switches"),
+        "sdk_main_waits": mean("sdk", "main_voluntary_switches"),
         "sdk_gc_s": mean("sdk", "gc_s"),
         "baseline_wall_s": mean("baseline", "wall_s"),
         "sdk_wall_s": mean("sdk", "wall_s"),
@@ -473,6 +488,15 @@ def print_table(report: dict[str, Any]) -> None:
         ("raw worker CPU without / with SDK", f"{report['baseline_cpu_s']:.2f} s / {report['sdk_cpu_s']:.2f} s"),
         ("  raw difference per round", ", ".join(f"{p:+.2f} %" for p in report["raw_overhead_pct_per_round"])),
         ("garbage collector without / with SDK", f"{report['baseline_gc_s']:.3f} s / {report['sdk_gc_s']:.3f} s"),
+        (
+            "system CPU without / with SDK",
+            f"{report['baseline_process_sys_s']:.3f} s / {report['sdk_process_sys_s']:.3f} s",
+        ),
+        ("other threads' CPU with SDK", f"{report['sdk_other_threads_cpu_s']:.3f} s (gRPC's, the sender thread)"),
+        (
+            "main thread's waits without / with SDK",
+            f"{report['baseline_main_waits']:.0f} / {report['sdk_main_waits']:.0f} (the GIL held by another thread)",
+        ),
         ("SDK CPU measured in the SDK run", f"{report['direct_overhead_pct']:.2f} % of the items' CPU (goal ≤ 0.5 %)"),
         ("  min / median / max", fmt_spread(report["direct_overhead_pct_per_round"], " %", 2)),
         *(
