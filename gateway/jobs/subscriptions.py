@@ -25,6 +25,7 @@ from services.common.protoconv import from_timestamp, set_timestamp
 log = get_logger(__name__)
 FINISHED = frozenset({jobs_pb2.JOB_STATUS_COMPLETED, jobs_pb2.JOB_STATUS_FAILED, jobs_pb2.JOB_STATUS_CANCELLED})
 CATCH_UP_LIMIT = 2000
+CATCH_UP_MARGIN = timedelta(seconds=10)  # longer than a batch of changes takes from its stamp to its event
 MAX_JOB_IDS = 500
 
 
@@ -39,9 +40,14 @@ def _visible(principal: Principal, tenant: str, job_id: str, want_job: str | Non
 async def _catch_up(
     ctx: Context, principal: Principal, since: datetime, want_job: str | None, want_tenant: str | None
 ) -> list[jobs_pb2.SchedulerJob]:
-    """Jobs changed since `since`, re-read from the jobs service after events may have been missed."""
+    """Jobs changed since a little before `since`, re-read from the jobs service after events may have been missed.
+
+    `updatedAt` is stamped before the change commits, and replicas commit in their own time, so an event can
+    arrive after one stamped later: a client that resumes from the newest stamp it saw would never hear of it
+    (a gateway killed between the two, tests/e2e/test_replicas.py). Reading from CATCH_UP_MARGIN earlier sends a
+    few jobs again (change 'resync', the job as it is now), which a client applies as state."""
     flt = jobs_pb2.JobFilter()
-    set_timestamp(flt.updated.start, since)
+    set_timestamp(flt.updated.start, since - CATCH_UP_MARGIN)
     tenant = principal.tenant_id or want_tenant
     if tenant:
         flt.tenant_ids.append(tenant)
@@ -118,9 +124,10 @@ class JobSubscriptions:
         since: Annotated[
             datetime | None,
             strawberry.argument(
-                description="Resume point: the `job.updatedAt` of the last event this client received. The jobs "
-                "changed since then are sent first, with change 'resync', so a client that reconnects (after a "
-                "gateway restart, say) catches up on what it missed; without it, only changes from now on."
+                description="Resume point: the newest `job.updatedAt` this client received. The jobs changed since "
+                "then (and in the 10 s before it, since a change can arrive after one stamped later) are sent first, "
+                "with change 'resync', so a client that reconnects (after a gateway restart, say) catches up on what "
+                "it missed; without it, only changes from now on."
             ),
         ] = None,
     ) -> AsyncGenerator[t.JobStatusEvent, None]:

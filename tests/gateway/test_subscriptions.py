@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, timedelta
 
 import asyncpg
 import pytest
@@ -53,6 +54,23 @@ async def test_each_change_of_a_job_arrives_on_the_subscription(gw: Gateway) -> 
         ("completed", "COMPLETED"),
     ]
     assert all(e["jobId"] == job.id for e in events)
+
+
+async def test_a_resume_point_sends_again_a_change_stamped_shortly_before_it(gw: Gateway) -> None:
+    """A change stamped before the newest one a client saw can commit, and reach it, after that one; a gateway
+    dying in between would make a client resuming from its newest stamp miss it for good. So `since` also
+    sends again the jobs changed in the seconds before it, as they are now (change 'resync')."""
+    job = (
+        await gw.jobs.CreateJob(jobs_pb2.CreateJobRequest(job_type="ERP_ARTICLE_SYNC", tenant_id="t"), timeout=10)
+    ).job
+    stamped = job.updated_at.ToDatetime(tzinfo=UTC)
+    resume = (stamped + timedelta(seconds=2)).isoformat()  # a later change was seen first
+    async with GraphQLWebSocket(gw.url, {"Authorization": f"Bearer {gw.viewer}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.subscribe("subscription($since: DateTime, $job: ID) { jobStatusChanged(since: $since, jobId: $job) "
+                           "{ jobId change status } }", {"since": resume, "job": job.id})  # fmt: skip
+        event = (await ws.receive(timeout=5))["payload"]["data"]["jobStatusChanged"]
+    assert event == {"jobId": job.id, "change": "resync", "status": "QUEUED"}
 
 
 async def test_a_subscription_without_a_valid_key_is_closed_with_4403(gw: Gateway) -> None:
